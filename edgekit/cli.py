@@ -1,0 +1,220 @@
+"""The `edgekit` command. It only wires options to typed functions.
+
+Nothing heavy (torch, transformers, chromadb, llama_cpp) is imported at module level:
+`edgekit --help` must stay instant. Each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+
+
+class _Group(click.Group):
+    """Turns library errors into a red message and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgekitError as exc:
+            click.secho(f"error: {exc}", err=True, fg="red")
+            ctx.exit(exc.exit_code)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgekit")
+def cli() -> None:
+    """edgekit: domain documents + a base model -> a verified, offline LLM bundle.
+
+    Start with `edgekit init myproject`, then `edgekit build myproject/edgekit.yaml`
+    and `edgekit chat myproject/dist/<name>-<version>`.
+    """
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--base", default="builtin:smollm2-135m", show_default=True,
+              help="Base model spec written into the config.")
+@click.option("--force", is_flag=True, help="Overwrite an existing edgekit.yaml.")
+def init(directory: Path, base: str, force: bool) -> None:
+    """Write a commented starter edgekit.yaml and example docs into DIRECTORY."""
+    from edgekit.init import init_project
+
+    path = init_project(directory, base=base, force=force)
+    click.echo(f"wrote {path}\nnext: edgekit build {path}")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+def validate(config: Path) -> None:
+    """Check a config: unknown keys, wrong types, missing paths (exit code 2 on errors)."""
+    from edgekit.config import load_config
+
+    loaded = load_config(config)
+    click.echo(f"{loaded.path}: OK (bundle {loaded.config.name}-{loaded.config.version})")
+
+
+@cli.group(cls=_Group)
+def model() -> None:
+    """Base models: materialise a model spec as a local checkpoint."""
+
+
+@model.command("prepare")
+@click.argument("spec")
+def model_prepare(spec: str) -> None:
+    """Materialise SPEC (builtin:smollm2-135m, builtin:tiny-random or a local HF folder)
+    as a Hugging Face checkpoint in the cache ($EDGEKIT_HOME, default ~/.cache/edgekit)."""
+    from edgekit.models import prepare_model
+
+    with _console(stderr=True).status(f"preparing {spec} …"):
+        prepared = prepare_model(spec)
+    state = "cached" if prepared.cached else "prepared"
+    click.echo(f"{state}: {prepared.path}\nsha256: {prepared.sha256}")
+
+
+@cli.command()
+@click.option("--base", "base_spec", required=True, help="Base model spec the adapter was trained on.")
+@click.option("--adapter", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="PEFT LoRA adapter directory.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory for the merged checkpoint (safetensors).")
+def merge(base_spec: str, adapter: Path, out: Path) -> None:
+    """Merge a LoRA adapter into its base model (refuses a base it was not trained on)."""
+    from edgekit.merge import merge_adapter
+
+    with _console(stderr=True).status("merging …"):
+        merged = merge_adapter(base_spec, adapter, out)
+    click.echo(f"merged: {merged.path}\nsha256: {merged.sha256}")
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--gguf", "types", default="Q8_0", show_default=True,
+              help="Comma-separated llama.cpp types, e.g. Q8_0,Q6_K,Q5_K_M,Q4_K_M,F16.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--threads", type=int, default=None, help="Quantization threads (default: all).")
+def quantize(model_dir: Path, types: str, out: Path, threads: int | None) -> None:
+    """Convert an HF checkpoint to GGUF and quantize it; prints size and bits/weight."""
+    from rich.table import Table
+
+    from edgekit.config import QuantizeSection
+    from edgekit.quant.gguf import quantize_model
+
+    try:
+        wanted = QuantizeSection(gguf=[t.strip() for t in types.split(",") if t.strip()]).gguf
+    except Exception as exc:  # pydantic's message names the bad type
+        raise click.BadParameter(str(exc), param_hint="--gguf") from None
+    with _console(stderr=True).status("converting and quantizing …"):
+        files = quantize_model(model_dir, wanted, out, threads=threads)
+    table = Table("type", "file", "size (MiB)", "bits/weight")
+    for f in files:
+        table.add_row(f.qtype, str(f.path), f"{f.size / 2**20:.1f}", f"{f.bits_per_weight:.2f}")
+    _console().print(table)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Re-run every stage even if its inputs did not change.")
+def build(config: Path, force: bool) -> None:
+    """Run the stages CONFIG asks for and write the bundle (unchanged stages are skipped)."""
+    from edgekit.config import load_config
+    from edgekit.pipeline import build as run_build
+
+    result = run_build(load_config(config), console=_console(stderr=True), force=force)
+    click.echo(f"bundle: {result.bundle}")
+    if result.tar:
+        click.echo(f"archive: {result.tar}")
+
+
+@cli.group(cls=_Group)
+def bundle() -> None:
+    """Inspect and verify bundles."""
+
+
+@bundle.command("verify")
+@click.argument("path", type=click.Path(path_type=Path))
+def bundle_verify(path: Path) -> None:
+    """Recompute every file's sha256; report changed, missing or extra files (exit 1)."""
+    from edgekit.bundle.verify import verify
+
+    report = verify(path, full=True)
+    for problem in report.problems:
+        click.secho(f"FAIL {problem}", fg="red")
+    if not report.ok:
+        raise EdgekitError(f"{path}: {len(report.problems)} problem(s); do not ship or run it")
+    click.echo(f"OK {path}: {report.checked} files match the manifest")
+
+
+@bundle.command("inspect")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def bundle_inspect(path: Path, as_json: bool) -> None:
+    """Show what a bundle holds: models, base model, runtime settings, file sizes."""
+    from edgekit.bundle.inspect import inspect_bundle
+
+    inspect_bundle(path, _console(), as_json=as_json)
+
+
+@cli.command()
+@click.argument("bundle_dir", type=click.Path(exists=True, path_type=Path))
+@click.argument("prompt", required=False)
+@click.option("--threads", type=int, default=None,
+              help="llama.cpp threads (default: chosen for this machine; EDGEKIT_THREADS overrides).")
+@click.option("--max-tokens", type=int, default=None, help="Override the bundle's max_tokens.")
+@click.option("--temperature", type=float, default=None, help="Override the bundle's temperature.")
+@click.option("--quant", default=None, help="Which GGUF type in the bundle to load (default: its first).")
+def chat(bundle_dir: Path, prompt: str | None, threads: int | None, max_tokens: int | None,
+         temperature: float | None, quant: str | None) -> None:  # fmt: skip
+    """Chat with a bundle. With PROMPT: answer once and exit; without: interactive loop.
+
+    The bundle is verified (every sha256) before the model is loaded.
+    """
+    from edgekit.runtime.bundle import open_bundle
+    from edgekit.runtime.chat import ChatSession, load_model
+
+    err = _console(stderr=True)
+    with err.status("verifying bundle …"):
+        site = open_bundle(bundle_dir)
+    with err.status(f"loading {site.model_path(quant).name} …"):
+        llm = load_model(site, threads=threads, qtype=quant)
+    session = ChatSession(site, llm, max_tokens=max_tokens, temperature=temperature)
+
+    def answer(question: str) -> None:
+        for piece in session.ask(question):
+            click.echo(piece, nl=False)
+            sys.stdout.flush()
+        click.echo()
+
+    if prompt is not None:
+        answer(prompt)
+        return
+    err.print(f"[bold]{site.name}[/] — type a question, Ctrl-D or /exit to leave")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if question in ("/exit", "/quit"):
+            break
+        if question:
+            answer(question)
+
+
+def main() -> None:
+    cli(prog_name="edgekit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Typed settings for `edgekit.yaml`. YAML is only their saved form: defaults live here."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edgekit.errors import ConfigError
+
+GGUF_TYPES = (
+    "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1",
+    "Q4_K_M", "Q4_K_S", "Q4_0", "Q4_1", "Q3_K_M", "Q3_K_S", "Q3_K_L", "Q2_K",
+)  # fmt: skip
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class ModelSection(Section):
+    base: str = "builtin:smollm2-135m"
+    """Base model: `builtin:smollm2-135m`, `builtin:tiny-random`, or a local Hugging Face
+    model directory (relative paths are resolved against this file's folder)."""
+
+    adapter: Path | None = None
+    """Optional PEFT LoRA adapter directory merged into the base before quantizing."""
+
+
+class QuantizeSection(Section):
+    gguf: list[str] = Field(default_factory=lambda: ["Q8_0"], min_length=1)
+    """llama.cpp GGUF types to produce (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, ...).
+    The first one is the model that `edgekit chat` loads."""
+
+    @field_validator("gguf")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        out = []
+        for t in value:
+            if t.upper() not in GGUF_TYPES:
+                raise ValueError(f"unknown GGUF type {t!r}; choose from {', '.join(GGUF_TYPES)}")
+            out.append(t.upper())
+        if len(set(out)) != len(out):
+            raise ValueError("a GGUF type is listed twice")
+        return out
+
+
+class PromptSection(Section):
+    system: str = "You are a helpful assistant for the people who work at this site."
+    """System prompt put in front of every conversation."""
+
+    max_tokens: int = Field(256, gt=0)
+    """Maximum tokens generated for one answer."""
+
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    """Sampling temperature (0 = greedy)."""
+
+    n_ctx: int = Field(2048, ge=256)
+    """Context window in tokens used at run time."""
+
+
+class BundleSection(Section):
+    out_dir: Path = Path("dist")
+    """Where bundles are written; each one goes to `<out_dir>/<name>-<version>/`."""
+
+    tar: bool = True
+    """Also write `<name>-<version>.tar` next to the bundle directory."""
+
+
+class EdgekitConfig(Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    """Bundle name: lowercase letters, digits, '.', '_' or '-'."""
+
+    version: str = Field("0.1.0", pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$")
+    """Bundle version, e.g. 0.1.0."""
+
+    docs: Path | None = None
+    """Folder of domain documents (md, txt, ...); copied into the bundle under docs/."""
+
+    model: ModelSection = Field(default_factory=ModelSection)
+    """Which model to start from."""
+
+    quantize: QuantizeSection = Field(default_factory=QuantizeSection)
+    """GGUF outputs."""
+
+    prompt: PromptSection = Field(default_factory=PromptSection)
+    """Run-time prompt settings stored in the bundle."""
+
+    bundle: BundleSection = Field(default_factory=BundleSection)
+    """Where and how the bundle is written."""
+
+
+class LoadedConfig(BaseModel):
+    """A validated config plus where it came from; paths in ``config`` are absolute."""
+
+    model_config = ConfigDict(frozen=True)
+    path: Path
+    raw_text: str
+    config: EdgekitConfig
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+def _section_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the key at ``loc`` (for 'did you mean')."""
+    cls: type[BaseModel] = EdgekitConfig
+    for part in loc[:-1]:
+        field = cls.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        cls = ann
+    return cls
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        owner = _section_at(loc)
+        hint = ""
+        if owner is not None:
+            close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint += f"; allowed here: {', '.join(owner.model_fields)}"
+        return f"{key}: unknown key{hint}"
+    if err["type"] == "missing":
+        return f"{key}: required key is missing"
+    return f"{key}: {err['msg']} (got {err.get('input')!r})"
+
+
+def _check_paths(cfg: EdgekitConfig, root: Path) -> tuple[EdgekitConfig, list[str]]:
+    problems: list[str] = []
+    updates: dict[str, Any] = {}
+
+    def resolve(p: Path) -> Path:
+        return p if p.is_absolute() else (root / p).resolve()
+
+    model = cfg.model
+    if model.adapter is not None:
+        adapter = resolve(model.adapter)
+        if not adapter.is_dir():
+            problems.append(f"model.adapter: directory does not exist: {adapter}")
+        model = model.model_copy(update={"adapter": adapter})
+    if not model.base.startswith("builtin:"):
+        base = resolve(Path(model.base))
+        if not (base / "config.json").is_file():
+            problems.append(
+                f"model.base: {base} is not a Hugging Face model directory (no config.json); "
+                "use builtin:smollm2-135m, builtin:tiny-random or a local model folder"
+            )
+        model = model.model_copy(update={"base": str(base)})
+    updates["model"] = model
+    if cfg.docs is not None:
+        docs = resolve(cfg.docs)
+        if not docs.is_dir():
+            problems.append(f"docs: directory does not exist: {docs}")
+        updates["docs"] = docs
+    updates["bundle"] = cfg.bundle.model_copy(update={"out_dir": resolve(cfg.bundle.out_dir)})
+    return cfg.model_copy(update=updates), problems
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read, validate and resolve a config file. Raises ConfigError naming file and keys."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError(str(path), ["file not found; create one with `edgekit init DIR`"])
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), ["top level must be a mapping of keys (name:, model:, ...)"])
+    try:
+        cfg = EdgekitConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(str(path), [_describe(e) for e in exc.errors()]) from None
+    cfg, problems = _check_paths(cfg, path.parent)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return LoadedConfig(path=path, raw_text=text, config=cfg)
+
+
+def _comment(text: str | None, indent: str) -> list[str]:
+    if not text:
+        return []
+    return [f"{indent}# {line.strip()}" for line in text.strip().splitlines()]
+
+
+def _render(model: BaseModel, indent: str = "") -> list[str]:
+    lines: list[str] = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        lines += _comment(field.description, indent)
+        if isinstance(value, BaseModel):
+            lines.append(f"{indent}{name}:")
+            lines += _render(value, indent + "  ")
+        else:
+            if isinstance(value, Path):
+                value = value.as_posix()
+            flow = None if isinstance(value, list) else False
+            dumped = yaml.safe_dump({name: value}, default_flow_style=flow, width=1000)
+            lines += [indent + ln for ln in dumped.rstrip("\n").splitlines()]
+    return lines
+
+
+def render_yaml(cfg: EdgekitConfig, header: str = "") -> str:
+    """The commented YAML form of a config: every key with its documentation."""
+    return "".join(f"# {h}\n" for h in header.splitlines()) + "\n".join(_render(cfg)) + "\n"

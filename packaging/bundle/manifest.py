@@ -1,0 +1,67 @@
+"""Manifest format: the named keys of `manifest.json`. Nothing else spells these strings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import BundleError
+
+MANIFEST_FILE = "manifest.json"
+CONFIG_FILE = "edgekit.yaml"
+README_FILE = "README.txt"
+MODEL_DIR = "model"
+DOCS_DIR = "docs"
+FORMAT_VERSION = 1
+
+# top-level keys
+K_FORMAT = "format_version"
+K_EDGEKIT_VERSION = "edgekit_version"
+K_NAME = "name"
+K_VERSION = "version"
+K_CREATED = "created"
+K_BASE_MODEL = "base_model"
+K_ADAPTER = "adapter"
+K_MODELS = "models"
+K_DEFAULT_MODEL = "default_model"
+K_RUNTIME = "runtime"
+K_FILES = "files"
+
+# keys of K_BASE_MODEL / K_ADAPTER
+K_ID = "id"
+K_SHA256 = "sha256"
+
+# keys of each K_MODELS entry
+K_QTYPE = "type"
+K_BITS_PER_WEIGHT = "bits_per_weight"
+
+# keys of each K_FILES entry (K_SHA256 too)
+K_PATH = "path"
+K_SIZE = "size"
+
+# keys of K_RUNTIME
+K_SYSTEM_PROMPT = "system_prompt"
+K_MAX_TOKENS = "max_tokens"
+K_TEMPERATURE = "temperature"
+K_N_CTX = "n_ctx"
+
+
+def read_manifest(bundle_dir: Path) -> dict[str, Any]:
+    """Parse a bundle's manifest, refusing one this edgekit cannot read."""
+    path = bundle_dir / MANIFEST_FILE
+    if not bundle_dir.is_dir():
+        raise BundleError(f"{bundle_dir}: not a bundle directory")
+    if not path.is_file():
+        raise BundleError(f"{bundle_dir}: no {MANIFEST_FILE}; this is not an edgekit bundle")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: manifest is not valid JSON ({exc})") from None
+    fmt = manifest.get(K_FORMAT) if isinstance(manifest, dict) else None
+    if fmt != FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: manifest format {fmt!r} is not supported (this edgekit reads "
+            f"{FORMAT_VERSION}); upgrade edgekit or rebuild the bundle"
+        )
+    return manifest

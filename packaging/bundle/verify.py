@@ -1,0 +1,107 @@
+"""`edgekit bundle verify`: recompute every hash; report each changed, missing or extra file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.bundle import manifest as mf
+from edgekit.errors import BundleError
+from edgekit.fsutil import iter_files, sha256_file
+
+
+@dataclass
+class VerifyReport:
+    bundle: Path
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_if_bad(self) -> None:
+        if self.problems:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            raise BundleError(f"{self.bundle}: bundle failed verification, refusing to use it\n"
+                              f"{lines}")  # fmt: skip
+
+
+def _compare(report: VerifyReport, listed: dict[str, dict[str, Any]],
+             present: dict[str, tuple[int, str | None]]) -> None:  # fmt: skip
+    for rel, entry in sorted(listed.items()):
+        if rel not in present:
+            report.problems.append(f"{rel}: missing")
+            continue
+        size, digest = present[rel]
+        report.checked += 1
+        if size != entry[mf.K_SIZE]:
+            report.problems.append(f"{rel}: size {size} != {entry[mf.K_SIZE]} in manifest")
+        elif digest is not None and digest != entry[mf.K_SHA256]:
+            report.problems.append(f"{rel}: sha256 mismatch (file changed)")
+    for rel in sorted(set(present) - set(listed) - {mf.MANIFEST_FILE}):
+        report.problems.append(f"{rel}: extra file not in manifest")
+
+
+def _listed(manifest: dict[str, Any], where: Path) -> dict[str, dict[str, Any]]:
+    try:
+        return {e[mf.K_PATH]: e for e in manifest[mf.K_FILES]}
+    except (KeyError, TypeError) as exc:
+        raise BundleError(f"{where}: manifest has no valid '{mf.K_FILES}' list ({exc})") from None
+
+
+def verify_dir(bundle: Path, full: bool = True) -> VerifyReport:
+    """Check a bundle directory. ``full=False`` checks presence and sizes only."""
+    manifest = mf.read_manifest(bundle)
+    report = VerifyReport(bundle, manifest=manifest)
+    present = {
+        p.relative_to(bundle).as_posix(): (p.stat().st_size, sha256_file(p) if full else None)
+        for p in iter_files(bundle)
+    }
+    _compare(report, _listed(manifest, bundle), present)
+    return report
+
+
+def verify_tar(path: Path) -> VerifyReport:
+    """Check a bundle .tar without unpacking it."""
+    report = VerifyReport(path)
+    present: dict[str, tuple[int, str | None]] = {}
+    manifest: dict[str, Any] | None = None
+    try:
+        with tarfile.open(path) as tf:
+            for member in tf:
+                if not member.isfile():
+                    continue
+                rel = member.name.split("/", 1)[1] if "/" in member.name else member.name
+                f = tf.extractfile(member)
+                assert f is not None
+                h = hashlib.sha256()
+                data = b""
+                while block := f.read(1 << 20):
+                    h.update(block)
+                    if rel == mf.MANIFEST_FILE:
+                        data += block
+                present[rel] = (member.size, h.hexdigest())
+                if rel == mf.MANIFEST_FILE:
+                    manifest = json.loads(data)
+    except (tarfile.TarError, OSError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: unreadable bundle archive ({exc})") from None
+    if manifest is None:
+        raise BundleError(f"{path}: archive has no {mf.MANIFEST_FILE}")
+    report.manifest = manifest
+    _compare(report, _listed(manifest, path), present)
+    return report
+
+
+def verify(path: Path, full: bool = True) -> VerifyReport:
+    path = Path(path)
+    if path.is_file() and tarfile.is_tarfile(path):
+        return verify_tar(path)
+    if not path.exists():
+        raise BundleError(f"{path}: no such bundle")
+    return verify_dir(path, full=full)

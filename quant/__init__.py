@@ -1,0 +1,1 @@
+"""Quantization: HF checkpoint -> GGUF (llama.cpp types)."""

@@ -1,0 +1,1 @@
+"""Site runtime: load a verified bundle and run it with llama.cpp (no torch)."""

@@ -1,0 +1,49 @@
+"""Open a bundle for running: verify first, then expose its model and runtime settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgekit.bundle import manifest as mf
+from edgekit.bundle.verify import verify
+from edgekit.errors import BundleError
+
+
+@dataclass(frozen=True)
+class SiteBundle:
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"{self.manifest[mf.K_NAME]}-{self.manifest[mf.K_VERSION]}"
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        return dict(self.manifest.get(mf.K_RUNTIME, {}))
+
+    def model_path(self, qtype: str | None = None) -> Path:
+        """The GGUF to load: ``qtype`` if given, else the bundle's default."""
+        models = self.manifest.get(mf.K_MODELS, [])
+        if qtype is None:
+            rel = self.manifest.get(mf.K_DEFAULT_MODEL)
+        else:
+            rel = next((m[mf.K_PATH] for m in models if m[mf.K_QTYPE] == qtype.upper()), None)
+            if rel is None:
+                have = ", ".join(m[mf.K_QTYPE] for m in models)
+                raise BundleError(f"{self.root}: no {qtype} model in this bundle (has: {have})")
+        if not rel:
+            raise BundleError(f"{self.root}: manifest names no model")
+        return self.root / rel
+
+
+def open_bundle(path: Path) -> SiteBundle:
+    """Verify every file of the bundle directory, then return it. Refuses a corrupt bundle."""
+    path = Path(path)
+    if path.is_file():
+        raise BundleError(f"{path}: this is an archive; unpack it first (tar -xf {path.name})")
+    report = verify(path, full=True)
+    report.raise_if_bad()
+    return SiteBundle(path.resolve(), report.manifest)
