@@ -45,11 +45,18 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--base", default="builtin:smollm2-135m", show_default=True,
-              help="Base model spec written into the config.")
+@click.option(
+    "--base",
+    default="builtin:smollm2-135m",
+    show_default=True,
+    help="Base model spec written into the config.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing edgekit.yaml.")
 def init(directory: Path, base: str, force: bool) -> None:
-    """Write a commented starter edgekit.yaml and example docs into DIRECTORY."""
+    """Write a starter edgekit.yaml and example docs.
+
+    Creates DIRECTORY/edgekit.yaml (every key commented) and DIRECTORY/docs/.
+    """
     from edgekit.init import init_project
 
     path = init_project(directory, base=base, force=force)
@@ -59,7 +66,10 @@ def init(directory: Path, base: str, force: bool) -> None:
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 def validate(config: Path) -> None:
-    """Check a config: unknown keys, wrong types, missing paths (exit code 2 on errors)."""
+    """Check a config file; errors name the key (exit 2).
+
+    Reports unknown keys, wrong types and missing paths, each with the file name.
+    """
     from edgekit.config import load_config
 
     loaded = load_config(config)
@@ -68,14 +78,17 @@ def validate(config: Path) -> None:
 
 @cli.group(cls=_Group)
 def model() -> None:
-    """Base models: materialise a model spec as a local checkpoint."""
+    """Prepare base models as local checkpoints."""
 
 
 @model.command("prepare")
 @click.argument("spec")
 def model_prepare(spec: str) -> None:
-    """Materialise SPEC (builtin:smollm2-135m, builtin:tiny-random or a local HF folder)
-    as a Hugging Face checkpoint in the cache ($EDGEKIT_HOME, default ~/.cache/edgekit)."""
+    """Materialise SPEC as a checkpoint in the cache.
+
+    SPEC is builtin:smollm2-135m, builtin:tiny-random or a local HF model folder.
+    The cache is $EDGEKIT_HOME (default ~/.cache/edgekit), keyed by content hash.
+    """
     from edgekit.models import prepare_model
 
     with _console(stderr=True).status(f"preparing {spec} …"):
@@ -85,13 +98,26 @@ def model_prepare(spec: str) -> None:
 
 
 @cli.command()
-@click.option("--base", "base_spec", required=True, help="Base model spec the adapter was trained on.")
-@click.option("--adapter", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="PEFT LoRA adapter directory.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory for the merged checkpoint (safetensors).")
+@click.option(
+    "--base", "base_spec", required=True, help="Base model spec the adapter was trained on."
+)
+@click.option(
+    "--adapter",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="PEFT LoRA adapter directory.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory for the merged checkpoint (safetensors).",
+)
 def merge(base_spec: str, adapter: Path, out: Path) -> None:
-    """Merge a LoRA adapter into its base model (refuses a base it was not trained on)."""
+    """Merge a LoRA adapter into its base model.
+
+    Refuses a base whose hash differs from the one the adapter records.
+    """
     from edgekit.merge import merge_adapter
 
     with _console(stderr=True).status("merging …"):
@@ -101,12 +127,20 @@ def merge(base_spec: str, adapter: Path, out: Path) -> None:
 
 @cli.command()
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--gguf", "types", default="Q8_0", show_default=True,
-              help="Comma-separated llama.cpp types, e.g. Q8_0,Q6_K,Q5_K_M,Q4_K_M,F16.")
+@click.option(
+    "--gguf",
+    "types",
+    default="Q8_0",
+    show_default=True,
+    help="Comma-separated llama.cpp types, e.g. Q8_0,Q6_K,Q5_K_M,Q4_K_M,F16.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--threads", type=int, default=None, help="Quantization threads (default: all).")
 def quantize(model_dir: Path, types: str, out: Path, threads: int | None) -> None:
-    """Convert an HF checkpoint to GGUF and quantize it; prints size and bits/weight."""
+    """Convert an HF checkpoint to quantized GGUF files.
+
+    Runs llama.cpp's converter to F16, then each type; prints size and bits/weight.
+    """
     from rich.table import Table
 
     from edgekit.config import QuantizeSection
@@ -128,7 +162,11 @@ def quantize(model_dir: Path, types: str, out: Path, threads: int | None) -> Non
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Re-run every stage even if its inputs did not change.")
 def build(config: Path, force: bool) -> None:
-    """Run the stages CONFIG asks for and write the bundle (unchanged stages are skipped)."""
+    """Build the bundle that CONFIG describes.
+
+    Stages: prepare base -> [merge adapter] -> convert -> quantize -> package.
+    A stage whose inputs did not change since the last build is skipped.
+    """
     from edgekit.config import load_config
     from edgekit.pipeline import build as run_build
 
@@ -140,13 +178,16 @@ def build(config: Path, force: bool) -> None:
 
 @cli.group(cls=_Group)
 def bundle() -> None:
-    """Inspect and verify bundles."""
+    """Verify and inspect bundles."""
 
 
 @bundle.command("verify")
 @click.argument("path", type=click.Path(path_type=Path))
 def bundle_verify(path: Path) -> None:
-    """Recompute every file's sha256; report changed, missing or extra files (exit 1)."""
+    """Check every file against the manifest.
+
+    Recomputes each sha256; reports changed, missing or extra files (exit 1).
+    """
     from edgekit.bundle.verify import verify
 
     report = verify(path, full=True)
@@ -161,7 +202,7 @@ def bundle_verify(path: Path) -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def bundle_inspect(path: Path, as_json: bool) -> None:
-    """Show what a bundle holds: models, base model, runtime settings, file sizes."""
+    """Show a bundle's models, base model and settings."""
     from edgekit.bundle.inspect import inspect_bundle
 
     inspect_bundle(path, _console(), as_json=as_json)
@@ -170,14 +211,28 @@ def bundle_inspect(path: Path, as_json: bool) -> None:
 @cli.command()
 @click.argument("bundle_dir", type=click.Path(exists=True, path_type=Path))
 @click.argument("prompt", required=False)
-@click.option("--threads", type=int, default=None,
-              help="llama.cpp threads (default: chosen for this machine; EDGEKIT_THREADS overrides).")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="llama.cpp threads (default: chosen for this machine; EDGEKIT_THREADS overrides).",
+)
 @click.option("--max-tokens", type=int, default=None, help="Override the bundle's max_tokens.")
 @click.option("--temperature", type=float, default=None, help="Override the bundle's temperature.")
-@click.option("--quant", default=None, help="Which GGUF type in the bundle to load (default: its first).")
-def chat(bundle_dir: Path, prompt: str | None, threads: int | None, max_tokens: int | None,
-         temperature: float | None, quant: str | None) -> None:  # fmt: skip
-    """Chat with a bundle. With PROMPT: answer once and exit; without: interactive loop.
+@click.option(
+    "--quant", default=None, help="Which GGUF type in the bundle to load (default: its first)."
+)
+def chat(
+    bundle_dir: Path,
+    prompt: str | None,
+    threads: int | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    quant: str | None,
+) -> None:
+    """Chat with a bundle (one question or interactive).
+
+    With PROMPT: answer once and exit; without: interactive loop.
 
     The bundle is verified (every sha256) before the model is loaded.
     """

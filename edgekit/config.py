@@ -12,9 +12,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgekit.errors import ConfigError
 
 GGUF_TYPES = (
-    "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1",
-    "Q4_K_M", "Q4_K_S", "Q4_0", "Q4_1", "Q3_K_M", "Q3_K_S", "Q3_K_L", "Q2_K",
-)  # fmt: skip
+    "F16",
+    "Q8_0",
+    "Q6_K",
+    "Q5_K_M",
+    "Q5_K_S",
+    "Q5_0",
+    "Q5_1",
+    "Q4_K_M",
+    "Q4_K_S",
+    "Q4_0",
+    "Q4_1",
+    "Q3_K_M",
+    "Q3_K_S",
+    "Q3_K_L",
+    "Q2_K",
+)
 
 
 class Section(BaseModel):

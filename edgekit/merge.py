@@ -21,8 +21,14 @@ from edgekit.records import (
     read_record,
 )
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                   "chat_template.jinja", "tokenizer.model", "generation_config.json")  # fmt: skip
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+    "generation_config.json",
+)
 
 
 @dataclass(frozen=True)
@@ -73,13 +79,16 @@ def merge_adapter(base_spec: str, adapter_dir: Path, out_dir: Path) -> MergedMod
                 shutil.copyfile(base.path / name, tmp / name)
         digest = checkpoint_hash(tmp)
         a_hash = adapter_hash(adapter_dir)
-        atomic_write_json(tmp / MODEL_RECORD, {
-            M_SPEC: f"{base.spec}+adapter:{a_hash[:16]}",
-            M_SHA256: digest,
-            "base_sha256": base.sha256,
-            "adapter_sha256": a_hash,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })  # fmt: skip
+        atomic_write_json(
+            tmp / MODEL_RECORD,
+            {
+                M_SPEC: f"{base.spec}+adapter:{a_hash[:16]}",
+                M_SHA256: digest,
+                "base_sha256": base.sha256,
+                "adapter_sha256": a_hash,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

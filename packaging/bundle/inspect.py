@@ -27,12 +27,14 @@ def inspect_bundle(path: Path, console: Any, as_json: bool = False) -> dict[str,
     files = manifest.get(mf.K_FILES, [])
     total = sum(f[mf.K_SIZE] for f in files)
     base = manifest.get(mf.K_BASE_MODEL) or {}
-    console.print(f"[bold]{manifest[mf.K_NAME]} {manifest[mf.K_VERSION]}[/]  "
-                  f"(edgekit {manifest.get(mf.K_EDGEKIT_VERSION)}, created {manifest.get(mf.K_CREATED)})")  # fmt: skip
+    made = f"edgekit {manifest.get(mf.K_EDGEKIT_VERSION)}, created {manifest.get(mf.K_CREATED)}"
+    console.print(f"[bold]{manifest[mf.K_NAME]} {manifest[mf.K_VERSION]}[/]  ({made})")
     console.print(f"base model: {base.get(mf.K_ID)}  sha256 {str(base.get(mf.K_SHA256))[:16]}…")
     adapter = manifest.get(mf.K_ADAPTER)
     if adapter:
-        console.print(f"adapter:    {adapter.get(mf.K_ID)}  sha256 {str(adapter.get(mf.K_SHA256))[:16]}…")
+        console.print(
+            f"adapter:    {adapter.get(mf.K_ID)}  sha256 {str(adapter.get(mf.K_SHA256))[:16]}…"
+        )
     models = Table("model", "type", "size (MiB)", "default")
     for m in manifest.get(mf.K_MODELS, []):
         default = "yes" if m[mf.K_PATH] == manifest.get(mf.K_DEFAULT_MODEL) else ""

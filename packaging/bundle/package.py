@@ -24,9 +24,14 @@ Nothing here reaches the network.
 """
 
 
-def write_bundle(loaded: LoadedConfig, target: Path, base: PreparedModel,
-                 models: list[tuple[str, Path]], model_sha: str, tar: bool = True
-                 ) -> dict[str, Any]:  # fmt: skip
+def write_bundle(
+    loaded: LoadedConfig,
+    target: Path,
+    base: PreparedModel,
+    models: list[tuple[str, Path]],
+    model_sha: str,
+    tar: bool = True,
+) -> dict[str, Any]:
     """Write the bundle directory (and tar) atomically; returns the manifest."""
     cfg = loaded.config
     writer = BundleWriter(target).open()
@@ -44,20 +49,22 @@ def write_bundle(loaded: LoadedConfig, target: Path, base: PreparedModel,
         adapter = None
         if cfg.model.adapter is not None:
             adapter = {mf.K_ID: cfg.model.adapter.name, mf.K_SHA256: model_sha}
-        manifest = writer.finalize({
-            mf.K_NAME: cfg.name,
-            mf.K_VERSION: cfg.version,
-            mf.K_BASE_MODEL: {mf.K_ID: base.spec, mf.K_SHA256: base.sha256},
-            mf.K_ADAPTER: adapter,
-            mf.K_MODELS: entries,
-            mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH],
-            mf.K_RUNTIME: {
-                mf.K_SYSTEM_PROMPT: cfg.prompt.system,
-                mf.K_MAX_TOKENS: cfg.prompt.max_tokens,
-                mf.K_TEMPERATURE: cfg.prompt.temperature,
-                mf.K_N_CTX: cfg.prompt.n_ctx,
-            },
-        })  # fmt: skip
+        manifest = writer.finalize(
+            {
+                mf.K_NAME: cfg.name,
+                mf.K_VERSION: cfg.version,
+                mf.K_BASE_MODEL: {mf.K_ID: base.spec, mf.K_SHA256: base.sha256},
+                mf.K_ADAPTER: adapter,
+                mf.K_MODELS: entries,
+                mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH],
+                mf.K_RUNTIME: {
+                    mf.K_SYSTEM_PROMPT: cfg.prompt.system,
+                    mf.K_MAX_TOKENS: cfg.prompt.max_tokens,
+                    mf.K_TEMPERATURE: cfg.prompt.temperature,
+                    mf.K_N_CTX: cfg.prompt.n_ctx,
+                },
+            }
+        )
         writer.commit(tar=tar)
     except BaseException:
         writer.abort()

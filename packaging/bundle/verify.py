@@ -28,12 +28,16 @@ class VerifyReport:
     def raise_if_bad(self) -> None:
         if self.problems:
             lines = "\n".join(f"  - {p}" for p in self.problems)
-            raise BundleError(f"{self.bundle}: bundle failed verification, refusing to use it\n"
-                              f"{lines}")  # fmt: skip
+            raise BundleError(
+                f"{self.bundle}: bundle failed verification, refusing to use it\n{lines}"
+            )
 
 
-def _compare(report: VerifyReport, listed: dict[str, dict[str, Any]],
-             present: dict[str, tuple[int, str | None]]) -> None:  # fmt: skip
+def _compare(
+    report: VerifyReport,
+    listed: dict[str, dict[str, Any]],
+    present: dict[str, tuple[int, str | None]],
+) -> None:
     for rel, entry in sorted(listed.items()):
         if rel not in present:
             report.problems.append(f"{rel}: missing")

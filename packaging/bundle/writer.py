@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgekit import __version__
-from edgekit.errors import BundleError
 from edgekit.bundle import manifest as mf
+from edgekit.errors import BundleError
 from edgekit.fsutil import atomic_write_bytes, iter_files, replace_dir, sha256_file, temp_dir_beside
 
 
@@ -37,8 +37,9 @@ class BundleWriter:
 
     def _expect(self, state: _State, action: str) -> None:
         if self._state is not state:
-            raise BundleError(f"cannot {action}: bundle writer is {self._state.value}, "
-                              f"expected {state.value}")  # fmt: skip
+            raise BundleError(
+                f"cannot {action}: bundle writer is {self._state.value}, expected {state.value}"
+            )
 
     def _dest(self, rel: str) -> Path:
         pure = PurePosixPath(rel)
@@ -80,10 +81,13 @@ class BundleWriter:
         self._expect(_State.OPEN, "finalize")
         assert self._tmp is not None
         files = [
-            {mf.K_PATH: p.relative_to(self._tmp).as_posix(), mf.K_SIZE: p.stat().st_size,
-             mf.K_SHA256: sha256_file(p)}
+            {
+                mf.K_PATH: p.relative_to(self._tmp).as_posix(),
+                mf.K_SIZE: p.stat().st_size,
+                mf.K_SHA256: sha256_file(p),
+            }
             for p in iter_files(self._tmp)
-        ]  # fmt: skip
+        ]
         manifest = {
             mf.K_FORMAT: mf.FORMAT_VERSION,
             mf.K_EDGEKIT_VERSION: __version__,

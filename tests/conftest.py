@@ -1,0 +1,62 @@
+"""Shared fixtures: a private EDGEKIT_HOME and one tiny-random project built per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def edgekit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Never touch the user's ~/.cache/edgekit from tests."""
+    home = tmp_path_factory.mktemp("edgekit-home")
+    os.environ["EDGEKIT_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model(edgekit_home: Path):
+    from edgekit.models import prepare_model
+
+    return prepare_model("builtin:tiny-random")
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory: pytest.TempPathFactory, tiny_model):
+    """`edgekit init` + `edgekit build` on builtin:tiny-random, once per session."""
+    from rich.console import Console
+
+    from edgekit.config import load_config
+    from edgekit.init import init_project
+    from edgekit.pipeline import build
+
+    folder = tmp_path_factory.mktemp("tinyproj") / "tiny"
+    config = init_project(folder, base="builtin:tiny-random")
+    result = build(load_config(config), console=Console(stderr=True, quiet=True))
+    return config, result
+
+
+def run_cli(
+    *args: str, check: bool = False, timeout: float = 300, **kw
+) -> subprocess.CompletedProcess:
+    """Run the real `edgekit` command in a subprocess (same interpreter, same env)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"edgekit {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc

