@@ -1,0 +1,433 @@
+"""Turn site documents (md, txt, html, pdf, docx) into heading-aware sections.
+
+Every format parser produces a flat list of events (heading, block of lines, page break);
+one assembler turns those into :class:`Section` objects so all formats share the same
+heading-path and whitespace rules. pypdf and python-docx are imported lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Union
+
+from edgekit.errors import EdgekitError
+
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
+
+# Events: ("h", level, text) heading; ("b", lines) one paragraph; ("pg", n) a new PDF page.
+_Event = Union[tuple[str, int, str], tuple[str, list[str]], tuple[str, int]]
+
+
+class LoaderError(EdgekitError):
+    """A document could not be parsed; message starts with the file path and says why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class Section:
+    """Body text under one heading; ``heading_path`` starts with the document title."""
+
+    heading_path: tuple[str, ...]
+    text: str
+    page: int | None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One parsed file: its title, non-empty sections in order, and raw-bytes sha256."""
+
+    path: Path
+    title: str
+    sections: tuple[Section, ...]
+    sha256: str
+
+
+def _norm(text: str) -> str:
+    """Collapse all runs of whitespace (including newlines and nbsp) to one space."""
+    return " ".join(text.split())
+
+
+def _assemble(events: list[_Event], title: str) -> tuple[Section, ...]:
+    """Build sections: headings push/pop a level stack; the title roots every path."""
+    stack: list[tuple[int, str]] = []
+    sections: list[Section] = []
+    paras: list[str] = []
+    page: int | None = None
+
+    def flush() -> None:
+        if paras:
+            names = tuple(name for _, name in stack)
+            if title and (not stack or stack[0][0] > 1):
+                names = (title, *names)
+            sections.append(Section(names, "\n\n".join(paras), page))
+            paras.clear()
+
+    for event in events:
+        if event[0] == "h":
+            flush()
+            _, level, name = event  # type: ignore[misc]
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, name))
+        elif event[0] == "pg":
+            flush()
+            page = event[1]  # type: ignore[assignment]
+        else:
+            lines = [line for line in (_norm(raw) for raw in event[1]) if line]  # type: ignore[union-attr]
+            if lines:
+                paras.append("\n".join(lines))
+    flush()
+    return tuple(sections)
+
+
+# --- Markdown and plain text -------------------------------------------------------------
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_ITEM = re.compile(r"^\s*(?:([-*+])|(\d+[.)]))\s+(.*)$")
+_TERM = re.compile(r"^\s*(\*\*|__)[^*_]+?\1\s*:")
+_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def _inline(text: str) -> str:
+    """Drop simple markdown markup: links/images keep their text; **, __ and ` removed."""
+    text = _LINK.sub(r"\1", text)
+    return text.replace("**", "").replace("__", "").replace("`", "")
+
+
+def _group_lines(group: list[str], markdown: bool) -> list[str]:
+    """Join soft-wrapped prose; keep list items, table rows and term lines one per line."""
+    is_table = markdown and any("|" in ln and _TABLE_SEP.match(ln) for ln in group)
+    out: list[list[str]] = []  # [kind, text]
+    for raw in group:
+        line = re.sub(r"^\s*(>\s?)+", "", raw) if markdown else raw
+        item = _ITEM.match(line)
+        if markdown and (is_table or line.lstrip().startswith("|")):
+            if _TABLE_SEP.match(line):
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            out.append(["row", " | ".join(cells)])
+        elif item:
+            text = ("- " if item.group(1) else item.group(2) + " ") + item.group(3)
+            out.append(["item", text])
+        elif markdown and _TERM.match(line):
+            out.append(["term", line])
+        elif out and out[-1][0] != "row":
+            out[-1][1] += " " + line
+        else:
+            out.append(["prose", line])
+    return [_inline(text) if markdown else text for _, text in out]
+
+
+def _parse_text(text: str, markdown: bool) -> tuple[list[_Event], str]:
+    """Markdown (ATX/setext headings, fences) or plain text (setext only); returns title."""
+    lines = text.splitlines()
+    if markdown and lines and lines[0].strip() == "---":  # YAML front matter
+        end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() in ("---", "...")), 0)
+        lines = lines[end + 1 :]
+    events: list[_Event] = []
+    group: list[str] = []
+    fence: str | None = None
+    base = 1 if markdown else 2  # txt headings sit under the file-stem title
+    title = ""
+
+    def heading(level: int, name: str) -> None:
+        nonlocal title
+        name = _norm(_inline(name) if markdown else name)
+        if name:
+            title = title or (name if level == 1 else "")
+            events.append(("h", level, name))
+
+    def flush() -> None:
+        if group:
+            events.append(("b", _group_lines(group, markdown)))
+            group.clear()
+
+    for line in lines:
+        if fence is not None:
+            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
+                events.append(("b", group[:]))
+                group.clear()
+                fence = None
+            else:
+                group.append(line)
+            continue
+        open_fence = _FENCE.match(line) if markdown else None
+        atx = _ATX.match(line) if markdown else None
+        setext = _SETEXT.match(line)
+        if open_fence:
+            flush()
+            fence = open_fence.group(1)
+        elif atx:
+            flush()
+            heading(len(atx.group(1)), atx.group(2))
+        elif setext and len(group) == 1 and not _ITEM.match(group[0]) and "|" not in group[0]:
+            name = group.pop()
+            heading(base if setext.group(1)[0] == "=" else base + 1, name)
+        elif setext and (markdown or setext.group(1)[0] == "-" or not group):
+            flush()  # thematic break (or an underline with no single heading line above it)
+        elif not line.strip():
+            flush()
+        else:
+            group.append(line)
+    if fence is not None:
+        events.append(("b", group[:]))
+        group.clear()
+    flush()
+    return events, title
+
+
+# --- HTML --------------------------------------------------------------------------------
+
+_HTML_SKIP = {"script", "style", "nav", "header", "footer", "noscript", "template"}
+_HTML_HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_HTML_BLOCKS = {
+    "p", "div", "li", "pre", "blockquote", "ul", "ol", "dl", "dt", "dd", "table", "tr",
+    "section", "article", "main", "aside", "figure", "figcaption", "form", "hr", "body",
+    "address", "details", "summary",
+}  # fmt: skip
+
+
+class _HTMLEvents(HTMLParser):
+    """Collect heading/paragraph events; li become "- " lines, tr become "a | b" lines."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.events: list[_Event] = []
+        self.title = ""
+        self.first_h1 = ""
+        self._in_title = False
+        self._skip = self._li = self._pre = self._cell = self._heading = 0
+        self._buf: list[str] = []
+        self._lines: list[str] = []  # pending list items / table rows
+        self._row: list[str] = []
+
+    def _flush_lines(self) -> None:
+        if self._lines:
+            self.events.append(("b", self._lines))
+            self._lines = []
+
+    def _end_text(self) -> None:
+        if self._heading:
+            return
+        text = _norm("".join(self._buf))
+        self._buf.clear()
+        if text and self._li:
+            self._lines.append("- " + text)
+        elif text:
+            self._flush_lines()
+            self.events.append(("b", [text]))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HTML_SKIP:
+            self._skip += 1
+        elif self._skip:
+            return
+        elif tag == "title":
+            self._in_title = True
+        elif tag in ("td", "th"):
+            self._cell += 1
+            self._buf.append(" ")
+        elif tag == "br" or self._cell or self._pre:
+            self._buf.append("\n" if self._pre else " ")
+        elif tag in _HTML_HEADINGS:
+            self._end_text()
+            self._heading = _HTML_HEADINGS[tag]
+        elif tag in _HTML_BLOCKS:
+            self._end_text()
+            self._li += tag == "li"
+            self._pre += tag == "pre"
+            self._row = [] if tag == "tr" else self._row
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HTML_SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif self._skip:
+            return
+        elif tag == "title":
+            self._in_title = False
+        elif tag in ("td", "th") and self._cell:
+            self._cell -= 1
+            if not self._cell:
+                self._row.append(_norm("".join(self._buf)))
+                self._buf.clear()
+        elif self._cell:
+            return
+        elif tag == "pre" and self._pre:
+            self._pre -= 1
+            self._flush_lines()
+            self.events.append(("b", "".join(self._buf).splitlines()))
+            self._buf.clear()
+        elif tag in _HTML_HEADINGS and self._heading:
+            name = _norm("".join(self._buf))
+            self._buf.clear()
+            self._heading = 0
+            if name:
+                self._flush_lines()
+                self.events.append(("h", _HTML_HEADINGS[tag], name))
+                self.first_h1 = self.first_h1 or (name if tag == "h1" else "")
+        elif tag in _HTML_BLOCKS:
+            self._end_text()
+            self._li -= tag == "li" and self._li > 0
+            if tag == "tr" and any(self._row):
+                self._lines.append(" | ".join(self._row))
+                self._row = []
+            if tag in ("ul", "ol", "dl", "table"):
+                self._flush_lines()
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title and not self._skip:
+            self.title += data
+        elif not self._skip:
+            self._buf.append(data)
+
+
+def _parse_html(text: str, stem: str) -> tuple[list[_Event], str]:
+    parser = _HTMLEvents()
+    parser.feed(text)
+    parser.close()
+    parser._end_text()
+    parser._flush_lines()
+    return parser.events, _norm(parser.title) or parser.first_h1 or stem
+
+
+# --- PDF and DOCX ------------------------------------------------------------------------
+
+
+def _parse_pdf(data: bytes, path: Path) -> tuple[list[_Event], str]:
+    try:
+        from pypdf import PdfReader
+    except ImportError as exc:
+        raise LoaderError(path, "reading PDF needs pypdf (pip install pypdf)") from exc
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise LoaderError(path, "PDF is encrypted with a password; save an unencrypted copy")
+    meta = reader.metadata
+    title = _norm(str(meta.title or "")) if meta is not None else ""
+    events: list[_Event] = []
+    for number, page in enumerate(reader.pages, 1):
+        events.append(("pg", number))
+        for para in re.split(r"\n[ \t]*\n", page.extract_text() or ""):
+            events.append(("b", [para]))
+    return events, title or path.stem
+
+
+def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
+    try:
+        import docx
+        from docx.table import Table
+    except ImportError as exc:
+        raise LoaderError(path, "reading DOCX needs python-docx (pip install python-docx)") from exc
+    events: list[_Event] = []
+    lines: list[str] = []  # consecutive list paragraphs form one block
+    title = first_h1 = ""
+    for block in docx.Document(io.BytesIO(data)).iter_inner_content():
+        if isinstance(block, Table):
+            rows = []
+            for row in block.rows:
+                cells = list(dict.fromkeys(row.cells))  # merged cells repeat: keep one
+                rows.append(" | ".join(_norm(cell.text) for cell in cells))
+            events.append(("b", [r for r in rows if r.strip(" |")]))
+            continue
+        text = _norm(block.text)
+        style = block.style.name if block.style is not None else ""
+        level = re.fullmatch(r"Heading ([1-9])", style or "")
+        pr = block._p.pPr
+        if text and (style or "").startswith("List") or (pr is not None and pr.numPr is not None):
+            lines.append("- " + text)
+            continue
+        if lines:
+            events.append(("b", lines))
+            lines = []
+        if not text:
+            continue
+        if style == "Title" or level:
+            depth = int(level.group(1)) if level else 0
+            title = title or (text if depth == 0 else "")
+            first_h1 = first_h1 or (text if depth == 1 else "")
+            events.append(("h", depth, text))
+        else:
+            events.append(("b", [text]))
+    if lines:
+        events.append(("b", lines))
+    return events, title or first_h1 or path.stem
+
+
+# --- Public API --------------------------------------------------------------------------
+
+
+def _decode(data: bytes, path: Path) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise LoaderError(path, "not valid UTF-8 or cp1252 text")
+
+
+def load_document(path: Path) -> Document:
+    """Parse one file by suffix; any failure (including library errors) is a LoaderError."""
+    path = Path(path).resolve()
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        supported = ", ".join(SUPPORTED_SUFFIXES)
+        raise LoaderError(path, f"unsupported file type {suffix!r} (supported: {supported})")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    kind = suffix.lstrip(".").upper()
+    try:
+        if suffix == ".pdf":
+            events, title = _parse_pdf(data, path)
+        elif suffix == ".docx":
+            events, title = _parse_docx(data, path)
+        elif suffix in (".html", ".htm"):
+            events, title = _parse_html(_decode(data, path), path.stem)
+        else:
+            events, title = _parse_text(_decode(data, path), markdown=suffix != ".txt")
+            title = title if suffix != ".txt" else ""
+            title = title or path.stem
+    except LoaderError:
+        raise
+    except Exception as exc:  # pypdf / python-docx / zipfile raise many types
+        raise LoaderError(path, f"not a readable {kind} file ({type(exc).__name__}: {exc})") from exc
+    sha = hashlib.sha256(data).hexdigest()
+    return Document(path=path, title=title, sections=_assemble(events, title), sha256=sha)
+
+
+def iter_documents(folder: Path) -> Iterator[Document | LoaderError]:
+    """Load every supported file under ``folder`` (recursive, sorted by relative path).
+
+    Hidden files/dirs and Office lock files (``~$x.docx``) are skipped, unsupported suffixes
+    ignored; a file that fails to parse is yielded as a LoaderError so callers can go on.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise LoaderError(root, "not a directory")
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith((".", "~$")) or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            full = Path(dirpath, name)
+            found.append((full.relative_to(root).as_posix(), full))
+    for _, full in sorted(found):
+        try:
+            yield load_document(full)
+        except LoaderError as exc:
+            yield exc
