@@ -1,8 +1,7 @@
 """Turn site documents (md, txt, html, pdf, docx) into heading-aware sections.
 
-Every format parser produces a flat list of events (heading, block of lines, page break);
-one assembler turns those into :class:`Section` objects so all formats share the same
-heading-path and whitespace rules. pypdf and python-docx are imported lazily.
+Each format parser emits flat events; one assembler applies the shared heading-path and
+whitespace rules. pypdf and python-docx are imported lazily (only for those formats).
 """
 
 from __future__ import annotations
@@ -15,14 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Union
 
 from edgekit.errors import EdgekitError
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 
-# Events: ("h", level, text) heading; ("b", lines) one paragraph; ("pg", n) a new PDF page.
-_Event = Union[tuple[str, int, str], tuple[str, list[str]], tuple[str, int]]
+# Parser output: ("h", level, [name]) a heading, ("b", 0, lines) one paragraph whose lines are
+# kept apart (list items, table rows), ("pg", number, []) the start of a PDF page.
+_Event = tuple[str, int, list[str]]
 
 
 class LoaderError(EdgekitError):
@@ -58,6 +57,15 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+def _first_heading(events: list[_Event], *levels: int) -> str:
+    """Text of the first heading at the first of ``levels`` that occurs (a title), or ""."""
+    for level in levels:
+        for kind, number, lines in events:
+            if kind == "h" and number == level:
+                return lines[0]
+    return ""
+
+
 def _assemble(events: list[_Event], title: str) -> tuple[Section, ...]:
     """Build sections: headings push/pop a level stack; the title roots every path."""
     stack: list[tuple[int, str]] = []
@@ -73,31 +81,28 @@ def _assemble(events: list[_Event], title: str) -> tuple[Section, ...]:
             sections.append(Section(names, "\n\n".join(paras), page))
             paras.clear()
 
-    for event in events:
-        if event[0] == "h":
+    for kind, number, lines in events:
+        if kind == "h":
             flush()
-            _, level, name = event  # type: ignore[misc]
-            while stack and stack[-1][0] >= level:
+            while stack and stack[-1][0] >= number:
                 stack.pop()
-            stack.append((level, name))
-        elif event[0] == "pg":
+            stack.append((number, lines[0]))
+        elif kind == "pg":
             flush()
-            page = event[1]  # type: ignore[assignment]
+            page = number
         else:
-            lines = [line for line in (_norm(raw) for raw in event[1]) if line]  # type: ignore[union-attr]
-            if lines:
-                paras.append("\n".join(lines))
+            kept = [line for line in (_norm(raw) for raw in lines) if line]
+            if kept:
+                paras.append("\n".join(kept))
     flush()
     return tuple(sections)
 
-
-# --- Markdown and plain text -------------------------------------------------------------
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _ITEM = re.compile(r"^\s*(?:([-*+])|(\d+[.)]))\s+(.*)$")
-_TERM = re.compile(r"^\s*(\*\*|__)[^*_]+?\1\s*:")
+_TERM = re.compile(r"^\s*(\*\*|__)[^*_]+?(\1\s*:|:\s*\1)")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
@@ -132,8 +137,8 @@ def _group_lines(group: list[str], markdown: bool) -> list[str]:
     return [_inline(text) if markdown else text for _, text in out]
 
 
-def _parse_text(text: str, markdown: bool) -> tuple[list[_Event], str]:
-    """Markdown (ATX/setext headings, fences) or plain text (setext only); returns title."""
+def _parse_text(text: str, markdown: bool) -> list[_Event]:
+    """Markdown (ATX/setext headings, fences) or plain text (setext headings only)."""
     lines = text.splitlines()
     if markdown and lines and lines[0].strip() == "---":  # YAML front matter
         end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() in ("---", "...")), 0)
@@ -142,25 +147,21 @@ def _parse_text(text: str, markdown: bool) -> tuple[list[_Event], str]:
     group: list[str] = []
     fence: str | None = None
     base = 1 if markdown else 2  # txt headings sit under the file-stem title
-    title = ""
 
     def heading(level: int, name: str) -> None:
-        nonlocal title
         name = _norm(_inline(name) if markdown else name)
         if name:
-            title = title or (name if level == 1 else "")
-            events.append(("h", level, name))
+            events.append(("h", level, [name]))
 
-    def flush() -> None:
+    def flush(raw: bool = False) -> None:  # raw: fenced code, kept line by line
         if group:
-            events.append(("b", _group_lines(group, markdown)))
+            events.append(("b", 0, group[:] if raw else _group_lines(group, markdown)))
             group.clear()
 
     for line in lines:
         if fence is not None:
             if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
-                events.append(("b", group[:]))
-                group.clear()
+                flush(raw=True)
                 fence = None
             else:
                 group.append(line)
@@ -177,47 +178,62 @@ def _parse_text(text: str, markdown: bool) -> tuple[list[_Event], str]:
         elif setext and len(group) == 1 and not _ITEM.match(group[0]) and "|" not in group[0]:
             name = group.pop()
             heading(base if setext.group(1)[0] == "=" else base + 1, name)
-        elif setext and (markdown or setext.group(1)[0] == "-" or not group):
-            flush()  # thematic break (or an underline with no single heading line above it)
+        elif setext:
+            flush()  # a thematic break, or an underline with no single line above it: dropped
         elif not line.strip():
             flush()
         else:
             group.append(line)
-    if fence is not None:
-        events.append(("b", group[:]))
-        group.clear()
-    flush()
-    return events, title
+    flush(raw=fence is not None)
+    return events
 
-
-# --- HTML --------------------------------------------------------------------------------
 
 _HTML_SKIP = {"script", "style", "nav", "header", "footer", "noscript", "template"}
 _HTML_HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _HTML_BLOCKS = {
-    "p", "div", "li", "pre", "blockquote", "ul", "ol", "dl", "dt", "dd", "table", "tr",
-    "section", "article", "main", "aside", "figure", "figcaption", "form", "hr", "body",
-    "address", "details", "summary",
-}  # fmt: skip
+    "p",
+    "div",
+    "li",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "tr",
+    "section",
+    "article",
+    "main",
+    "aside",
+    "figure",
+    "figcaption",
+    "form",
+    "hr",
+    "body",
+    "address",
+    "details",
+    "summary",
+}
 
 
 class _HTMLEvents(HTMLParser):
-    """Collect heading/paragraph events; li become "- " lines, tr become "a | b" lines."""
+    """Collect heading/paragraph events; list text becomes "- " lines, rows "a | b" lines."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.events: list[_Event] = []
         self.title = ""
-        self.first_h1 = ""
-        self._in_title = False
-        self._skip = self._li = self._pre = self._cell = self._heading = 0
+        self._in_title = self._cell = False
+        self._skip = self._lists = self._pre = self._heading = 0
         self._buf: list[str] = []
         self._lines: list[str] = []  # pending list items / table rows
         self._row: list[str] = []
 
     def _flush_lines(self) -> None:
         if self._lines:
-            self.events.append(("b", self._lines))
+            self.events.append(("b", 0, self._lines))
             self._lines = []
 
     def _end_text(self) -> None:
@@ -225,11 +241,21 @@ class _HTMLEvents(HTMLParser):
             return
         text = _norm("".join(self._buf))
         self._buf.clear()
-        if text and self._li:
+        if text and self._lists:
             self._lines.append("- " + text)
         elif text:
             self._flush_lines()
-            self.events.append(("b", [text]))
+            self.events.append(("b", 0, [text]))
+
+    def _end_cell(self, end_row: bool = False) -> None:
+        """Close the open cell (end tags of td/tr are optional in HTML), maybe the row."""
+        if self._cell:
+            self._row.append(_norm("".join(self._buf)))
+            self._buf.clear()
+            self._cell = False
+        if end_row and any(self._row):
+            self._lines.append(" | ".join(self._row))
+        self._row = [] if end_row else self._row
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HTML_SKIP:
@@ -239,18 +265,23 @@ class _HTMLEvents(HTMLParser):
         elif tag == "title":
             self._in_title = True
         elif tag in ("td", "th"):
-            self._cell += 1
-            self._buf.append(" ")
-        elif tag == "br" or self._cell or self._pre:
-            self._buf.append("\n" if self._pre else " ")
+            self._end_cell()
+            self._buf.clear()
+            self._cell = True
+        elif tag in ("tr", "table"):
+            self._end_cell(end_row=True)
+            self._end_text()
+        elif tag == "br":
+            self._buf.append("\n")
+        elif self._cell or self._pre:
+            self._buf.append(" " if tag in _HTML_BLOCKS and not self._pre else "")
         elif tag in _HTML_HEADINGS:
             self._end_text()
             self._heading = _HTML_HEADINGS[tag]
         elif tag in _HTML_BLOCKS:
             self._end_text()
-            self._li += tag == "li"
+            self._lists += tag in ("ul", "ol")
             self._pre += tag == "pre"
-            self._row = [] if tag == "tr" else self._row
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _HTML_SKIP:
@@ -259,17 +290,16 @@ class _HTMLEvents(HTMLParser):
             return
         elif tag == "title":
             self._in_title = False
-        elif tag in ("td", "th") and self._cell:
-            self._cell -= 1
-            if not self._cell:
-                self._row.append(_norm("".join(self._buf)))
-                self._buf.clear()
+        elif tag in ("td", "th", "tr", "table"):
+            self._end_cell(end_row=tag != "td" and tag != "th")
+            if tag == "table":
+                self._flush_lines()
         elif self._cell:
             return
         elif tag == "pre" and self._pre:
             self._pre -= 1
             self._flush_lines()
-            self.events.append(("b", "".join(self._buf).splitlines()))
+            self.events.append(("b", 0, "".join(self._buf).splitlines()))
             self._buf.clear()
         elif tag in _HTML_HEADINGS and self._heading:
             name = _norm("".join(self._buf))
@@ -277,15 +307,12 @@ class _HTMLEvents(HTMLParser):
             self._heading = 0
             if name:
                 self._flush_lines()
-                self.events.append(("h", _HTML_HEADINGS[tag], name))
-                self.first_h1 = self.first_h1 or (name if tag == "h1" else "")
+                self.events.append(("h", _HTML_HEADINGS[tag], [name]))
         elif tag in _HTML_BLOCKS:
             self._end_text()
-            self._li -= tag == "li" and self._li > 0
-            if tag == "tr" and any(self._row):
-                self._lines.append(" | ".join(self._row))
-                self._row = []
-            if tag in ("ul", "ol", "dl", "table"):
+            if tag in ("ul", "ol"):
+                self._lists = max(0, self._lists - 1)
+            if tag in ("ul", "ol", "dl") and not self._lists:
                 self._flush_lines()
 
     def handle_data(self, data: str) -> None:
@@ -295,19 +322,19 @@ class _HTMLEvents(HTMLParser):
             self._buf.append(data)
 
 
-def _parse_html(text: str, stem: str) -> tuple[list[_Event], str]:
+def _parse_html(text: str) -> tuple[list[_Event], str]:
+    """Events and the <title> text (may be empty)."""
     parser = _HTMLEvents()
     parser.feed(text)
     parser.close()
+    parser._end_cell(end_row=True)
     parser._end_text()
     parser._flush_lines()
-    return parser.events, _norm(parser.title) or parser.first_h1 or stem
-
-
-# --- PDF and DOCX ------------------------------------------------------------------------
+    return parser.events, _norm(parser.title)
 
 
 def _parse_pdf(data: bytes, path: Path) -> tuple[list[_Event], str]:
+    """One page event per page; returns the metadata title (may be empty)."""
     try:
         from pypdf import PdfReader
     except ImportError as exc:
@@ -319,13 +346,14 @@ def _parse_pdf(data: bytes, path: Path) -> tuple[list[_Event], str]:
     title = _norm(str(meta.title or "")) if meta is not None else ""
     events: list[_Event] = []
     for number, page in enumerate(reader.pages, 1):
-        events.append(("pg", number))
+        events.append(("pg", number, []))
         for para in re.split(r"\n[ \t]*\n", page.extract_text() or ""):
-            events.append(("b", [para]))
-    return events, title or path.stem
+            events.append(("b", 0, [para]))
+    return events, title
 
 
 def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
+    """Title/Heading N styles are headings (levels 0/N); returns the Title or first H1."""
     try:
         import docx
         from docx.table import Table
@@ -333,49 +361,44 @@ def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
         raise LoaderError(path, "reading DOCX needs python-docx (pip install python-docx)") from exc
     events: list[_Event] = []
     lines: list[str] = []  # consecutive list paragraphs form one block
-    title = first_h1 = ""
     for block in docx.Document(io.BytesIO(data)).iter_inner_content():
+        kind, text, depth = "table", "", 0
+        if not isinstance(block, Table):
+            text, style = _norm(block.text), (block.style.name if block.style else "") or ""
+            level = re.fullmatch(r"Heading ([1-9])", style)
+            numbered = block._p.pPr is not None and block._p.pPr.numPr is not None
+            if style == "Title" or level:
+                kind, depth = "h", int(level.group(1)) if level else 0
+            else:
+                kind = "li" if style.startswith("List") or numbered else "p"
+        if kind == "li" and text:
+            lines.append("- " + text)
+            continue
+        if lines:
+            events.append(("b", 0, lines))
+            lines = []
         if isinstance(block, Table):
             rows = []
             for row in block.rows:
                 cells = list(dict.fromkeys(row.cells))  # merged cells repeat: keep one
                 rows.append(" | ".join(_norm(cell.text) for cell in cells))
-            events.append(("b", [r for r in rows if r.strip(" |")]))
-            continue
-        text = _norm(block.text)
-        style = block.style.name if block.style is not None else ""
-        level = re.fullmatch(r"Heading ([1-9])", style or "")
-        pr = block._p.pPr
-        if text and (style or "").startswith("List") or (pr is not None and pr.numPr is not None):
-            lines.append("- " + text)
-            continue
-        if lines:
-            events.append(("b", lines))
-            lines = []
-        if not text:
-            continue
-        if style == "Title" or level:
-            depth = int(level.group(1)) if level else 0
-            title = title or (text if depth == 0 else "")
-            first_h1 = first_h1 or (text if depth == 1 else "")
-            events.append(("h", depth, text))
-        else:
-            events.append(("b", [text]))
+            events.append(("b", 0, [r for r in rows if r.strip(" |")]))
+        elif text:
+            events.append(("h", depth, [text]) if kind == "h" else ("b", 0, [text]))
     if lines:
-        events.append(("b", lines))
-    return events, title or first_h1 or path.stem
-
-
-# --- Public API --------------------------------------------------------------------------
+        events.append(("b", 0, lines))
+    return events, _first_heading(events, 0, 1)
 
 
 def _decode(data: bytes, path: Path) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
+    """UTF-8 (BOM allowed), else Windows-1252 as written by many site PCs."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
         try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise LoaderError(path, "not valid UTF-8 or cp1252 text")
+            return data.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise LoaderError(path, "not valid UTF-8 or cp1252 text") from exc
 
 
 def load_document(path: Path) -> Document:
@@ -389,22 +412,25 @@ def load_document(path: Path) -> Document:
         data = path.read_bytes()
     except OSError as exc:
         raise LoaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-    kind = suffix.lstrip(".").upper()
     try:
         if suffix == ".pdf":
             events, title = _parse_pdf(data, path)
         elif suffix == ".docx":
             events, title = _parse_docx(data, path)
         elif suffix in (".html", ".htm"):
-            events, title = _parse_html(_decode(data, path), path.stem)
+            events, title = _parse_html(_decode(data, path))
+            title = title or _first_heading(events, 1)
+        elif suffix == ".txt":  # title is always the stem; setext headings nest under it
+            events, title = _parse_text(_decode(data, path), markdown=False), ""
         else:
-            events, title = _parse_text(_decode(data, path), markdown=suffix != ".txt")
-            title = title if suffix != ".txt" else ""
-            title = title or path.stem
+            events = _parse_text(_decode(data, path), markdown=True)
+            title = _first_heading(events, 1)
     except LoaderError:
         raise
     except Exception as exc:  # pypdf / python-docx / zipfile raise many types
-        raise LoaderError(path, f"not a readable {kind} file ({type(exc).__name__}: {exc})") from exc
+        why = f"{type(exc).__name__}: {exc}"
+        raise LoaderError(path, f"not a readable {suffix[1:].upper()} file ({why})") from exc
+    title = title or path.stem
     sha = hashlib.sha256(data).hexdigest()
     return Document(path=path, title=title, sections=_assemble(events, title), sha256=sha)
 

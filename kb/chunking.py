@@ -1,0 +1,83 @@
+"""Split section text into chunks sized in embedder tokens, on sentence boundaries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# A sentence ends at . ! ? (optionally followed by a quote/bracket) before whitespace, or at
+# a line break (list items, table rows and paragraphs are units of their own).
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A chunk as character offsets into its section's text."""
+
+    start: int
+    end: int
+
+
+def sentences(text: str) -> list[Span]:
+    """Sentence spans of ``text`` (offsets into it), whitespace between them excluded."""
+    spans: list[Span] = []
+    pos = 0
+    for m in _BOUNDARY.finditer(text):
+        if m.start() > pos and text[pos : m.start()].strip():
+            spans.append(Span(pos, m.start()))
+        pos = m.end()
+    if pos < len(text) and text[pos:].strip():
+        spans.append(Span(pos, len(text)))
+    return spans
+
+
+def _hard_split(text: str, span: Span, count: Callable[[str], int], max_tokens: int) -> list[Span]:
+    """Split one over-long sentence on word boundaries (only when there is no other way)."""
+    out: list[Span] = []
+    words = [m.span() for m in re.finditer(r"\S+", text[span.start : span.end])]
+    begin = 0
+    while begin < len(words):
+        end = begin + 1
+        while end < len(words):
+            piece = text[span.start + words[begin][0] : span.start + words[end][1]]
+            if count(piece) > max_tokens:
+                break
+            end += 1
+        out.append(Span(span.start + words[begin][0], span.start + words[end - 1][1]))
+        begin = end
+    return out
+
+
+def chunk_text(
+    text: str, count: Callable[[str], int], max_tokens: int = 200, overlap_tokens: int = 40
+) -> list[Span]:
+    """Greedy sentence packing up to ``max_tokens``; consecutive chunks share up to
+    ``overlap_tokens`` of whole sentences. Sentences are only cut when one alone is too long.
+    """
+    if max_tokens <= 0 or overlap_tokens < 0 or overlap_tokens >= max_tokens:
+        raise ValueError("need 0 <= overlap_tokens < max_tokens")
+    units: list[Span] = []
+    for s in sentences(text):
+        if count(text[s.start : s.end]) > max_tokens:
+            units.extend(_hard_split(text, s, count, max_tokens))
+        else:
+            units.append(s)
+    sizes = [count(text[u.start : u.end]) for u in units]
+    chunks: list[Span] = []
+    i = 0
+    while i < len(units):
+        total, j = sizes[i], i + 1
+        while j < len(units) and total + sizes[j] <= max_tokens:
+            total += sizes[j]
+            j += 1
+        chunks.append(Span(units[i].start, units[j - 1].end))
+        if j >= len(units):
+            break
+        # step back over whole sentences for the overlap, but always move forward
+        back, k = 0, j
+        while k - 1 > i and back + sizes[k - 1] <= overlap_tokens:
+            k -= 1
+            back += sizes[k]
+        i = k
+    return chunks
