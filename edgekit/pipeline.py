@@ -184,12 +184,48 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
         )
         outputs.append((qtype, out, key))
 
-    # 5. package
+    # 5. knowledge base: ONNX embedder (cached by source hash) + incremental ingest
+    kb_dir: Path | None = None
+    kb_key = None
+    if cfg.docs is not None and cfg.kb.enabled:
+        from edgekit.kb.export import cached_embedder
+        from edgekit.kb.ingest import embedder_fingerprint
+
+        t0 = time.perf_counter()
+        with console.status("[bold]export embedder[/] …"):
+            emb_dir, emb_cached = cached_embedder(cfg.kb.embedder)
+        fingerprint = embedder_fingerprint(emb_dir)
+        runner._log(
+            StageResult(
+                "export embedder",
+                SKIPPED if emb_cached else RAN,
+                time.perf_counter() - t0,
+                cfg.kb.embedder,
+            ),
+            fingerprint,
+        )
+        kb_dir = work / "kb"
+        report_path = work / "kb-report.json"
+        kb_key = sha256_json(
+            {"embedder": fingerprint, "docs": sha256_tree(cfg.docs), "kb": cfg.kb.model_dump()}
+        )
+
+        def do_ingest() -> str:
+            report = ingest_in_subprocess(loaded.path, kb_dir, report_path)
+            return (
+                f"{report['documents']} documents, {report['chunks']} chunks, "
+                f"{report['chunks_embedded']} embedded"
+            )
+
+        runner.stage("ingest kb", kb_key, [kb_dir / "kb.json", report_path], do_ingest)
+
+    # 6. package
     bundle_dir = cfg.bundle.out_dir / f"{cfg.name}-{cfg.version}"
     tar = bundle_dir.with_name(bundle_dir.name + ".tar") if cfg.bundle.tar else None
     docs_key = sha256_tree(cfg.docs) if cfg.docs else None
     pkg_key = sha256_json(
         {
+            "kb": kb_key,
             "models": [k for _, _, k in outputs],
             "config": loaded.raw_text,
             "docs": docs_key,
@@ -209,6 +245,7 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
         from edgekit.bundle.package import write_bundle
 
         nonlocal manifest
+        kb_stats = json.loads((work / "kb-report.json").read_text()) if kb_dir else None
         manifest = write_bundle(
             loaded,
             bundle_dir,
@@ -216,6 +253,8 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
             [(t, p) for t, p, _ in outputs],
             model_sha=model_sha,
             tar=cfg.bundle.tar,
+            kb_dir=kb_dir,
+            kb_stats=kb_stats,
         )
         return str(bundle_dir)
 
@@ -223,3 +262,30 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
     if not manifest:
         manifest = json.loads((bundle_dir / "manifest.json").read_text())
     return BuildResult(bundle_dir, tar, runner.results, manifest)
+
+
+def ingest_in_subprocess(config: Path, kb_dir: Path, report: Path) -> dict[str, Any]:
+    """Run `edgekit kb ingest` in its own process, so Chroma has closed every file before
+    the KB folder is copied into the bundle."""
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgekit",
+        "kb",
+        "ingest",
+        str(config),
+        "--db",
+        str(kb_dir),
+        "--report",
+        str(report),
+        "--quiet",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        from edgekit.errors import EdgekitError
+
+        raise EdgekitError(f"knowledge base ingest failed:\n{proc.stderr.strip()[-2000:]}")
+    return json.loads(report.read_text())

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 from edgekit import deps
@@ -58,6 +60,8 @@ def export_embedder(spec: str, out: Path, quantize: bool = True) -> Path:
     source = resolve_source(spec)
     torch = deps.require("torch")
     transformers = deps.require("transformers")
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
     model = transformers.AutoModel.from_pretrained(str(source)).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(source))
     names = ["input_ids", "attention_mask"]
@@ -80,7 +84,10 @@ def export_embedder(spec: str, out: Path, quantize: bool = True) -> Path:
     tmp = temp_dir_beside(out)
     try:
         fp32 = tmp / "model-fp32.onnx"
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # the tracer warns about Python branches on shapes; the graph was checked
+            # against torch on real paragraphs of many lengths (bench/kb_squad.py)
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 _Encoder(model),
                 tuple(sample[n] for n in names),
@@ -94,6 +101,7 @@ def export_embedder(spec: str, out: Path, quantize: bool = True) -> Path:
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
+            logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" noise
             quantize_dynamic(
                 str(fp32), str(tmp / em.MODEL_FILE), per_channel=True, weight_type=QuantType.QInt8
             )
@@ -117,3 +125,19 @@ def export_embedder(spec: str, out: Path, quantize: bool = True) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def cached_embedder(spec: str, home: Path | None = None) -> tuple[Path, bool]:
+    """Exported embedder for ``spec`` in the cache (exported once per source content).
+
+    Returns (folder, was_cached).
+    """
+    from edgekit.fsutil import edgekit_home, sha256_json, sha256_tree
+
+    source = resolve_source(spec)
+    key = sha256_json({"spec": spec, "source": sha256_tree(source), "export": 1})
+    target = (home or edgekit_home()) / "embedders" / key[:16]
+    if (target / em.META_FILE).is_file():
+        return target, True
+    export_embedder(spec, target)
+    return target, False

@@ -115,6 +115,10 @@ class KnowledgeBase:
         self.collection = collection
         self._cache: dict[str, Any] | None = None
         self._bm25: BM25Index | None = None
+        #: retrieval settings a caller (the runtime) may set from the bundle's manifest
+        self.default_weights: FusionWeights = DEFAULT_FUSION
+        self.top_k = 4
+        self.context_tokens = 800
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -330,12 +334,17 @@ class KnowledgeBase:
     def query(
         self,
         text: str,
-        k: int = 5,
-        weights: FusionWeights = DEFAULT_FUSION,
+        k: int | None = None,
+        weights: FusionWeights | None = None,
         mode: str = "hybrid",
         depth: int = 50,
     ) -> list[Hit]:
-        """Top ``k`` chunks for ``text``: ``mode`` is hybrid, bm25 or vector."""
+        """Top ``k`` chunks for ``text``: ``mode`` is hybrid, bm25 or vector.
+
+        ``k`` and ``weights`` default to ``self.top_k`` and ``self.default_weights``.
+        """
+        k = k or self.top_k
+        weights = weights or self.default_weights
         rows = self._all()
         if not rows["ids"]:
             return []

@@ -57,6 +57,7 @@ class ChatSession:
         llm: Any,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        kb: Any = None,
     ) -> None:
         rt = bundle.runtime
         self.llm = llm
@@ -64,15 +65,34 @@ class ChatSession:
         self.temperature = (
             temperature if temperature is not None else float(rt.get(mf.K_TEMPERATURE, 0.2))
         )
+        self.kb = kb
+        self.last_citations: list[str] = []
         self.messages: list[dict[str, str]] = []
         system = rt.get(mf.K_SYSTEM_PROMPT)
         if system:
             self.messages.append({"role": "system", "content": system})
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+
     def ask(self, question: str) -> Iterator[str]:
-        self.messages.append({"role": "user", "content": question})
+        """Stream the answer; afterwards ``last_citations`` lists the excerpts it was given."""
+        turn = question
+        self.last_citations = []
+        if self.kb is not None:
+            from edgekit.kb.context import build_context, question_with_context
+
+            hits = self.kb.query(question)
+            context = build_context(hits, self.count_tokens, self.kb.context_tokens)
+            turn = question_with_context(question, context)
+            self.last_citations = context.citations()
+        messages = [*self.messages, {"role": "user", "content": turn}]
         pieces: list[str] = []
-        for piece in stream_answer(self.llm, self.messages, self.max_tokens, self.temperature):
+        for piece in stream_answer(self.llm, messages, self.max_tokens, self.temperature):
             pieces.append(piece)
             yield piece
-        self.messages.append({"role": "assistant", "content": "".join(pieces)})
+        # history keeps the plain question: old excerpts would crowd out new ones
+        self.messages += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": "".join(pieces)},
+        ]

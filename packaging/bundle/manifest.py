@@ -12,6 +12,7 @@ MANIFEST_FILE = "manifest.json"
 CONFIG_FILE = "edgekit.yaml"
 README_FILE = "README.txt"
 MODEL_DIR = "model"
+KB_DIR = "kb"
 DOCS_DIR = "docs"
 FORMAT_VERSION = 1
 
@@ -27,6 +28,7 @@ K_MODELS = "models"
 K_DEFAULT_MODEL = "default_model"
 K_RUNTIME = "runtime"
 K_FILES = "files"
+K_KB = "kb"
 
 # keys of K_BASE_MODEL / K_ADAPTER
 K_ID = "id"
@@ -39,6 +41,14 @@ K_BITS_PER_WEIGHT = "bits_per_weight"
 # keys of each K_FILES entry (K_SHA256 too)
 K_PATH = "path"
 K_SIZE = "size"
+
+# keys of K_KB (K_PATH too)
+K_EMBEDDER_FINGERPRINT = "embedder_fingerprint"
+K_TOP_K = "top_k"
+K_CONTEXT_TOKENS = "context_tokens"
+K_FUSION = "fusion"
+K_DOCUMENTS = "documents"
+K_CHUNKS = "chunks"
 
 # keys of K_RUNTIME
 K_SYSTEM_PROMPT = "system_prompt"

@@ -24,6 +24,22 @@ Nothing here reaches the network.
 """
 
 
+def kb_manifest(loaded: LoadedConfig, kb_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's description of the bundle's knowledge base."""
+    from edgekit.kb.ingest import embedder_fingerprint
+
+    k = loaded.config.kb
+    return {
+        mf.K_PATH: mf.KB_DIR,
+        mf.K_EMBEDDER_FINGERPRINT: embedder_fingerprint(kb_dir / "embedder"),
+        mf.K_TOP_K: k.top_k,
+        mf.K_CONTEXT_TOKENS: k.context_tokens,
+        mf.K_FUSION: {"method": k.fusion, "bm25": k.bm25_weight, "vector": k.vector_weight},
+        mf.K_DOCUMENTS: stats.get("documents"),
+        mf.K_CHUNKS: stats.get("chunks"),
+    }
+
+
 def write_bundle(
     loaded: LoadedConfig,
     target: Path,
@@ -31,6 +47,8 @@ def write_bundle(
     models: list[tuple[str, Path]],
     model_sha: str,
     tar: bool = True,
+    kb_dir: Path | None = None,
+    kb_stats: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the bundle directory (and tar) atomically; returns the manifest."""
     cfg = loaded.config
@@ -44,6 +62,10 @@ def write_bundle(
         writer.add_bytes(loaded.raw_text.encode(), mf.CONFIG_FILE)
         if cfg.docs is not None:
             writer.add_tree(cfg.docs, mf.DOCS_DIR)
+        kb = None
+        if kb_dir is not None:
+            writer.add_tree(kb_dir, mf.KB_DIR)
+            kb = kb_manifest(loaded, kb_dir, kb_stats or {})
         readme = README.format(name=cfg.name, version=cfg.version, dirname=target.name)
         writer.add_bytes(readme.encode(), mf.README_FILE)
         adapter = None
@@ -57,6 +79,7 @@ def write_bundle(
                 mf.K_ADAPTER: adapter,
                 mf.K_MODELS: entries,
                 mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH],
+                mf.K_KB: kb,
                 mf.K_RUNTIME: {
                     mf.K_SYSTEM_PROMPT: cfg.prompt.system,
                     mf.K_MAX_TOKENS: cfg.prompt.max_tokens,

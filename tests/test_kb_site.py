@@ -1,0 +1,166 @@
+"""Site-side KB: no torch, no network, a Chroma server on loopback, and the bundle's KB."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from edgekit.bundle import manifest as mf
+from edgekit.bundle.verify import verify
+from edgekit.kb.ingest import ingest_folder
+from edgekit.kb.store import KnowledgeBase
+
+SITE_QUERY = r"""
+import json, socket, sys
+attempts = []
+_connect = socket.socket.connect
+def guard(self, address):
+    host = address[0] if isinstance(address, tuple) else str(address)
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not (
+            host.startswith("127.") or host in ("::1", "localhost")):
+        attempts.append(host)
+        raise OSError(f"blocked non-loopback connection to {host}")
+    return _connect(self, address)
+socket.socket.connect = guard
+from pathlib import Path
+from edgekit.kb.store import KnowledgeBase
+kb = KnowledgeBase.open(Path(sys.argv[1]))
+hits = kb.query("At what methane level does the crew withdraw?", k=2)
+print(json.dumps({"torch": "torch" in sys.modules, "transformers": "transformers" in sys.modules,
+                  "attempts": attempts, "top": hits[0].source, "text": hits[0].text}))
+"""
+
+
+@pytest.fixture(scope="module")
+def small_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    docs = tmp_path_factory.mktemp("d")
+    (docs / "gas.md").write_text(
+        "# Gas\n\n## Methane\n\nAt 1.25 percent methane the crew "
+        "withdraws to intake air.\n\n## Dust\n\nWet down muck piles.\n"
+    )
+    db = tmp_path_factory.mktemp("k") / "kb"
+    ingest_folder(docs, db)
+    return db
+
+
+def test_site_query_imports_no_torch_and_opens_no_outside_socket(small_kb: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    (home / ".cache").mkdir(parents=True)
+    # Chroma's default embedding function caches its download under ~/.cache/chroma: make
+    # that path impossible to create (a file, which stops even root), so a download would fail.
+    (home / ".cache" / "chroma").write_text("not a directory")
+    env = {**os.environ, "HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SITE_QUERY, str(small_kb)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["torch"] is False and result["transformers"] is False
+    assert result["attempts"] == []
+    assert result["top"] == "gas.md" and "1.25 percent" in result["text"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    exe = Path(sys.executable).with_name("chroma")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "run",
+            "--path",
+            str(tmp_path / "srv"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("chroma server did not start")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_same_code_against_a_chroma_server(chroma_server: str, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Cage\n\nThe cage carries at most 40 people per trip.\n")
+    (docs / "b.md").write_text("# Fans\n\nFans are checked weekly by the ventilation officer.\n")
+    kb, report = ingest_folder(docs, tmp_path / "kb", server=chroma_server)
+    assert report.chunks_embedded == 2
+    assert not (tmp_path / "kb" / "chroma").exists()  # the vectors live on the server
+    assert json.loads((tmp_path / "kb" / "kb.json").read_text())["server"] == chroma_server
+    again = KnowledgeBase.open(tmp_path / "kb")
+    assert again.query("how many people fit in the cage", k=1)[0].source == "a.md"
+    proc = run_cli(
+        "kb", "query", str(tmp_path / "kb"), "ventilation officer", "-k", "1", check=True
+    )
+    assert "b.md" in proc.stdout
+
+
+def test_bundle_carries_the_kb_and_chat_cites_it(tiny_project):
+    _, result = tiny_project
+    kb_info = result.manifest[mf.K_KB]
+    assert kb_info[mf.K_PATH] == "kb" and kb_info[mf.K_DOCUMENTS] == 2
+    assert len(kb_info[mf.K_EMBEDDER_FINGERPRINT]) == 64
+    files = {f[mf.K_PATH] for f in result.manifest[mf.K_FILES]}
+    assert {"kb/kb.json", "kb/embedder/model.onnx", "kb/chroma/chroma.sqlite3"} <= files
+    chat = run_cli(
+        "chat",
+        str(result.bundle),
+        "What do I do when I hear a continuous siren?",
+        "--max-tokens",
+        "8",
+        check=True,
+    )
+    assert "Sources:" in chat.stdout
+    assert (
+        "[1] docs/faq.md › Frequently Asked Questions > Q: What do I do when I hear a "
+        "continuous siren?" in chat.stdout
+    )
+    no_kb = run_cli("chat", str(result.bundle), "hello", "--no-kb", "--max-tokens", "4", check=True)
+    assert "Sources:" not in no_kb.stdout
+    assert verify(result.bundle).ok  # reading the KB did not touch the bundle
+
+
+def test_kb_cli_ingest_stats_query(tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Cage\n\n## Limits\n\nThe cage carries at most 40 people.\n")
+    (docs / "bad.docx").write_bytes(b"not a zip")
+    proc = run_cli("kb", "ingest", str(docs), "--db", str(tmp_path / "kb"), "--quiet", check=True)
+    assert "1 added" in proc.stdout and "bad.docx" in proc.stderr
+    stats = run_cli("kb", "stats", str(tmp_path / "kb"), check=True).stdout
+    assert "documents:  1" in stats and "int8-dynamic-per-channel" in stats
+    q = run_cli("kb", "query", str(tmp_path / "kb"), "cage people", "--section", check=True)
+    assert "a.md › Cage > Limits" in q.stdout and "40 people" in q.stdout

@@ -1,0 +1,65 @@
+"""Chunking and context assembly, on plain strings."""
+
+from __future__ import annotations
+
+from edgekit.kb.chunking import chunk_text, sentences
+from edgekit.kb.context import build_context, edges_first, question_with_context
+from edgekit.kb.retrieve import FusionWeights, fuse
+from edgekit.kb.store import Hit
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_sentences_split_on_punctuation_and_lines():
+    text = "First one. Second one!\n- item a\n- item b\nThird? yes."
+    got = [text[s.start : s.end] for s in sentences(text)]
+    assert got == ["First one.", "Second one!", "- item a", "- item b", "Third?", "yes."]
+
+
+def test_chunks_respect_budget_keep_sentences_and_overlap():
+    text = " ".join(f"Sentence number {i} has six words." for i in range(20))
+    spans = chunk_text(text, words, max_tokens=20, overlap_tokens=6)
+    pieces = [text[s.start : s.end] for s in spans]
+    assert all(words(p) <= 20 for p in pieces)
+    assert all(p.startswith("Sentence") and p.endswith(".") for p in pieces)
+    for a, b in zip(spans, spans[1:]):
+        assert b.start < a.end, "consecutive chunks must overlap"
+        assert words(text[b.start : a.end]) <= 6
+    covered = "".join(pieces)
+    assert all(f"number {i} " in covered for i in range(20))
+
+
+def test_an_overlong_sentence_is_cut_on_words():
+    text = "word " * 50 + "end."
+    spans = chunk_text(text.strip(), words, max_tokens=10, overlap_tokens=0)
+    assert len(spans) == 6 and all(words(text[s.start : s.end]) <= 10 for s in spans)
+
+
+def hit(n: int, tokens: int = 5) -> Hit:
+    meta = {"source": f"doc{n}.md", "heading": f"H{n}", "page": -1}
+    return Hit(f"id{n}", " ".join(["w"] * tokens), 1.0 / n, meta)
+
+
+def test_edges_first_puts_best_at_both_ends():
+    ordered = edges_first([hit(i) for i in range(1, 7)])
+    assert [h.id for h in ordered] == ["id1", "id3", "id5", "id6", "id4", "id2"]
+
+
+def test_context_budget_and_citations():
+    hits = [hit(1), hit(2, tokens=100), hit(3)]
+    ctx = build_context(hits, words, budget=20)
+    assert [h.id for h in ctx.hits] == ["id1", "id3"]  # the long one did not fit
+    assert ctx.citations() == ["[1] doc1.md › H1", "[2] doc3.md › H3"]
+    prompt = question_with_context("Why?", ctx)
+    assert prompt.endswith("Question: Why?") and "[2] doc3.md › H3" in prompt
+    assert question_with_context("Why?", build_context([], words, 10)) == "Why?"
+
+
+def test_fusion_beats_each_parent_on_a_split_decision():
+    bm25 = [(0, 9.0), (1, 8.9), (2, 1.0)]
+    vec = [(0, 0.20), (1, 0.90), (2, 0.85)]
+    assert fuse(bm25, vec, FusionWeights(0.5, 0.5))[0][0] == 1
+    rrf = fuse(bm25, vec, FusionWeights(1.0, 1.0, method="rrf"))
+    assert {i for i, _ in rrf} == {0, 1, 2}
