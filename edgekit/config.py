@@ -9,6 +9,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edgekit.config_base import Section
+from edgekit.config_train import DataSection, TrainSection
 from edgekit.errors import ConfigError
 
 GGUF_TYPES = (
@@ -28,10 +30,6 @@ GGUF_TYPES = (
     "Q3_K_L",
     "Q2_K",
 )
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
 
 class ModelSection(Section):
@@ -141,6 +139,12 @@ class EdgekitConfig(Section):
 
     prompt: PromptSection = Field(default_factory=PromptSection)
     """Run-time prompt settings stored in the bundle."""
+
+    data: DataSection = Field(default_factory=DataSection)
+    """Training data built from `docs` (used when `train.enabled`)."""
+
+    train: TrainSection = Field(default_factory=TrainSection)
+    """Continued pretraining / SFT of the base model (off by default)."""
 
     kb: KBSection = Field(default_factory=KBSection)
     """Knowledge base built from `docs`: chunking, embedder, retrieval."""

@@ -1,0 +1,274 @@
+"""`edgekit data build`: documents -> chat JSONL by rules, replay mix, held-out splits, card.
+
+Writes into the output folder:
+  train.jsonl         domain examples + replay examples, shuffled (what SFT trains on)
+  eval_domain.jsonl   held-out domain examples (never trained on)
+  eval_general.jsonl  held-out general prompts with the base model's answers
+  pretrain.txt        raw domain text of the training documents (continued pretraining)
+  card.json / card.png  counts per rule, dropped and why, dedupe rate, length histograms
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgekit.config import LoadedConfig
+from edgekit.config_train import DataSection
+from edgekit.errors import EdgekitError
+from edgekit.fsutil import atomic_write_json, atomic_write_text
+from edgekit.kb.loaders import Document, LoaderError, iter_documents
+
+TRAIN, EVAL_DOMAIN, EVAL_GENERAL, PRETRAIN = (
+    "train.jsonl",
+    "eval_domain.jsonl",
+    "eval_general.jsonl",
+    "pretrain.txt",
+)
+CARD, CARD_PNG = "card.json", "card.png"
+FOLLOW_UPS = ("Please go on.", "What else should I know?", "Continue.", "And then?")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass
+class DataCard:
+    per_rule: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    cut: int = 0
+    multi_turn: int = 0
+    duplicates: int = 0
+    candidates: int = 0
+    train_domain: int = 0
+    train_replay: int = 0
+    eval_domain: int = 0
+    eval_general: int = 0
+    answer_chars: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "per_rule": dict(self.per_rule),
+            "dropped": dict(self.dropped),
+            "cut_at_sentence": self.cut,
+            "multi_turn": self.multi_turn,
+            "dedupe_rate": self.duplicates / self.candidates if self.candidates else 0.0,
+            "candidates": self.candidates,
+            "train_domain": self.train_domain,
+            "train_replay": self.train_replay,
+            "eval_domain": self.eval_domain,
+            "eval_general": self.eval_general,
+            "unparsed_files": self.errors,
+        }
+
+
+def cut_at_sentence(text: str, limit: int) -> str | None:
+    """``text`` cut to at most ``limit`` chars at a sentence end, or None if impossible."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    ends = [m.start() for m in _SENTENCE_END.finditer(head + " ")]
+    return head[: ends[-1]].rstrip() if ends and ends[-1] > limit // 3 else None
+
+
+def split_parts(text: str, size: int) -> list[str]:
+    """Paragraph/sentence-aligned parts of at most about ``size`` characters."""
+    units = [u for p in text.split("\n\n") for u in _SENTENCE_END.split(p.strip()) if u]
+    parts: list[str] = []
+    for u in units:
+        if parts and len(parts[-1]) + len(u) + 1 <= size:
+            parts[-1] += " " + u
+        else:
+            parts.append(u)
+    return parts
+
+
+def to_example(
+    system: str, question: str, answer: str, cfg: DataSection, rng: random.Random
+) -> tuple[list[dict[str, str]], bool]:
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    if len(answer) <= cfg.multi_turn_chars:
+        return messages + [{"role": "assistant", "content": answer}], False
+    parts = split_parts(answer, cfg.multi_turn_chars)
+    for i, part in enumerate(parts):
+        if i:
+            messages.append({"role": "user", "content": rng.choice(FOLLOW_UPS)})
+        messages.append({"role": "assistant", "content": part})
+    return messages, len(parts) > 1
+
+
+def load_documents(
+    docs: Path, patterns: list[str] | None = None
+) -> tuple[list[Document], list[str]]:
+    """Parsed documents under ``docs`` (optionally only those matching glob ``patterns``)."""
+    documents, errors = [], []
+    for item in iter_documents(docs):
+        if isinstance(item, LoaderError):
+            errors.append(str(item))
+            continue
+        rel = item.path.relative_to(docs.resolve()).as_posix()
+        if patterns is None or any(fnmatch.fnmatch(rel, p) for p in patterns):
+            documents.append(item)
+    return documents, errors
+
+
+def general_prompts() -> list[dict[str, str]]:
+    """edgekit's bundled general prompts (reasoning, writing, arithmetic, knowledge, ...)."""
+    text = (resources.files("edgekit") / "data" / "general_prompts.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _user_replay(path: Path) -> list[list[dict[str, str]]]:
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            messages = json.loads(line)["messages"]
+            assert messages and all({"role", "content"} <= set(m) for m in messages)
+        except (json.JSONDecodeError, KeyError, TypeError, AssertionError):
+            raise EdgekitError(
+                f'{path}:{n}: expected {{"messages": [{{"role", "content"}}]}}'
+            ) from None
+        rows.append(messages)
+    return rows
+
+
+def build_data(
+    loaded: LoadedConfig,
+    out: Path,
+    base_spec: str | None = None,
+    patterns: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DataCard:
+    """Build the training and evaluation files for ``loaded`` into ``out``."""
+    from edgekit.data.rules import resolve_rules
+
+    cfg, d = loaded.config, loaded.config.data
+    if cfg.docs is None:
+        raise EdgekitError(f"{loaded.path}: training data needs a `docs` folder")
+    rng = random.Random(d.seed)
+    card = DataCard()
+    documents, card.errors = load_documents(cfg.docs, patterns)
+    rules = resolve_rules(list(d.rules), list(d.custom_rules))
+    seen: set[str] = set()
+    domain: list[dict[str, Any]] = []
+    for doc in documents:
+        source = doc.path.relative_to(cfg.docs.resolve()).as_posix()
+        for name, rule in rules.items():
+            for question, answer in rule(doc):
+                card.candidates += 1
+                question, answer = question.strip(), answer.strip()
+                if not question or not answer:
+                    card.dropped["empty"] += 1
+                    continue
+                key = re.sub(r"\W+", " ", f"{question} {answer}".lower())
+                if key in seen:
+                    card.duplicates += 1
+                    card.dropped["duplicate"] += 1
+                    continue
+                seen.add(key)
+                cut = cut_at_sentence(answer, d.max_answer_chars)
+                if cut is None:
+                    card.dropped["too long, no sentence boundary"] += 1
+                    continue
+                card.cut += cut != answer
+                messages, multi = to_example(cfg.prompt.system, question, cut, d, rng)
+                card.multi_turn += multi
+                card.per_rule[name] += 1
+                card.answer_chars.append(len(cut))
+                domain.append({"messages": messages, "rule": name, "source": source})
+    if not domain:
+        raise EdgekitError(f"{cfg.docs}: the rules {list(rules)} produced no examples")
+    rng.shuffle(domain)
+    n_eval = max(1, round(len(domain) * d.eval_fraction)) if d.eval_fraction else 0
+    eval_domain, train_domain = domain[:n_eval], domain[n_eval:]
+    replay_train, replay_eval = _replay(loaded, out, base_spec, len(train_domain), rng, progress)
+    train = train_domain + replay_train
+    rng.shuffle(train)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in ((TRAIN, train), (EVAL_DOMAIN, eval_domain), (EVAL_GENERAL, replay_eval)):
+        atomic_write_text(out / name, "".join(json.dumps(r) + "\n" for r in rows))
+    eval_answers = {m["content"] for r in eval_domain for m in r["messages"]}
+    raw = [s.text for doc in documents for s in doc.sections if s.text not in eval_answers]
+    atomic_write_text(out / PRETRAIN, "\n\n".join(raw) + "\n")
+    card.train_domain, card.train_replay = len(train_domain), len(replay_train)
+    card.eval_domain, card.eval_general = len(eval_domain), len(replay_eval)
+    atomic_write_json(out / CARD, card.as_dict())
+    _plot_card(card, [len(r["messages"][-1]["content"]) for r in replay_train], out / CARD_PNG)
+    return card
+
+
+def _replay(
+    loaded: LoadedConfig,
+    out: Path,
+    base_spec: str | None,
+    n_domain: int,
+    rng: random.Random,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    d = loaded.config.data
+    if d.general == "none":
+        return [], []
+    if d.general == "self-replay":
+        prompts = general_prompts()
+        rng.shuffle(prompts)
+        n_eval = max(1, round(len(prompts) * d.eval_fraction)) if d.eval_fraction else 0
+        want = min(len(prompts) - n_eval, round(n_domain * d.replay_ratio))
+        chosen = prompts[:n_eval] + prompts[n_eval : n_eval + want]
+        system = loaded.config.prompt.system
+        requests = [
+            [{"role": "system", "content": system}, {"role": "user", "content": p["prompt"]}]
+            for p in chosen
+        ]
+        from edgekit.data.generate import cached_generate, make_generator
+
+        gen = make_generator(base_spec or loaded.config.model.base)
+        answers = cached_generate(
+            gen, requests, d.replay_max_tokens, out / "replay-cache.jsonl", progress=progress
+        )
+        rows = [
+            {
+                "messages": r + [{"role": "assistant", "content": a}],
+                "rule": "replay",
+                "source": p["id"],
+            }
+            for r, a, p in zip(requests, answers, chosen)
+            if a
+        ]
+        return rows[n_eval:], rows[:n_eval]
+    rows = [
+        {"messages": m, "rule": "replay", "source": d.general}
+        for m in _user_replay(Path(d.general))
+    ]
+    rng.shuffle(rows)
+    n_eval = max(1, round(len(rows) * d.eval_fraction)) if d.eval_fraction else 0
+    return rows[n_eval : n_eval + round(n_domain * d.replay_ratio)], rows[:n_eval]
+
+
+def _plot_card(card: DataCard, replay_chars: list[int], path: Path) -> None:
+    """Histograms of answer lengths and a bar chart of examples per rule."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.hist([card.answer_chars, replay_chars or [0]], bins=20, label=["domain", "replay"])
+    a.set_xlabel("answer length (characters)")
+    a.set_ylabel("examples")
+    a.legend()
+    a.set_title("Answer lengths")
+    rules = dict(card.per_rule) | {"replay": card.train_replay}
+    b.barh(list(rules), list(rules.values()), color="#4c72b0")
+    b.set_title(f"Examples per rule (dedupe rate {card.as_dict()['dedupe_rate']:.1%})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

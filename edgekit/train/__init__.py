@@ -1,0 +1,1 @@
+"""Training: continued pretraining and SFT (LoRA or full), distillation, forgetting eval."""
