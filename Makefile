@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 DEMO_CONFIG   := examples/mine-safety/edgekit.yaml
 DEMO_BUNDLE   := examples/mine-safety/dist/mine-safety-0.1.0
-DEMO_QUESTION ?= How long can a refuge chamber support people?
+DEMO_QUESTION ?= How long does a self-rescuer last?
 
 .PHONY: install test test-fast demo lint format clean
 

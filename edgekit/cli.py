@@ -265,8 +265,12 @@ def chat(
 
 def _register_groups() -> None:
     from edgekit.cli_kb import kb
+    from edgekit.cli_train import data, eval_group, train
 
     cli.add_command(kb)
+    cli.add_command(data)
+    cli.add_command(train)
+    cli.add_command(eval_group)
 
 
 _register_groups()

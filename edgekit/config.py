@@ -221,6 +221,21 @@ def _check_paths(cfg: EdgekitConfig, root: Path) -> tuple[EdgekitConfig, list[st
         if not docs.is_dir():
             problems.append(f"docs: directory does not exist: {docs}")
         updates["docs"] = docs
+    if cfg.train.enabled and cfg.model.adapter is not None:
+        problems.append(
+            "model.adapter: cannot be combined with train.enabled (the build "
+            "trains its own adapter); remove one of them"
+        )
+    if cfg.train.enabled and cfg.docs is None:
+        problems.append("train.enabled: training data is built from `docs`; set docs: FOLDER")
+    if cfg.data.general not in ("self-replay", "none"):
+        general = resolve(Path(cfg.data.general))
+        if not general.is_file():
+            problems.append(
+                f"data.general: file does not exist: {general} "
+                "(use self-replay, none or a chat JSONL file)"
+            )
+        updates["data"] = cfg.data.model_copy(update={"general": str(general)})
     updates["bundle"] = cfg.bundle.model_copy(update={"out_dir": resolve(cfg.bundle.out_dir)})
     return cfg.model_copy(update=updates), problems
 

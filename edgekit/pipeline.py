@@ -104,14 +104,20 @@ class StageRunner:
         outputs: list[Path],
         fn: Callable[[], str | None],
         cached: bool | None = None,
+        spinner: bool = True,
     ) -> None:
-        """Run ``fn`` unless the stage is fresh. ``cached`` lets a stage decide for itself."""
+        """Run ``fn`` unless the stage is fresh. ``cached`` lets a stage decide for itself;
+        ``spinner=False`` for stages that draw their own progress bar."""
         skip = cached if cached is not None else self._fresh(name, key, outputs)
         if skip:
             self._log(StageResult(name, SKIPPED, 0.0), key)
             return
         start = time.perf_counter()
-        with self.console.status(f"[bold]{name}[/] …"):
+        if spinner:
+            with self.console.status(f"[bold]{name}[/] …"):
+                detail = fn() or ""
+        else:
+            self.console.print(f"[bold]{name}[/] …")
             detail = fn() or ""
         self.state[name] = {
             "key": key,
@@ -143,11 +149,22 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
     )
     model_dir, model_sha = base.path, base.sha256
 
+    # 1b. data -> train -> forgetting (and expert adapters), when asked for
+    trained = None
+    adapter = cfg.model.adapter
+    if cfg.train.enabled:
+        from edgekit.train.stage import training_stages
+
+        trained = training_stages(loaded, runner, base, work / "training")
+        if trained.adapter is not None:
+            adapter = trained.adapter
+        else:
+            model_dir, model_sha = trained.full_model, trained.key
+
     # 2. merge the adapter, if any
-    if cfg.model.adapter is not None:
+    if adapter is not None:
         from edgekit.merge import adapter_hash, check_adapter, merge_adapter
 
-        adapter = cfg.model.adapter
         check_adapter(base, adapter)
         merged_dir = work / "merged"
         key = sha256_json({"base": base.sha256, "adapter": adapter_hash(adapter)})
@@ -226,6 +243,7 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
     pkg_key = sha256_json(
         {
             "kb": kb_key,
+            "trained": trained.key if trained else None,
             "models": [k for _, _, k in outputs],
             "config": loaded.raw_text,
             "docs": docs_key,
@@ -255,6 +273,7 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
             tar=cfg.bundle.tar,
             kb_dir=kb_dir,
             kb_stats=kb_stats,
+            trained=trained,
         )
         return str(bundle_dir)
 

@@ -38,10 +38,13 @@ class HFGenerator:
         ]
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         with self.torch.no_grad():
+            # repetition_penalty 1.1 matches llama.cpp's default at run time, so replay
+            # answers look like what the deployed model says
             out = self.model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
+                repetition_penalty=1.1,
                 pad_token_id=self.tok.pad_token_id,
             )
         new = out[:, enc["input_ids"].shape[1] :]

@@ -13,6 +13,8 @@ CONFIG_FILE = "edgekit.yaml"
 README_FILE = "README.txt"
 MODEL_DIR = "model"
 KB_DIR = "kb"
+REPORT_DIR = "report"
+ADAPTERS_DIR = "adapters"
 DOCS_DIR = "docs"
 FORMAT_VERSION = 1
 
@@ -29,6 +31,13 @@ K_DEFAULT_MODEL = "default_model"
 K_RUNTIME = "runtime"
 K_FILES = "files"
 K_KB = "kb"
+K_TRAINING = "training"
+K_EXPERTS = "experts"
+
+# keys of K_TRAINING
+K_METHOD = "method"
+K_FORGETTING = "forgetting"
+K_DATA_CARD = "data_card"
 
 # keys of K_BASE_MODEL / K_ADAPTER
 K_ID = "id"

@@ -40,6 +40,28 @@ def kb_manifest(loaded: LoadedConfig, kb_dir: Path, stats: dict[str, Any]) -> di
     }
 
 
+def _add_training(writer: BundleWriter, trained: Any) -> tuple[dict[str, Any], list[Any]]:
+    """Reports under report/, expert adapters under adapters/<name>/; manifest entries."""
+    import json
+
+    from edgekit.train.stage import read_forgetting
+
+    for name, path in trained.report_files().items():
+        writer.add_file(path, f"{mf.REPORT_DIR}/{name}")
+    card = trained.data_dir / "card.json"
+    training = {
+        mf.K_METHOD: "lora" if trained.adapter is not None else "full",
+        mf.K_FORGETTING: read_forgetting(trained),
+        mf.K_DATA_CARD: json.loads(card.read_text()) if card.is_file() else None,
+    }
+    experts = []
+    for name, adapter in trained.experts.items():
+        rel = f"{mf.ADAPTERS_DIR}/{name}"
+        writer.add_tree(adapter, rel)
+        experts.append({mf.K_NAME: name, mf.K_PATH: rel})
+    return training, experts
+
+
 def write_bundle(
     loaded: LoadedConfig,
     target: Path,
@@ -49,6 +71,7 @@ def write_bundle(
     tar: bool = True,
     kb_dir: Path | None = None,
     kb_stats: dict[str, Any] | None = None,
+    trained: Any = None,
 ) -> dict[str, Any]:
     """Write the bundle directory (and tar) atomically; returns the manifest."""
     cfg = loaded.config
@@ -66,6 +89,9 @@ def write_bundle(
         if kb_dir is not None:
             writer.add_tree(kb_dir, mf.KB_DIR)
             kb = kb_manifest(loaded, kb_dir, kb_stats or {})
+        training, experts = None, []
+        if trained is not None:
+            training, experts = _add_training(writer, trained)
         readme = README.format(name=cfg.name, version=cfg.version, dirname=target.name)
         writer.add_bytes(readme.encode(), mf.README_FILE)
         adapter = None
@@ -80,6 +106,8 @@ def write_bundle(
                 mf.K_MODELS: entries,
                 mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH],
                 mf.K_KB: kb,
+                mf.K_TRAINING: training,
+                mf.K_EXPERTS: experts,
                 mf.K_RUNTIME: {
                     mf.K_SYSTEM_PROMPT: cfg.prompt.system,
                     mf.K_MAX_TOKENS: cfg.prompt.max_tokens,
