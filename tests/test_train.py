@@ -143,7 +143,7 @@ def test_lora_steps_reduce_training_loss_and_record_the_base(tmp_path: Path, tin
     result = _train(cfg, tmp_path)
     rows = [json.loads(x) for x in result.log.read_text().splitlines()]
     first, last = sum(r["loss"] for r in rows[:3]) / 3, sum(r["loss"] for r in rows[-3:]) / 3
-    assert last < first * 0.9, (first, last)
+    assert last < first - 0.5, (first, last)
     assert [r["step"] for r in rows] == list(range(1, 31))
     assert "eval_domain" in rows[9] and "eval_general" not in rows[9]  # general: none
     record = json.loads((result.output / "edgekit_adapter.json").read_text())
@@ -221,10 +221,42 @@ def test_distillation_loss_against_a_teacher(tmp_path: Path, tiny_model):
     assert len(caches) == 1
     cached = torch.load(caches[0])
     assert cached[0]["idx"].shape[1] == 8
-    logits = torch.zeros(1, 300, 49152)
-    same = [{"pos": c["pos"], "idx": c["idx"], "logp": c["logp"]} for c in cached[:1]]
-    n = int(same[0]["pos"].max()) + 1
-    assert n <= 300
-    flat = float(kl_loss(logits, same, 2.0))
-    assert flat > 0  # a uniform student differs from the teacher
+    # KL is ~0 for a student identical to the teacher, and clearly positive for another one
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from edgekit.train.trainer import _examples
+
+    tok = AutoTokenizer.from_pretrained(tiny_model.path)
+    examples = _examples(tok, tmp_path / "data", "sft", 128)
+    teacher = AutoModelForCausalLM.from_pretrained(tiny_model.path).eval()
+    with torch.no_grad():
+        logits = teacher(input_ids=torch.tensor([examples[0]["input_ids"]])).logits
+    order = json.loads((tmp_path / "data" / "train.jsonl").read_text().splitlines()[0])
+    assert order["messages"]
+    same = float(kl_loss(logits, [cached[0]], 2.0))
+    other = float(kl_loss(torch.randn_like(logits) * 5, [cached[0]], 2.0))
+    assert same < 1e-4 and other > 0.05, (same, other)
     assert result.steps == 3
+
+
+def test_build_trains_merges_quantizes_and_chats(tmp_path: Path):
+    from rich.console import Console
+
+    from conftest import run_cli
+    from edgekit.bundle import manifest as mf
+    from edgekit.pipeline import SKIPPED, build
+
+    cfg = project(tmp_path, "  max_steps: 3\n  experts: {vent: ['vent*.md']}\n")
+    result = build(load_config(cfg), console=Console(quiet=True))
+    names = [s.name for s in result.stages]
+    assert {"build data", "train", "eval forgetting", "merge adapter", "train [vent]"} <= set(names)
+    training = result.manifest[mf.K_TRAINING]
+    assert training[mf.K_METHOD] == "lora" and "domain" in training[mf.K_FORGETTING]
+    assert result.manifest[mf.K_EXPERTS] == [{"name": "vent", "path": "adapters/vent"}]
+    assert (result.bundle / "adapters" / "vent" / "adapter_config.json").is_file()
+    chat = run_cli(
+        "chat", str(result.bundle), "What is a regulator?", "--max-tokens", "6", check=True
+    )
+    assert chat.stdout.strip()
+    again = build(load_config(cfg), console=Console(quiet=True))
+    assert {s.action for s in again.stages} == {SKIPPED}

@@ -37,6 +37,7 @@ def teacher_cache(
             top = logp.topk(top_k, dim=-1)
             cache.append({"pos": pos, "idx": top.indices, "logp": top.values})
     tmp = path.with_suffix(".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(cache, tmp)
     tmp.replace(path)
     return cache
