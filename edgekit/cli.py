@@ -265,12 +265,16 @@ def chat(
 
 def _register_groups() -> None:
     from edgekit.cli_kb import kb
+    from edgekit.cli_serve import apikey, audit, serve
     from edgekit.cli_train import data, eval_group, train
 
     cli.add_command(kb)
     cli.add_command(data)
     cli.add_command(train)
     cli.add_command(eval_group)
+    cli.add_command(serve)
+    cli.add_command(apikey)
+    cli.add_command(audit)
 
 
 _register_groups()

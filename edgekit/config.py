@@ -72,6 +72,10 @@ class PromptSection(Section):
     n_ctx: int = Field(2048, ge=256)
     """Context window in tokens used at run time."""
 
+    rules: Path | None = None
+    """Expert rules YAML (keywords/patterns -> extra instruction or fixed reply), shipped in
+    the bundle and applied by `edgekit serve`. See edgekit/runtime/prompting.py."""
+
 
 class KBSection(Section):
     enabled: bool = True
@@ -145,6 +149,10 @@ class EdgekitConfig(Section):
 
     train: TrainSection = Field(default_factory=TrainSection)
     """Continued pretraining / SFT of the base model (off by default)."""
+
+    tools: Path | None = None
+    """Folder with tools.yaml and the Python files implementing them (OpenAI function
+    tools served by `edgekit serve`)."""
 
     kb: KBSection = Field(default_factory=KBSection)
     """Knowledge base built from `docs`: chunking, embedder, retrieval."""
@@ -221,6 +229,16 @@ def _check_paths(cfg: EdgekitConfig, root: Path) -> tuple[EdgekitConfig, list[st
         if not docs.is_dir():
             problems.append(f"docs: directory does not exist: {docs}")
         updates["docs"] = docs
+    if cfg.prompt.rules is not None:
+        rules = resolve(cfg.prompt.rules)
+        if not rules.is_file():
+            problems.append(f"prompt.rules: file does not exist: {rules}")
+        updates["prompt"] = cfg.prompt.model_copy(update={"rules": rules})
+    if cfg.tools is not None:
+        tools = resolve(cfg.tools)
+        if not (tools / "tools.yaml").is_file():
+            problems.append(f"tools: {tools} has no tools.yaml")
+        updates["tools"] = tools
     if cfg.train.enabled and cfg.model.adapter is not None:
         problems.append(
             "model.adapter: cannot be combined with train.enabled (the build "

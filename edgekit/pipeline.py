@@ -247,6 +247,10 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
             "models": [k for _, _, k in outputs],
             "config": loaded.raw_text,
             "docs": docs_key,
+            "rules": sha256_tree(cfg.prompt.rules.parent, [cfg.prompt.rules.name])
+            if cfg.prompt.rules
+            else None,
+            "tools": sha256_tree(cfg.tools) if cfg.tools else None,
             "edgekit": __version__,
             "tar": cfg.bundle.tar,
         }

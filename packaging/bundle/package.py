@@ -89,6 +89,10 @@ def write_bundle(
         if kb_dir is not None:
             writer.add_tree(kb_dir, mf.KB_DIR)
             kb = kb_manifest(loaded, kb_dir, kb_stats or {})
+        if cfg.prompt.rules is not None:
+            writer.add_file(cfg.prompt.rules, mf.RULES_FILE)
+        if cfg.tools is not None:
+            writer.add_tree(cfg.tools, mf.TOOLS_DIR)
         training, experts = None, []
         if trained is not None:
             training, experts = _add_training(writer, trained)

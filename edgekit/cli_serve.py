@@ -1,0 +1,172 @@
+"""`edgekit serve`, `edgekit apikey ...`, `edgekit audit verify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgekit.cli_common import _Group
+from edgekit.errors import EdgekitError
+
+
+@click.command(short_help="OpenAI-compatible server + web chat for a bundle.")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind. Loopback by default; 0.0.0.0 is an explicit choice.",
+)
+@click.option("--port", default=8080, show_default=True)
+@click.option("--no-auth", is_flag=True, help="Serve without API keys (prints a warning).")
+@click.option(
+    "--instances",
+    type=int,
+    default=None,
+    help="llama.cpp instances (default: chosen for this machine).",
+)
+@click.option("--threads", type=int, default=None, help="Threads per instance.")
+@click.option(
+    "--gpu-layers",
+    type=int,
+    default=None,
+    help="Layers on the GPU (default: all when llama.cpp has CUDA, else 0).",
+)
+@click.option(
+    "--max-queue",
+    default=8,
+    show_default=True,
+    help="Requests that may wait for an instance before 503.",
+)
+@click.option("--max-output-tokens", default=1024, show_default=True)
+@click.option(
+    "--max-prompt-tokens", type=int, default=None, help="Default: the context window minus 256."
+)
+@click.option(
+    "--timeout",
+    "request_timeout",
+    default=120.0,
+    show_default=True,
+    help="Seconds one answer may take.",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Default: <bundle>.audit.jsonl next to the bundle.",
+)
+def serve(
+    bundle: Path,
+    host: str,
+    port: int,
+    no_auth: bool,
+    instances: int | None,
+    threads: int | None,
+    gpu_layers: int | None,
+    max_queue: int,
+    max_output_tokens: int,
+    max_prompt_tokens: int | None,
+    request_timeout: float,
+    audit_log: Path | None,
+) -> None:
+    """Serve BUNDLE: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models,
+    /metrics, /health, /ready and a web chat at /. The bundle is verified first."""
+    import uvicorn
+
+    from edgekit.runtime.server import ServeSettings, create_app
+
+    if no_auth:
+        click.secho(
+            "WARNING: --no-auth: anyone who can reach this port can use the model",
+            fg="yellow",
+            err=True,
+        )
+    settings = ServeSettings(
+        bundle,
+        no_auth=no_auth,
+        instances=instances,
+        threads=threads,
+        gpu_layers=gpu_layers,
+        max_queue=max_queue,
+        max_output_tokens=max_output_tokens,
+        max_prompt_tokens=max_prompt_tokens,
+        request_timeout=request_timeout,
+        audit_log=audit_log,
+    )
+    app = create_app(settings)
+    srv = app.state.server
+    click.echo(
+        f"serving {srv.model_id} on http://{host}:{port}  ({srv.plan.instances} "
+        f"instance(s) x {srv.plan.threads} thread(s), gpu layers {srv.pool.gpu_layers}, "
+        f"kb {'on' if srv.kb else 'off'})",
+        err=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.group(cls=_Group, short_help="Create, list and revoke API keys.")
+def apikey() -> None:
+    """API keys for `edgekit serve` (stored hashed next to the bundle)."""
+
+
+@apikey.command("add")
+@click.option(
+    "--bundle", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option("--role", type=click.Choice(["user", "admin"]), default="user", show_default=True)
+@click.option("--name", default="", help="A label, e.g. who holds the key.")
+def apikey_add(bundle: Path, role: str, name: str) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from edgekit.runtime.auth import add_key
+
+    record, key = add_key(bundle, role, name)
+    click.echo(key)
+    click.echo(f"id {record.id}, role {record.role}: store it now, it is not shown again", err=True)
+
+
+@apikey.command("list")
+@click.option(
+    "--bundle", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+def apikey_list(bundle: Path) -> None:
+    """List keys (id, role, name, created, revoked)."""
+    from edgekit.runtime.auth import list_keys
+
+    for k in list_keys(bundle):
+        click.echo(
+            f"{k.id}  {k.role:<5}  {'REVOKED' if k.revoked else 'active ':<7}  "
+            f"{k.created}  {k.name}"
+        )
+
+
+@apikey.command("revoke")
+@click.option(
+    "--bundle", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.argument("key_id")
+def apikey_revoke(bundle: Path, key_id: str) -> None:
+    """Revoke a key by id; a running server refuses it from the next request on."""
+    from edgekit.runtime.auth import revoke_key
+
+    revoke_key(bundle, key_id)
+    click.echo(f"revoked {key_id}")
+
+
+@click.group(cls=_Group, short_help="Verify hash-chained audit logs.")
+def audit() -> None:
+    """Audit logs written by `edgekit serve`."""
+
+
+@audit.command("verify")
+@click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def audit_verify(log: Path) -> None:
+    """Check every line's hash and the chain; name each edited or missing line (exit 1)."""
+    from edgekit.runtime.audit import verify_log
+
+    report = verify_log(log)
+    for problem in report.problems:
+        click.secho(f"FAIL {problem}", fg="red")
+    if not report.ok:
+        raise EdgekitError(f"{log}: audit chain broken ({len(report.problems)} problem(s))")
+    click.echo(f"OK {log}: {report.lines} lines, chain intact")

@@ -1,0 +1,415 @@
+"""`edgekit serve`: an OpenAI-compatible server for one verified bundle (no torch).
+
+Endpoints: /v1/chat/completions (SSE streaming or not), /v1/completions, /v1/embeddings,
+/v1/models, /v1/tools, /health, /ready, /metrics, / (web chat), /openapi.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from edgekit.bundle import manifest as mf
+from edgekit.runtime import audit as audit_mod
+from edgekit.runtime.api_models import ChatRequest, CompletionRequest, EmbeddingRequest
+from edgekit.runtime.auth import ApiKey, KeyStore
+from edgekit.runtime.bundle import SiteBundle, open_bundle
+from edgekit.runtime.metrics import Metrics
+from edgekit.runtime.pool import ModelPool, PoolPlan, QueueFull, plan_pool
+from edgekit.runtime.prompting import load_rules, load_tools
+
+
+@dataclass
+class ServeSettings:
+    bundle: Path
+    no_auth: bool = False
+    instances: int | None = None
+    threads: int | None = None
+    gpu_layers: int | None = None
+    max_queue: int = 8
+    queue_timeout: float = 30.0
+    request_timeout: float = 120.0
+    max_body_bytes: int = 1 << 20
+    max_prompt_tokens: int | None = None
+    max_output_tokens: int = 1024
+    audit_log: Path | None = None
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.headers = status, message, param, headers
+
+
+def _error(
+    status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    kind = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        403: "permission_error",
+        404: "not_found_error",
+        413: "invalid_request_error",
+        422: "invalid_request_error",
+        503: "overloaded_error",
+    }.get(status, "server_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class Server:
+    """Everything one app instance holds: bundle, pool, KB, rules, tools, keys, metrics."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.site: SiteBundle = open_bundle(settings.bundle)
+        rt = self.site.runtime
+        self.n_ctx = int(rt.get(mf.K_N_CTX, 2048))
+        self.default_max_tokens = int(rt.get(mf.K_MAX_TOKENS, 256))
+        self.default_temperature = float(rt.get(mf.K_TEMPERATURE, 0.2))
+        self.system_prompt = str(rt.get(mf.K_SYSTEM_PROMPT) or "")
+        self.model_id = self.site.name
+        self.plan: PoolPlan = plan_pool(settings.instances, settings.threads)
+        self.pool = ModelPool(
+            str(self.site.model_path()),
+            self.n_ctx,
+            self.plan,
+            settings.max_queue,
+            settings.gpu_layers,
+        )
+        self.kb = None
+        from edgekit.runtime.knowledge import has_kb, open_kb
+
+        if has_kb(self.site):
+            self.kb = open_kb(self.site)
+        self.rules = load_rules(self.site.root / mf.RULES_FILE)
+        self.tools = load_tools(self.site.root / mf.TOOLS_DIR)
+        self.keys = KeyStore(self.site.root)
+        self.metrics = Metrics()
+        log = settings.audit_log or self.site.root.with_name(self.site.root.name + ".audit.jsonl")
+        self.audit = audit_mod.AuditLog(log)
+        self.max_prompt = settings.max_prompt_tokens or max(64, self.n_ctx - 256)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.pool.instances[0].tokenize(text.encode(), add_bos=False, special=True))
+
+    def take(self) -> Any:
+        try:
+            return self.pool.take(self.settings.queue_timeout)
+        except QueueFull:
+            raise ApiError(
+                503,
+                "server busy: every model instance is in use and the wait "
+                "queue is full; retry shortly",
+                headers={"Retry-After": "2"},
+            ) from None
+
+
+class _LimitsAndCounts:
+    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware would buffer streamed bodies and
+    hide client disconnects): refuses oversized bodies, counts requests by status."""
+
+    def __init__(self, app: Any, srv: Server) -> None:
+        self.app, self.srv = app, srv
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.srv.settings.max_body_bytes
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        status = {"code": 500}
+        if length.isdigit() and int(length) > limit:
+            response = _error(
+                413, f"request body is {int(length)} bytes; the limit is {limit} (max_body_bytes)"
+            )
+            await response(scope, receive, send)
+            status["code"] = 413
+        else:
+
+            async def counting_send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            await self.app(scope, receive, counting_send)
+        self.srv.metrics.requests.labels(scope["path"], str(status["code"])).inc()
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    from edgekit.fsutil import sha256_file
+    from edgekit.runtime import generation as gen
+
+    srv = Server(settings)
+    srv.manifest_sha256 = sha256_file(srv.site.root / mf.MANIFEST_FILE)
+    app = FastAPI(title="edgekit", version="1", description=f"Serving {srv.model_id}")
+    app.state.server = srv
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.message, exc.param, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in exc.errors():
+            loc = ".".join(str(x) for x in e["loc"] if x != "body") or "body"
+            problems.append(f"{loc}: {e['msg']}")
+        return _error(422, "; ".join(problems), problems[0].split(":")[0] if problems else None)
+
+    app.add_middleware(_LimitsAndCounts, srv=srv)
+
+    def auth(role: str) -> Callable[[Request], ApiKey]:
+        def check(request: Request) -> ApiKey:
+            if settings.no_auth:
+                return ApiKey("no-auth", "admin", "", "", False)
+            header = request.headers.get("authorization", "")
+            if not header.lower().startswith("bearer "):
+                raise ApiError(
+                    401,
+                    "missing API key: send 'Authorization: Bearer <key>' "
+                    "(create one with `edgekit apikey add`)",
+                )
+            key = srv.keys.check(header[7:].strip())
+            if key is None:
+                raise ApiError(401, "invalid or revoked API key")
+            if role == "admin" and key.role != "admin":
+                raise ApiError(403, "this endpoint needs an admin key")
+            return key
+
+        return check
+
+    user, admin = Depends(auth("user")), Depends(auth("admin"))
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        page = Path(__file__).with_name("web") / "index.html"
+        return HTMLResponse(page.read_text().replace("{{MODEL}}", srv.model_id))
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        ok = len(srv.pool.instances) > 0
+        return JSONResponse(
+            {
+                "ready": ok,
+                "instances": len(srv.pool.instances),
+                "threads_per_instance": srv.plan.threads,
+                "gpu_layers": srv.pool.gpu_layers,
+                "kb": srv.kb is not None,
+            },
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics")
+    def metrics(_: ApiKey = user) -> Response:
+        srv.metrics.queue_depth.set(srv.pool.waiting)
+        srv.metrics.busy.set(srv.pool.busy)
+        return Response(srv.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models")
+    def models(_: ApiKey = user) -> dict[str, Any]:
+        data = [{"id": srv.model_id, "object": "model", "created": 0, "owned_by": "edgekit"}]
+        for e in srv.site.manifest.get(mf.K_EXPERTS) or []:
+            data.append(
+                {
+                    "id": f"{srv.model_id}:{e[mf.K_NAME]}",
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "edgekit",
+                }
+            )
+        return {"object": "list", "data": data}
+
+    def check_model(name: str) -> None:
+        if name and name != srv.model_id and not name.startswith(f"{srv.model_id}:"):
+            raise ApiError(
+                404,
+                f"model {name!r} is not served here; this server serves {srv.model_id!r}",
+                "model",
+            )
+        if ":" in name:
+            raise ApiError(
+                400,
+                f"adapter {name.split(':', 1)[1]!r}: switching adapters per "
+                "request needs GGUF LoRA adapters in the bundle (not built yet)",
+                "model",
+            )
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(
+        body: ChatRequest, request: Request, key: ApiKey = user
+    ) -> Response | dict[str, Any]:
+        check_model(body.model)
+        prepared = await anyio.to_thread.run_sync(gen.prepare_chat, srv, body)
+        llm = await anyio.to_thread.run_sync(srv.take)
+        acct = gen.Accounting(srv, key.id, prepared)
+        if body.tools:
+            try:
+                result = await anyio.to_thread.run_sync(gen.tool_call, llm, prepared, body)
+            finally:
+                srv.pool.give(llm)
+            message = result["choices"][0]["message"]
+            acct.piece(
+                json.dumps(message.get("tool_calls"))
+                if message.get("tool_calls")
+                else message.get("content") or ""
+            )
+            acct.finish(result["choices"][0].get("finish_reason") or "stop")
+            result["model"] = srv.model_id
+            return result
+        if body.stream:
+            return StreamingResponse(
+                gen.stream_chat(srv, request, llm, prepared, body, acct),
+                media_type="text/event-stream",
+            )
+        state: dict[str, Any] = {"finish_reason": "stop"}
+
+        def run() -> str:
+            for piece in gen.chat_pieces(llm, prepared, body, state):
+                acct.piece(piece)
+                if acct.timed_out():
+                    state["finish_reason"] = "length"
+                    break
+            return "".join(acct.pieces)
+
+        try:
+            text = await anyio.to_thread.run_sync(run)
+        finally:
+            srv.pool.give(llm)
+        acct.finish(state["finish_reason"])
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": srv.model_id,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": state["finish_reason"],
+                }
+            ],
+            "usage": acct.usage(),
+            "citations": prepared.citations,
+        }
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(body: CompletionRequest, key: ApiKey = user) -> dict[str, Any]:
+        check_model(body.model)
+        prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt[:1])
+        n_prompt = srv.count_tokens(prompt)
+        if n_prompt > srv.max_prompt:
+            raise ApiError(
+                400,
+                f"prompt is {n_prompt} tokens; the limit is {srv.max_prompt} (max_prompt_tokens)",
+                "prompt",
+            )
+        max_tokens = body.max_tokens or srv.default_max_tokens
+        if max_tokens > settings.max_output_tokens:
+            raise ApiError(
+                400,
+                f"max_tokens {max_tokens} is over this server's limit of "
+                f"{settings.max_output_tokens} (max_output_tokens)",
+                "max_tokens",
+            )
+        llm = await anyio.to_thread.run_sync(srv.take)
+        temperature = srv.default_temperature if body.temperature is None else body.temperature
+
+        def run() -> dict[str, Any]:
+            return llm.create_completion(
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=body.stop,
+                seed=body.seed,
+            )
+
+        try:
+            result = await anyio.to_thread.run_sync(run)
+        finally:
+            srv.pool.give(llm)
+        prepared = gen.Prepared(
+            [{"role": "user", "content": prompt}], max_tokens, temperature, n_prompt
+        )
+        acct = gen.Accounting(srv, key.id, prepared)
+        for _ in range(result["usage"]["completion_tokens"]):
+            acct.piece("")
+        acct.pieces = [result["choices"][0]["text"]]
+        acct.finish(result["choices"][0].get("finish_reason") or "stop")
+        result["model"] = srv.model_id
+        return result
+
+    @app.post("/v1/embeddings")
+    def embeddings(body: EmbeddingRequest, _: ApiKey = user) -> dict[str, Any]:
+        if srv.kb is None:
+            raise ApiError(400, "this bundle has no embedder (it was built without docs)")
+        texts = [body.input] if isinstance(body.input, str) else list(body.input)
+        if not texts:
+            raise ApiError(400, "input is empty", "input")
+        vectors = srv.kb.embedder.embed(texts)
+        n = sum(srv.kb.embedder.count_tokens(t) for t in texts)
+
+        def encode(v: Any) -> Any:
+            if body.encoding_format == "base64":  # what the openai client asks for
+                import base64
+
+                return base64.b64encode(v.astype("<f4").tobytes()).decode()
+            return v.tolist()
+
+        return {
+            "object": "list",
+            "model": "edgekit-embedder",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": encode(v)}
+                for i, v in enumerate(vectors)
+            ],
+            "usage": {"prompt_tokens": n, "total_tokens": n},
+        }
+
+    @app.get("/v1/tools")
+    def tools(_: ApiKey = user) -> dict[str, Any]:
+        return {"object": "list", "data": [t.spec() for t in srv.tools.values()]}
+
+    @app.post("/v1/tools/{name}")
+    async def call_tool(name: str, request: Request, _: ApiKey = user) -> dict[str, Any]:
+        tool = srv.tools.get(name)
+        if tool is None:
+            raise ApiError(404, f"no tool {name!r} in this bundle", "name")
+        try:
+            args = await request.json()
+            assert isinstance(args, dict)
+        except (json.JSONDecodeError, AssertionError):
+            raise ApiError(400, "send the tool's arguments as a JSON object") from None
+        try:
+            result = tool.function(**args)
+        except TypeError as exc:
+            raise ApiError(400, f"bad arguments for {name}: {exc}") from None
+        return {"name": name, "result": result}
+
+    @app.get("/admin/keys")
+    def list_api_keys(_: ApiKey = admin) -> dict[str, Any]:
+        from edgekit.runtime.auth import list_keys
+
+        return {"keys": [k.__dict__ for k in list_keys(srv.site.root)]}
+
+    return app

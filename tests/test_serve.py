@@ -1,0 +1,287 @@
+"""`edgekit serve` for real: HTTP on 127.0.0.1, the official openai client, a real bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from serving import RunningServer
+
+from conftest import REPO, run_cli
+from edgekit.config import load_config
+from edgekit.init import init_project
+from edgekit.pipeline import build
+from edgekit.runtime.auth import add_key
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, tiny_model):
+    folder = tmp_path_factory.mktemp("serve") / "site"
+    config = init_project(folder, base="builtin:tiny-random")
+    shutil.copytree(REPO / "examples" / "mine-safety" / "tools", folder / "tools")
+    shutil.copyfile(REPO / "examples" / "mine-safety" / "rules.yaml", folder / "rules.yaml")
+    text = config.read_text().replace("  rules: null", "  rules: rules.yaml")
+    config.write_text(text.replace("tools: null", "tools: tools"))
+    bundle = build(load_config(config), console=Console(quiet=True)).bundle
+    _, user = add_key(bundle, "user", "tests")
+    _, admin = add_key(bundle, "admin", "ops")
+    server = RunningServer(
+        bundle, "--instances", "1", "--max-queue", "0", "--max-prompt-tokens", "400"
+    )
+    yield {"bundle": bundle, "url": server.url, "user": user, "admin": admin, "server": server}
+    server.stop()
+
+
+def client(s, key: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{s['url']}/v1", api_key=key or s["user"], max_retries=0)
+
+
+def test_health_ready_and_models(served):
+    assert httpx.get(f"{served['url']}/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{served['url']}/ready").json()
+    assert ready["ready"] and ready["instances"] == 1 and ready["kb"] is True
+    models = client(served).models.list()
+    assert [m.id for m in models.data] == ["site-0.1.0"]
+    spec = httpx.get(f"{served['url']}/openapi.json").json()
+    assert "/v1/chat/completions" in spec["paths"]
+
+
+def test_chat_returns_text_usage_and_citations(served):
+    r = client(served).chat.completions.create(
+        model="site-0.1.0",
+        max_tokens=8,
+        temperature=0,
+        messages=[{"role": "user", "content": "What do I do when I hear a continuous siren?"}],
+    )
+    assert r.choices[0].message.content and r.usage.completion_tokens > 0
+    cites = r.model_extra["citations"]
+    assert cites[0]["source"] == "docs/faq.md" and cites[0]["heading"].endswith("siren?")
+    no_kb = client(served).chat.completions.create(
+        model="site-0.1.0",
+        max_tokens=4,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"kb": False},
+    )
+    assert no_kb.model_extra["citations"] == []
+
+
+def test_stream_yields_chunks_and_final_citations(served):
+    stream = client(served).chat.completions.create(
+        model="site-0.1.0",
+        max_tokens=10,
+        stream=True,
+        messages=[{"role": "user", "content": "Which extension do I call in an emergency?"}],
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text and chunks[-1].choices[0].finish_reason in ("stop", "length")
+    assert chunks[-1].model_extra["citations"][0]["source"].startswith("docs/")
+
+
+def test_embeddings(served):
+    r = client(served).embeddings.create(model="x", input=["gas detector", "refuge chamber"])
+    assert len(r.data) == 2 and len(r.data[0].embedding) == 384
+    norm = sum(x * x for x in r.data[0].embedding)
+    assert abs(norm - 1.0) < 1e-3
+
+
+def test_tools_round_trip(served):
+    c = client(served)
+    tools = httpx.get(
+        f"{served['url']}/v1/tools", headers={"Authorization": f"Bearer {served['user']}"}
+    ).json()["data"]
+    assert tools[0]["function"]["name"] == "convert_units"
+    messages = [{"role": "user", "content": "Convert 1.25 percent methane to ppm."}]
+    r = c.chat.completions.create(
+        model="site-0.1.0",
+        messages=messages,
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "convert_units"}},
+        max_tokens=60,
+    )
+    call = r.choices[0].message.tool_calls[0]
+    args = json.loads(call.function.arguments)
+    assert set(args) == {"value", "unit_from", "unit_to"}  # grammar-constrained by the schema
+    assert args["unit_from"] in ("ppm", "percent", "m3/s", "cfm")  # the schema's enum
+    exact = httpx.post(
+        f"{served['url']}/v1/tools/convert_units",
+        json={"value": 1.25, "unit_from": "percent", "unit_to": "ppm"},
+        headers={"Authorization": f"Bearer {served['user']}"},
+    ).json()
+    assert exact["result"] == {"value": 12500.0, "unit": "ppm"}
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {
+                        "name": "convert_units",
+                        "arguments": json.dumps(
+                            {"value": 1.25, "unit_from": "percent", "unit_to": "ppm"}
+                        ),
+                    },
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": json.dumps(exact)},
+    ]
+    final = c.chat.completions.create(model="site-0.1.0", messages=messages, max_tokens=5)
+    assert final.choices[0].message.content is not None
+
+
+def test_auth_401_and_403(served):
+    with pytest.raises(openai.AuthenticationError):
+        client(served, "ek_bad_key").chat.completions.create(
+            model="", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert httpx.get(f"{served['url']}/v1/models").status_code == 401
+    user = {"Authorization": f"Bearer {served['user']}"}
+    admin = {"Authorization": f"Bearer {served['admin']}"}
+    assert httpx.get(f"{served['url']}/admin/keys", headers=user).status_code == 403
+    keys = httpx.get(f"{served['url']}/admin/keys", headers=admin).json()["keys"]
+    assert {k["role"] for k in keys} == {"user", "admin"}
+    assert "sha256" not in json.dumps(keys)
+    assert httpx.get(f"{served['url']}/metrics", headers=user).status_code == 200
+
+
+def test_bad_json_and_wrong_types_name_the_field(served):
+    h = {"Authorization": f"Bearer {served['user']}", "Content-Type": "application/json"}
+    bad = httpx.post(f"{served['url']}/v1/chat/completions", content=b"{not json", headers=h)
+    assert bad.status_code == 422
+    wrong = httpx.post(
+        f"{served['url']}/v1/chat/completions",
+        headers=h,
+        json={"messages": [{"role": "robot", "content": "x"}], "max_tokens": "many"},
+    )
+    assert wrong.status_code == 422
+    msg = wrong.json()["error"]["message"]
+    assert "messages.0.role" in msg and "max_tokens" in msg
+    assert httpx.get(f"{served['url']}/health").status_code == 200  # still up
+
+
+def test_overlong_prompt_is_a_clear_400(served):
+    with pytest.raises(openai.BadRequestError) as info:
+        client(served).chat.completions.create(
+            model="",
+            messages=[{"role": "user", "content": "ventilation " * 600}],
+            extra_body={"kb": False},
+        )
+    assert "max_prompt_tokens" in str(info.value) and "400" in str(info.value)
+    with pytest.raises(openai.BadRequestError, match="max_output_tokens"):
+        client(served).chat.completions.create(
+            model="", max_tokens=100000, messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+def test_queue_full_is_503_and_disconnect_frees_the_instance(served):
+    h = {"Authorization": f"Bearer {served['user']}"}
+    body = {
+        "messages": [{"role": "user", "content": "Tell me everything."}],
+        "stream": True,
+        "max_tokens": 1000,
+        "kb": False,
+        "temperature": 0.0,  # greedy: random weights at T=1 emit partial UTF-8 that
+        # llama-cpp-python holds back for many tokens
+    }
+    got_first = threading.Event()
+
+    def hold() -> None:
+        with httpx.stream(
+            "POST", f"{served['url']}/v1/chat/completions", json=body, headers=h, timeout=60
+        ) as r:
+            for _ in r.iter_lines():
+                got_first.set()
+                time.sleep(0.5)  # a slow reader holds the instance
+                break  # then disconnect
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert got_first.wait(30)
+    busy = httpx.post(
+        f"{served['url']}/v1/chat/completions",
+        headers=h,
+        timeout=30,
+        json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+    )
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+    t.join()
+    deadline = time.time() + 20  # the disconnected stream stops and gives the instance back
+    while time.time() < deadline:
+        ok = httpx.post(
+            f"{served['url']}/v1/chat/completions",
+            headers=h,
+            timeout=30,
+            json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+        )
+        if ok.status_code == 200:
+            break
+        time.sleep(0.3)
+    assert ok.status_code == 200
+    lines = Path(str(served["bundle"]) + ".audit.jsonl").read_text().splitlines()
+    stopped = [json.loads(x) for x in lines if json.loads(x)["finish_reason"] == "disconnected"]
+    assert stopped and stopped[0]["completion_tokens"] < 1000  # generation stopped early
+
+
+def test_rules_add_instructions_or_reply_fixed(served):
+    r = client(served).chat.completions.create(
+        model="", max_tokens=4, messages=[{"role": "user", "content": "There is a fire, help now!"}]
+    )
+    assert r.choices[0].message.content.startswith("If this is an emergency")
+    client(served).chat.completions.create(
+        model="", max_tokens=2, messages=[{"role": "user", "content": "I am angry about dust"}]
+    )
+    lines = Path(str(served["bundle"]) + ".audit.jsonl").read_text().splitlines()
+    fired = [json.loads(x)["rules"] for x in lines]
+    assert ["emergency"] in fired and ["de-escalate"] in fired
+
+
+def test_metrics_parse_as_prometheus(served):
+    text = httpx.get(
+        f"{served['url']}/metrics", headers={"Authorization": f"Bearer {served['user']}"}
+    ).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in (
+        "edgekit_requests",
+        "edgekit_completion_tokens",
+        "edgekit_queue_depth",
+        "edgekit_time_to_first_token_seconds",
+        "edgekit_retrieval_seconds",
+        "edgekit_time_per_output_token_seconds",
+    ):
+        assert name in families, name
+    ttft = [
+        s
+        for s in families["edgekit_time_to_first_token_seconds"].samples
+        if s.name.endswith("_count")
+    ]
+    assert ttft[0].value > 0
+
+
+def test_audit_chain_verifies_and_detects_tampering(served, tmp_path: Path):
+    log = Path(str(served["bundle"]) + ".audit.jsonl")
+    ok = run_cli("audit", "verify", str(log), check=True)
+    assert "chain intact" in ok.stdout
+    lines = log.read_text().splitlines()
+    assert len(lines) >= 3
+    row = json.loads(lines[1])
+    assert len(row["prompt_sha256"]) == 64 and row["key_id"]
+    edited = tmp_path / "edited.jsonl"
+    row["completion_tokens"] += 1
+    edited.write_text("\n".join([lines[0], json.dumps(row, sort_keys=True), *lines[2:]]) + "\n")
+    bad = run_cli("audit", "verify", str(edited))
+    assert bad.returncode == 1 and "line 2: content does not match" in bad.stdout
+    deleted = tmp_path / "deleted.jsonl"
+    deleted.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
+    gone = run_cli("audit", "verify", str(deleted))
+    assert gone.returncode == 1 and "line 2: previous-hash link broken" in gone.stdout
