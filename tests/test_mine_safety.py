@@ -38,3 +38,21 @@ def test_mine_safety_example_end_to_end(tmp_path: Path):
     assert "30" in answer.stdout and "Sources:" in answer.stdout
     again = run_cli("build", str(project / "edgekit.yaml"), check=True)
     assert "done in" not in again.stderr  # every stage skipped: the adapter is reused
+    # the same bundle behind `edgekit serve`, asked through the official openai client
+    import openai
+
+    from edgekit.runtime.auth import add_key
+    from serving import RunningServer
+
+    _, key = add_key(bundle, "user")
+    server = RunningServer(bundle)
+    try:
+        c = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+        r = c.chat.completions.create(
+            model="mine-safety-0.1.0",
+            messages=[{"role": "user", "content": "How long does a self-rescuer last?"}],
+        )
+        assert "30" in r.choices[0].message.content
+        assert r.model_extra["citations"][0]["source"].startswith("docs/")
+    finally:
+        server.stop()
