@@ -40,9 +40,9 @@ def test_mine_safety_example_end_to_end(tmp_path: Path):
     assert "done in" not in again.stderr  # every stage skipped: the adapter is reused
     # the same bundle behind `edgekit serve`, asked through the official openai client
     import openai
+    from serving import RunningServer
 
     from edgekit.runtime.auth import add_key
-    from serving import RunningServer
 
     _, key = add_key(bundle, "user")
     server = RunningServer(bundle)
