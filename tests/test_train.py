@@ -260,3 +260,34 @@ def test_build_trains_merges_quantizes_and_chats(tmp_path: Path):
     assert chat.stdout.strip()
     again = build(load_config(cfg), console=Console(quiet=True))
     assert {s.action for s in again.stages} == {SKIPPED}
+
+
+def test_self_instruct_filters():
+    from edgekit.data.augment import parse_questions, rouge_l, support
+
+    text = "Auxiliary fans are inspected every week by the ventilation officer."
+    assert support("The ventilation officer inspects fans every week.", text) > 0.6
+    assert support("Bananas are yellow and sweet.", text) == 0.0
+    assert rouge_l("How often are fans inspected?", "How often are fans inspected?") == 1.0
+    assert rouge_l("How often are fans inspected?", "Who owns the truck?") < 0.3
+    got = parse_questions("1. How often are fans inspected?\n- Who inspects them?\nNoise\n", 5)
+    assert got == ["How often are fans inspected?", "Who inspects them?"]
+
+
+def test_self_instruct_with_a_local_teacher_is_bounded_and_resumable(tmp_path: Path):
+    cfg = project(tmp_path, base="builtin:smollm2-135m")
+    cfg.write_text(
+        cfg.read_text().replace(
+            "data: {",
+            "data: {augment: {teacher: 'builtin:smollm2-135m', max_pairs: 2, "
+            "questions_per_chunk: 2, min_support: 0.3}, rules: [faq], ",
+        )
+    )
+    card = build_data(load_config(cfg), tmp_path / "data")
+    kept = card.per_rule.get("self_instruct", 0)
+    assert kept <= 2
+    assert kept + sum(n for r, n in card.dropped.items() if r.startswith("self-instruct")) > 0
+    cache = (tmp_path / "data" / "augment-cache.jsonl").read_text()
+    again = build_data(load_config(cfg), tmp_path / "data")  # every teacher call cached
+    assert again.per_rule == card.per_rule
+    assert (tmp_path / "data" / "augment-cache.jsonl").read_text() == cache

@@ -185,6 +185,18 @@ def build_data(
                 card.per_rule[name] += 1
                 card.answer_chars.append(len(cut))
                 domain.append({"messages": messages, "rule": name, "source": source})
+    if d.augment.teacher is not None:
+        from edgekit.data.augment import augment
+
+        pairs, why = augment(documents, d.augment, d.seed, out / "augment-cache.jsonl", progress)
+        for question, answer, title in pairs:
+            messages, multi = to_example(cfg.prompt.system, question, answer, d, rng)
+            card.per_rule["self_instruct"] += 1
+            card.answer_chars.append(len(answer))
+            domain.append({"messages": messages, "rule": "self_instruct", "source": title})
+        for reason, n in why.items():
+            if n:
+                card.dropped[f"self-instruct: {reason}"] += n
     if not domain:
         raise EdgekitError(f"{cfg.docs}: the rules {list(rules)} produced no examples")
     rng.shuffle(domain)
