@@ -161,12 +161,18 @@ def build(config: Path, force: bool) -> None:
 
 @cli.group(cls=_Group)
 def bundle() -> None:
-    """Verify and inspect bundles."""
+    """Verify, sign and inspect bundles."""
 
 
 @bundle.command("verify")
 @click.argument("path", type=click.Path(path_type=Path))
-def bundle_verify(path: Path) -> None:
+@click.option(
+    "--pubkey",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Also check the Ed25519 signature with this public key.",
+)
+def bundle_verify(path: Path, pubkey: Path | None) -> None:
     """Check every file against the manifest.
 
     Recomputes each sha256; reports changed, missing or extra files (exit 1).
@@ -174,11 +180,39 @@ def bundle_verify(path: Path) -> None:
     from edgekit.bundle.verify import verify
 
     report = verify(path, full=True)
+    if pubkey is not None:
+        from edgekit.bundle.signing import check_signature
+
+        report.problems += check_signature(path, pubkey)
     for problem in report.problems:
         click.secho(f"FAIL {problem}", fg="red")
     if not report.ok:
         raise EdgekitError(f"{path}: {len(report.problems)} problem(s); do not ship or run it")
     click.echo(f"OK {path}: {report.checked} files match the manifest")
+
+
+@bundle.command("sign", short_help="Sign the manifest with an Ed25519 key.")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def bundle_sign(path: Path, key_path: Path) -> None:
+    """Sign BUNDLE's manifest (which covers every file's hash); writes manifest.sig."""
+    from edgekit.bundle.signing import sign_bundle
+    from edgekit.bundle.verify import verify
+
+    verify(path).raise_if_bad()  # never sign a bundle whose files do not match
+    click.echo(f"signed: {sign_bundle(path, key_path)}")
+
+
+@cli.command(short_help="Create an Ed25519 key pair for signing bundles.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def keygen(out: Path) -> None:
+    """Write OUT/edgekit.key (private, mode 0600) and OUT/edgekit.pub."""
+    from edgekit.bundle.signing import keygen as make_keys
+
+    priv, pub = make_keys(out)
+    click.echo(f"private key: {priv}  (keep it off the site)\npublic key:  {pub}")
 
 
 @bundle.command("inspect")

@@ -48,7 +48,7 @@ def _compare(
             report.problems.append(f"{rel}: size {size} != {entry[mf.K_SIZE]} in manifest")
         elif digest is not None and digest != entry[mf.K_SHA256]:
             report.problems.append(f"{rel}: sha256 mismatch (file changed)")
-    for rel in sorted(set(present) - set(listed) - {mf.MANIFEST_FILE}):
+    for rel in sorted(set(present) - set(listed) - {mf.MANIFEST_FILE, "manifest.sig"}):
         report.problems.append(f"{rel}: extra file not in manifest")
 
 
