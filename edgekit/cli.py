@@ -240,6 +240,11 @@ def bundle_inspect(path: Path, as_json: bool) -> None:
     "--quant", default=None, help="Which GGUF type in the bundle to load (default: its first)."
 )
 @click.option("--no-kb", is_flag=True, help="Do not use the bundle's knowledge base.")
+@click.option(
+    "--full-verify",
+    is_flag=True,
+    help="Rehash every file, ignoring the cache of large files' hashes.",
+)
 def chat(
     bundle_dir: Path,
     prompt: str | None,
@@ -248,6 +253,7 @@ def chat(
     temperature: float | None,
     quant: str | None,
     no_kb: bool,
+    full_verify: bool,
 ) -> None:
     """Chat with a bundle (one question or interactive).
 
@@ -260,7 +266,7 @@ def chat(
 
     err = _console(stderr=True)
     with err.status("verifying bundle …"):
-        site = open_bundle(bundle_dir)
+        site = open_bundle(bundle_dir, full_verify=full_verify)
     with err.status(f"loading {site.model_path(quant).name} …"):
         llm = load_model(site, threads=threads, qtype=quant)
     kb = None

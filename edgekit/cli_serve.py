@@ -56,6 +56,11 @@ from edgekit.errors import EdgekitError
     default=None,
     help="Default: <bundle>.audit.jsonl next to the bundle.",
 )
+@click.option(
+    "--full-verify",
+    is_flag=True,
+    help="Rehash every file at start, ignoring the cache of large files' hashes.",
+)
 def serve(
     bundle: Path,
     host: str,
@@ -69,6 +74,7 @@ def serve(
     max_prompt_tokens: int | None,
     request_timeout: float,
     audit_log: Path | None,
+    full_verify: bool,
 ) -> None:
     """Serve BUNDLE: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models,
     /metrics, /health, /ready and a web chat at /. The bundle is verified first."""
@@ -93,6 +99,7 @@ def serve(
         max_prompt_tokens=max_prompt_tokens,
         request_timeout=request_timeout,
         audit_log=audit_log,
+        full_verify=full_verify,
     )
     app = create_app(settings)
     srv = app.state.server

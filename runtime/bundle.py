@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
-from edgekit.bundle.verify import verify
 from edgekit.errors import BundleError
 
 
@@ -39,11 +38,18 @@ class SiteBundle:
         return self.root / rel
 
 
-def open_bundle(path: Path) -> SiteBundle:
-    """Verify every file of the bundle directory, then return it. Refuses a corrupt bundle."""
+def open_bundle(path: Path, full_verify: bool = False) -> SiteBundle:
+    """Verify the bundle directory, then return it; refuses a corrupt bundle.
+
+    Every file's size and every small file's sha256 are always checked; large files (the
+    GGUF) reuse a cached hash while their size, mtime and inode are unchanged, unless
+    ``full_verify`` (`--full-verify`) forces rehashing everything.
+    """
+    from edgekit.bundle.verify import HashCache, verify_dir
+
     path = Path(path)
     if path.is_file():
         raise BundleError(f"{path}: this is an archive; unpack it first (tar -xf {path.name})")
-    report = verify(path, full=True)
+    report = verify_dir(path, full=True, cache=None if full_verify else HashCache())
     report.raise_if_bad()
     return SiteBundle(path.resolve(), report.manifest)

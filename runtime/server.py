@@ -43,6 +43,7 @@ class ServeSettings:
     max_prompt_tokens: int | None = None
     max_output_tokens: int = 1024
     audit_log: Path | None = None
+    full_verify: bool = False
 
 
 class ApiError(Exception):
@@ -78,7 +79,7 @@ class Server:
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.site: SiteBundle = open_bundle(settings.bundle)
+        self.site: SiteBundle = open_bundle(settings.bundle, full_verify=settings.full_verify)
         rt = self.site.runtime
         self.n_ctx = int(rt.get(mf.K_N_CTX, 2048))
         self.default_max_tokens = int(rt.get(mf.K_MAX_TOKENS, 256))

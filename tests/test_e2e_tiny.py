@@ -143,3 +143,32 @@ def test_failed_package_keeps_the_previous_bundle(tiny_project, tmp_path: Path, 
     assert verify(before.bundle).ok
     leftovers = [p.name for p in before.bundle.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_large_file_hashes_are_cached_but_changes_are_still_caught(tiny_project, tmp_path):
+    import os
+
+    from edgekit.bundle.verify import HashCache, verify_dir
+
+    _, result = tiny_project
+    bundle = tmp_path / "b"
+    shutil.copytree(result.bundle, bundle)
+    cache = HashCache(tmp_path / "cache.json")
+    assert verify_dir(bundle, cache=cache).ok and cache.hits == 0
+    again = HashCache(tmp_path / "cache.json")
+    assert verify_dir(bundle, cache=again).ok and again.hits >= 1  # the embedder/GGUF reused
+    gguf = bundle / "model" / "model-q8_0.gguf"
+    flip_byte(gguf)  # rewriting the file changes its mtime: the cache misses, hash mismatches
+    third = HashCache(tmp_path / "cache.json")
+    assert not verify_dir(bundle, cache=third).ok
+    # a same-size edit with size, mtime and inode restored by hand is what the cache cannot
+    # see (the documented trade-off); --full-verify (no cache) still catches it. The
+    # embedder (22 MB) is above the always-rehash size; the tiny GGUF (5 MB) is not.
+    flip_byte(gguf)  # back to the original bytes
+    assert verify_dir(bundle, cache=HashCache(tmp_path / "cache.json")).ok
+    onnx = bundle / "kb" / "embedder" / "model.onnx"
+    st = onnx.stat()
+    flip_byte(onnx, offset=100)
+    os.utime(onnx, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert verify_dir(bundle, cache=HashCache(tmp_path / "cache.json")).ok
+    assert not verify_dir(bundle).ok

@@ -59,14 +59,62 @@ def _listed(manifest: dict[str, Any], where: Path) -> dict[str, dict[str, Any]]:
         raise BundleError(f"{where}: manifest has no valid '{mf.K_FILES}' list ({exc})") from None
 
 
-def verify_dir(bundle: Path, full: bool = True) -> VerifyReport:
-    """Check a bundle directory. ``full=False`` checks presence and sizes only."""
+SMALL_FILE = 8 << 20  # always rehashed; larger files may use the hash cache
+
+
+class HashCache:
+    """sha256 of large files keyed by (path, size, mtime_ns, inode), so restarting a server
+    does not rehash gigabytes. Any change to a file's size, mtime or inode misses the cache.
+    Kept in $EDGEKIT_HOME/hash-cache.json."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        from edgekit.fsutil import edgekit_home
+
+        self.path = path or edgekit_home() / "hash-cache.json"
+        try:
+            self.rows: dict[str, list[Any]] = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError):
+            self.rows = {}
+        self.dirty = False
+        self.hits = 0
+
+    def sha256(self, p: Path) -> str:
+        st = p.stat()
+        if st.st_size < SMALL_FILE:
+            return sha256_file(p)
+        key, stamp = str(p.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
+        row = self.rows.get(key)
+        if row and row[:3] == stamp:
+            self.hits += 1
+            return str(row[3])
+        digest = sha256_file(p)
+        self.rows[key] = [*stamp, digest]
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.dirty:
+            from edgekit.fsutil import atomic_write_json
+
+            atomic_write_json(self.path, self.rows)
+
+
+def verify_dir(bundle: Path, full: bool = True, cache: HashCache | None = None) -> VerifyReport:
+    """Check a bundle directory. ``full=False`` checks presence and sizes only; ``cache``
+    lets large unchanged files skip rehashing."""
     manifest = mf.read_manifest(bundle)
     report = VerifyReport(bundle, manifest=manifest)
+
+    def digest(p: Path) -> str | None:
+        if not full:
+            return None
+        return cache.sha256(p) if cache is not None else sha256_file(p)
+
     present = {
-        p.relative_to(bundle).as_posix(): (p.stat().st_size, sha256_file(p) if full else None)
-        for p in iter_files(bundle)
+        p.relative_to(bundle).as_posix(): (p.stat().st_size, digest(p)) for p in iter_files(bundle)
     }
+    if cache is not None:
+        cache.save()
     _compare(report, _listed(manifest, bundle), present)
     return report
 
