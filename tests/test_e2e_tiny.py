@@ -38,6 +38,10 @@ def test_build_writes_a_complete_bundle(tiny_project):
     assert len(manifest[mf.K_BASE_MODEL][mf.K_SHA256]) == 64
     assert manifest[mf.K_DEFAULT_MODEL] == "model/model-q8_0.gguf"
     assert result.tar is not None and result.tar.is_file()
+    prov = manifest[mf.K_PROVENANCE]
+    names = {p["name"] for p in prov["runtime_packages"]}
+    assert {"llama-cpp-python", "chromadb", "onnxruntime"} <= names and "torch" not in names
+    assert len(prov["config_sha256"]) == 64
     report = verify(result.tar)
     assert report.ok and report.checked == len(paths)
 

@@ -34,6 +34,7 @@ K_RUNTIME = "runtime"
 K_FILES = "files"
 K_KB = "kb"
 K_TRAINING = "training"
+K_PROVENANCE = "provenance"
 K_EXPERTS = "experts"
 
 # keys of K_TRAINING

@@ -62,6 +62,22 @@ def _add_training(writer: BundleWriter, trained: Any) -> tuple[dict[str, Any], l
     return training, experts
 
 
+def _provenance(loaded: LoadedConfig, model_sha: str, training: Any) -> dict[str, Any]:
+    """What an auditor needs to tie the bundle to its inputs and the software that runs it."""
+    from edgekit.fsutil import sha256_json, sha256_text
+    from edgekit.sbom import runtime_packages
+
+    cfg = loaded.config
+    return {
+        "config_sha256": sha256_text(loaded.raw_text),
+        "model_sha256": model_sha,
+        "data_config_sha256": sha256_json(cfg.data.model_dump()) if cfg.train.enabled else None,
+        "train_config_sha256": sha256_json(cfg.train.model_dump()) if cfg.train.enabled else None,
+        "eval": (training or {}).get(mf.K_FORGETTING),
+        "runtime_packages": runtime_packages(),
+    }
+
+
 def write_bundle(
     loaded: LoadedConfig,
     target: Path,
@@ -111,6 +127,7 @@ def write_bundle(
                 mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH],
                 mf.K_KB: kb,
                 mf.K_TRAINING: training,
+                mf.K_PROVENANCE: _provenance(loaded, model_sha, training),
                 mf.K_EXPERTS: experts,
                 mf.K_RUNTIME: {
                     mf.K_SYSTEM_PROMPT: cfg.prompt.system,
