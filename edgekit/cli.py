@@ -305,7 +305,7 @@ def chat(
 
 def _register_groups() -> None:
     from edgekit.cli_kb import kb
-    from edgekit.cli_serve import apikey, audit, serve
+    from edgekit.cli_serve import apikey, audit, doctor, serve
     from edgekit.cli_train import data, eval_group, train
 
     cli.add_command(kb)
@@ -315,6 +315,7 @@ def _register_groups() -> None:
     cli.add_command(serve)
     cli.add_command(apikey)
     cli.add_command(audit)
+    cli.add_command(doctor)
 
 
 _register_groups()

@@ -164,3 +164,14 @@ def test_kb_cli_ingest_stats_query(tmp_path: Path):
     assert "documents:  1" in stats and "int8-dynamic-per-channel" in stats
     q = run_cli("kb", "query", str(tmp_path / "kb"), "cage people", "--section", check=True)
     assert "a.md › Cage > Limits" in q.stdout and "40 people" in q.stdout
+
+
+def test_doctor_reports_zero_egress_on_a_tiny_bundle(tiny_project, tmp_path: Path):
+    _, result = tiny_project
+    proc = run_cli(
+        "doctor", str(result.bundle), "--json", str(tmp_path / "doctor.json"), check=True
+    )
+    assert "result          PASS" in proc.stdout
+    report = json.loads((tmp_path / "doctor.json").read_text())
+    assert report["egress_attempts"] == [] and report["probe"]["torch_imported"] is False
+    assert report["probe"]["kb_hits"] > 0 and report["probe"]["citations"] > 0
