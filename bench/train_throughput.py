@@ -27,19 +27,14 @@ def measure(
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(prepare_model(spec).path, dtype=torch.float32)
     if method == "lora":
+        from edgekit.config_train import LoraSection
+
+        lora = LoraSection()  # the defaults `edgekit train` uses
         cfg = peft.LoraConfig(
-            r=16,
-            lora_alpha=32,
+            r=lora.r,
+            lora_alpha=lora.alpha,
             task_type="CAUSAL_LM",
-            target_modules=[
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "o_proj",
-                "gate_proj",
-                "up_proj",
-                "down_proj",
-            ],
+            target_modules=list(lora.target_modules),
         )
         model = peft.get_peft_model(model, cfg)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
