@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from edgekit.cli_common import _console, _Group
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def _paths(config: Path) -> tuple[object, Path]:
+    from edgekit.config import LoadedConfig
+
+
+def _paths(config: Path) -> tuple[LoadedConfig, Path]:
     from edgekit.config import load_config
     from edgekit.pipeline import work_dir
 
@@ -53,19 +59,19 @@ def data_build(config: Path, out: Path | None) -> None:
         click.secho(f"  skipped: {error}", fg="yellow", err=True)
 
 
-def _bar(label: str):  # type: ignore[no-untyped-def]
+def _bar(label: str) -> Callable[[int, int], None]:
+    """A progress callback (done, total) drawing a tqdm bar on first use."""
     from tqdm.auto import tqdm
 
-    state: dict[str, object] = {}
+    bars: list[tqdm] = []
 
     def update(done: int, total: int) -> None:
-        bar = state.get("bar")
-        if bar is None:
-            bar = state["bar"] = tqdm(total=total, desc=label, unit="prompt")
-        bar.n = done  # type: ignore[attr-defined]
-        bar.refresh()  # type: ignore[attr-defined]
+        if not bars:
+            bars.append(tqdm(total=total, desc=label, unit="prompt"))
+        bars[0].n = done
+        bars[0].refresh()
         if done >= total:
-            bar.close()  # type: ignore[attr-defined]
+            bars[0].close()
 
     return update
 
@@ -98,9 +104,9 @@ def train(config: Path, data_dir: Path | None, out: Path | None, resume: bool) -
     loaded, work = _paths(config)
     data_dir = data_dir or work / "data"
     if not (data_dir / "train.jsonl").is_file():
-        build_data(loaded, data_dir, progress=_bar("self-replay"))  # type: ignore[arg-type]
-    base = prepare_model(loaded.config.model.base)  # type: ignore[attr-defined]
-    result = run_train(loaded, data_dir, out or work / "train", base, resume=resume)  # type: ignore[arg-type]
+        build_data(loaded, data_dir, progress=_bar("self-replay"))
+    base = prepare_model(loaded.config.model.base)
+    result = run_train(loaded, data_dir, out or work / "train", base, resume=resume)
     click.echo(
         f"{result.output}: {result.steps} steps, final loss {result.final_loss:.3f}, "
         f"{result.tokens_per_s:.0f} tokens/s; log {result.log}"
@@ -130,7 +136,7 @@ def eval_forgetting(config: Path, tuned: Path | None, as_json: bool) -> None:
     from edgekit.train.forgetting import evaluate_forgetting, format_table
 
     loaded, work = _paths(config)
-    cfg = loaded.config  # type: ignore[attr-defined]
+    cfg = loaded.config
     tuned = tuned or work / "train" / ("adapter" if cfg.train.method == "lora" else "model")
     base = prepare_model(cfg.model.base)
     with _console(stderr=True).status("evaluating …"):

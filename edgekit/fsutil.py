@@ -37,6 +37,11 @@ def iter_files(root: Path) -> Iterable[Path]:
     return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.as_posix())
 
 
+def is_source_file(rel: Path) -> bool:
+    """False for hidden files and Python bytecode caches: never content, never shipped."""
+    return not any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+
+
 def sha256_tree(root: Path, names: Iterable[str] | None = None) -> str:
     """One hash over a directory: relative paths and file hashes, in sorted order.
 
@@ -46,6 +51,8 @@ def sha256_tree(root: Path, names: Iterable[str] | None = None) -> str:
     entries = []
     for p in iter_files(root):
         if wanted is not None and p.name not in wanted:
+            continue
+        if not is_source_file(p.relative_to(root)):
             continue
         entries.append([p.relative_to(root).as_posix(), sha256_file(p)])
     return sha256_json(entries)

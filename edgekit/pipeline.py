@@ -19,7 +19,7 @@ from rich.console import Console
 
 from edgekit import __version__
 from edgekit.config import LoadedConfig
-from edgekit.fsutil import atomic_write_json, sha256_json, sha256_tree
+from edgekit.fsutil import atomic_write_json, sha256_file, sha256_json, sha256_tree
 
 STATE_FILE = "stages.json"
 STAGE_LOG = "build-log.jsonl"
@@ -247,9 +247,7 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
             "models": [k for _, _, k in outputs],
             "config": loaded.raw_text,
             "docs": docs_key,
-            "rules": sha256_tree(cfg.prompt.rules.parent, [cfg.prompt.rules.name])
-            if cfg.prompt.rules
-            else None,
+            "rules": sha256_file(cfg.prompt.rules) if cfg.prompt.rules else None,
             "tools": sha256_tree(cfg.tools) if cfg.tools else None,
             "edgekit": __version__,
             "tar": cfg.bundle.tar,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,12 @@ def load_tools(folder: Path | None) -> dict[str, Tool]:
         if spec is None or spec.loader is None or not file.is_file():
             raise EdgekitError(f"{folder}: tool {t['name']!r}: no {file.name}")
         mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        # no __pycache__ inside a verified bundle: it would be an unlisted file
+        saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            spec.loader.exec_module(mod)
+        finally:
+            sys.dont_write_bytecode = saved
         tools[t["name"]] = Tool(
             t["name"],
             t.get("description", ""),

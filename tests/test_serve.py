@@ -285,3 +285,10 @@ def test_audit_chain_verifies_and_detects_tampering(served, tmp_path: Path):
     deleted.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
     gone = run_cli("audit", "verify", str(deleted))
     assert gone.returncode == 1 and "line 2: previous-hash link broken" in gone.stdout
+
+
+def test_bundle_still_verifies_after_serving(served):
+    from edgekit.bundle.verify import verify
+
+    report = verify(served["bundle"])  # no __pycache__ from the shipped tools, no KB writes
+    assert report.ok, report.problems

@@ -291,3 +291,14 @@ def test_self_instruct_with_a_local_teacher_is_bounded_and_resumable(tmp_path: P
     again = build_data(load_config(cfg), tmp_path / "data")  # every teacher call cached
     assert again.per_rule == card.per_rule
     assert (tmp_path / "data" / "augment-cache.jsonl").read_text() == cache
+
+
+def test_data_build_cli_reports_the_card(tmp_path: Path):
+    from conftest import run_cli
+
+    cfg = project(tmp_path, general="self-replay")
+    proc = run_cli("data", "build", str(cfg), "--out", str(tmp_path / "d"), check=True)
+    assert "per rule:" in proc.stdout and "'faq': 1" in proc.stdout
+    assert (tmp_path / "d" / "card.json").is_file()
+    bad = run_cli("data", "build", str(tmp_path / "missing.yaml"))
+    assert bad.returncode == 2

@@ -19,7 +19,14 @@ from typing import Any
 from edgekit import __version__
 from edgekit.bundle import manifest as mf
 from edgekit.errors import BundleError
-from edgekit.fsutil import atomic_write_bytes, iter_files, replace_dir, sha256_file, temp_dir_beside
+from edgekit.fsutil import (
+    atomic_write_bytes,
+    is_source_file,
+    iter_files,
+    replace_dir,
+    sha256_file,
+    temp_dir_beside,
+)
 
 
 class _State(enum.Enum):
@@ -69,7 +76,7 @@ class BundleWriter:
 
     def add_tree(self, src: Path, rel: str) -> None:
         for p in iter_files(src):
-            if not any(part.startswith(".") for part in p.relative_to(src).parts):
+            if is_source_file(p.relative_to(src)):
                 self.add_file(p, f"{rel}/{p.relative_to(src).as_posix()}")
 
     def add_bytes(self, data: bytes, rel: str) -> None:
