@@ -384,7 +384,13 @@ def plot_curve(log: Path, png: Path) -> None:
 
     rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label="train", lw=1)
+    steps, losses = [r["step"] for r in rows], [r["loss"] for r in rows]
+    ax.plot(steps, losses, label="train (per step)", lw=0.8, alpha=0.35, color="#4c72b0")
+    smooth, ema = [], losses[0] if losses else 0.0
+    for x in losses:  # exponential moving average: the trend under batch-to-batch noise
+        ema = 0.9 * ema + 0.1 * x
+        smooth.append(ema)
+    ax.plot(steps, smooth, label="train (smoothed)", lw=2, color="#4c72b0")
     for key in ("eval_domain", "eval_general"):
         pts = [(r["step"], r[key]) for r in rows if key in r]
         if pts:
