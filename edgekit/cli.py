@@ -306,7 +306,7 @@ def chat(
 def _register_groups() -> None:
     from edgekit.cli_kb import kb
     from edgekit.cli_serve import apikey, audit, doctor, serve
-    from edgekit.cli_train import data, eval_group, train
+    from edgekit.cli_train import adapter, data, eval_group, train
 
     cli.add_command(kb)
     cli.add_command(data)
@@ -316,6 +316,7 @@ def _register_groups() -> None:
     cli.add_command(apikey)
     cli.add_command(audit)
     cli.add_command(doctor)
+    cli.add_command(adapter)
 
 
 _register_groups()

@@ -143,3 +143,26 @@ def eval_forgetting(config: Path, tuned: Path | None, as_json: bool) -> None:
         result = evaluate_forgetting(base, tuned, work / "data", cfg.train.max_seq_len)
     atomic_write_json(work / "forgetting.json", result)
     click.echo(json.dumps(result) if as_json else format_table(result))
+
+
+@click.group(cls=_Group, short_help="LoRA adapters: convert for llama.cpp.")
+def adapter() -> None:
+    """LoRA adapter tools (package/import/rollback come with the bundle lifecycle work)."""
+
+
+@adapter.command("to-gguf")
+@click.argument("adapter_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--base", "base_spec", required=True, help="Base model spec the adapter was trained on."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def adapter_to_gguf(adapter_dir: Path, base_spec: str, out: Path) -> None:
+    """Convert a PEFT LoRA adapter into a GGUF LoRA that llama.cpp loads with the base GGUF."""
+    from edgekit.merge import check_adapter
+    from edgekit.models import prepare_model
+    from edgekit.quant.lora_gguf import peft_to_gguf
+
+    base = prepare_model(base_spec)
+    check_adapter(base, adapter_dir)
+    path = peft_to_gguf(adapter_dir, base.path, out)
+    click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
