@@ -160,8 +160,8 @@ def sse(obj: dict[str, Any]) -> bytes:
 class Accounting:
     """Timing and token counts of one answer, fed to metrics and the audit log at the end."""
 
-    def __init__(self, server: Any, key_id: str, p: Prepared) -> None:
-        self.server, self.key_id, self.p = server, key_id, p
+    def __init__(self, server: Any, key_id: str, p: Prepared, adapter: str | None = None) -> None:
+        self.server, self.key_id, self.p, self.adapter = server, key_id, p, adapter
         self.start = time.perf_counter()
         self.first: float | None = None
         self.tokens = 0
@@ -188,7 +188,7 @@ class Accounting:
         self.server.audit.append(
             key_id=self.key_id,
             model=self.server.model_id,
-            adapter=None,
+            adapter=self.adapter,
             bundle_sha256=self.server.manifest_sha256,
             chunk_ids=self.p.chunk_ids,
             doc_sha256=self.p.doc_hashes,
@@ -209,7 +209,14 @@ class Accounting:
 
 
 async def stream_chat(
-    server: Any, request: Any, llm: Any, p: Prepared, req: ChatRequest, acct: Accounting
+    server: Any,
+    request: Any,
+    llm: Any,
+    p: Prepared,
+    req: ChatRequest,
+    acct: Accounting,
+    pool: Any = None,
+    model_name: str | None = None,
 ) -> AsyncIterator[bytes]:
     """SSE chunks; the last one carries finish_reason and the citations.
 
@@ -220,11 +227,12 @@ async def stream_chat(
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     state: dict[str, Any] = {"finish_reason": "stop", "released": False}
     it = chat_pieces(llm, p, req, state)
+    pool = pool or server.pool
     base = {
         "id": cid,
         "object": "chat.completion.chunk",
         "created": created,
-        "model": server.model_id,
+        "model": model_name or server.model_id,
     }
     step = asyncio.Lock()  # held while a token is being produced in a worker thread
 
@@ -232,7 +240,7 @@ async def stream_chat(
         if not state["released"]:
             state["released"] = True
             it.close()
-            server.pool.give(llm)
+            pool.give(llm)
             acct.finish(finish)
 
     async def watch() -> None:

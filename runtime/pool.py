@@ -53,6 +53,7 @@ class ModelPool:
         plan: PoolPlan,
         max_queue: int = 8,
         gpu_layers: int | None = None,
+        lora_path: str | None = None,
     ) -> None:
         llama_cpp = deps.require("llama_cpp")
         if gpu_layers is None:
@@ -68,6 +69,7 @@ class ModelPool:
             with capture_native_output():
                 llm = llama_cpp.Llama(
                     model_path=model_path,
+                    lora_path=lora_path,
                     n_ctx=n_ctx,
                     n_threads=plan.threads,
                     n_gpu_layers=gpu_layers,

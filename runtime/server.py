@@ -94,6 +94,18 @@ class Server:
             settings.max_queue,
             settings.gpu_layers,
         )
+        self.adapters: dict[str, tuple[ModelPool, list[str]]] = {}
+        for e in self.site.manifest.get(mf.K_EXPERTS) or []:
+            if e.get(mf.K_GGUF):
+                pool = ModelPool(
+                    str(self.site.model_path()),
+                    self.n_ctx,
+                    PoolPlan(1, self.plan.threads),
+                    settings.max_queue,
+                    settings.gpu_layers,
+                    lora_path=str(self.site.root / e[mf.K_GGUF]),
+                )
+                self.adapters[e[mf.K_NAME]] = (pool, list(e.get(mf.K_PATTERNS) or []))
         self.kb = None
         from edgekit.runtime.knowledge import has_kb, open_kb
 
@@ -110,9 +122,37 @@ class Server:
     def count_tokens(self, text: str) -> int:
         return len(self.pool.instances[0].tokenize(text.encode(), add_bos=False, special=True))
 
-    def take(self) -> Any:
+    def pick(self, requested: str, top_source: str | None) -> tuple[str | None, ModelPool]:
+        """(adapter name or None, pool) for a request's `model`.
+
+        `bundle:NAME` asks for an expert adapter, `bundle:base` for none; plain `bundle` (or
+        empty) routes by the best knowledge-base hit: the expert whose document patterns
+        match that hit's source serves the request.
+        """
+        import fnmatch
+
+        name = requested.split(":", 1)[1] if ":" in requested else None
+        if name == "base":
+            return None, self.pool
+        if name is not None:
+            if name not in self.adapters:
+                raise ApiError(
+                    404,
+                    f"adapter {name!r} is not in this bundle (have: "
+                    f"{', '.join(self.adapters) or 'none'})",
+                    "model",
+                )
+            return name, self.adapters[name][0]
+        if top_source:
+            rel = top_source.split("/", 1)[1] if "/" in top_source else top_source
+            for expert, (pool, patterns) in self.adapters.items():
+                if any(fnmatch.fnmatch(rel, p) for p in patterns):
+                    return expert, pool
+        return None, self.pool
+
+    def take(self, pool: ModelPool | None = None) -> Any:
         try:
-            return self.pool.take(self.settings.queue_timeout)
+            return (pool or self.pool).take(self.settings.queue_timeout)
         except QueueFull:
             raise ApiError(
                 503,
@@ -230,10 +270,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/v1/models")
     def models(_: ApiKey = user) -> dict[str, Any]:
         data = [{"id": srv.model_id, "object": "model", "created": 0, "owned_by": "edgekit"}]
-        for e in srv.site.manifest.get(mf.K_EXPERTS) or []:
+        for name in srv.adapters:
             data.append(
                 {
-                    "id": f"{srv.model_id}:{e[mf.K_NAME]}",
+                    "id": f"{srv.model_id}:{name}",
                     "object": "model",
                     "created": 0,
                     "owned_by": "edgekit",
@@ -248,13 +288,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 f"model {name!r} is not served here; this server serves {srv.model_id!r}",
                 "model",
             )
-        if ":" in name:
-            raise ApiError(
-                400,
-                f"adapter {name.split(':', 1)[1]!r}: switching adapters per "
-                "request needs GGUF LoRA adapters in the bundle (not built yet)",
-                "model",
-            )
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(
@@ -262,13 +295,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
     ) -> Response | dict[str, Any]:
         check_model(body.model)
         prepared = await anyio.to_thread.run_sync(gen.prepare_chat, srv, body)
-        llm = await anyio.to_thread.run_sync(srv.take)
-        acct = gen.Accounting(srv, key.id, prepared)
+        top = prepared.citations[0]["source"] if prepared.citations else None
+        adapter, pool = srv.pick(body.model, top)
+        model_name = f"{srv.model_id}:{adapter}" if adapter else srv.model_id
+        llm = await anyio.to_thread.run_sync(srv.take, pool)
+        acct = gen.Accounting(srv, key.id, prepared, adapter)
         if body.tools:
             try:
                 result = await anyio.to_thread.run_sync(gen.tool_call, llm, prepared, body)
             finally:
-                srv.pool.give(llm)
+                pool.give(llm)
             message = result["choices"][0]["message"]
             acct.piece(
                 json.dumps(message.get("tool_calls"))
@@ -276,11 +312,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 else message.get("content") or ""
             )
             acct.finish(result["choices"][0].get("finish_reason") or "stop")
-            result["model"] = srv.model_id
+            result["model"] = model_name
             return result
         if body.stream:
             return StreamingResponse(
-                gen.stream_chat(srv, request, llm, prepared, body, acct),
+                gen.stream_chat(srv, request, llm, prepared, body, acct, pool, model_name),
                 media_type="text/event-stream",
             )
         state: dict[str, Any] = {"finish_reason": "stop"}
@@ -296,13 +332,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             text = await anyio.to_thread.run_sync(run)
         finally:
-            srv.pool.give(llm)
+            pool.give(llm)
         acct.finish(state["finish_reason"])
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": srv.model_id,
+            "model": model_name,
             "choices": [
                 {
                     "index": 0,

@@ -28,8 +28,20 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_model):
     config = init_project(folder, base="builtin:tiny-random")
     shutil.copytree(REPO / "examples" / "mine-safety" / "tools", folder / "tools")
     shutil.copyfile(REPO / "examples" / "mine-safety" / "rules.yaml", folder / "rules.yaml")
-    text = config.read_text().replace("  rules: null", "  rules: rules.yaml")
-    config.write_text(text.replace("tools: null", "tools: tools"))
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    data["prompt"]["rules"] = "rules.yaml"
+    data["tools"] = "tools"
+    # a tiny LoRA expert for the FAQ document, so adapters and routing are served too
+    data["train"] = {
+        "enabled": True,
+        "max_steps": 2,
+        "precision": "fp32",
+        "experts": {"faq": ["faq.md"]},
+    }
+    data["data"] = {"general": "none"}
+    config.write_text(yaml.safe_dump(data))
     bundle = build(load_config(config), console=Console(quiet=True)).bundle
     _, user = add_key(bundle, "user", "tests")
     _, admin = add_key(bundle, "admin", "ops")
@@ -49,7 +61,7 @@ def test_health_ready_and_models(served):
     ready = httpx.get(f"{served['url']}/ready").json()
     assert ready["ready"] and ready["instances"] == 1 and ready["kb"] is True
     models = client(served).models.list()
-    assert [m.id for m in models.data] == ["site-0.1.0"]
+    assert [m.id for m in models.data] == ["site-0.1.0", "site-0.1.0:faq"]
     spec = httpx.get(f"{served['url']}/openapi.json").json()
     assert "/v1/chat/completions" in spec["paths"]
 
@@ -212,7 +224,7 @@ def test_queue_full_is_503_and_disconnect_frees_the_instance(served):
         f"{served['url']}/v1/chat/completions",
         headers=h,
         timeout=30,
-        json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+        json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "kb": False},
     )
     assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
     t.join()
@@ -222,7 +234,7 @@ def test_queue_full_is_503_and_disconnect_frees_the_instance(served):
             f"{served['url']}/v1/chat/completions",
             headers=h,
             timeout=30,
-            json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+            json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "kb": False},
         )
         if ok.status_code == 200:
             break
@@ -292,3 +304,30 @@ def test_bundle_still_verifies_after_serving(served):
 
     report = verify(served["bundle"])  # no __pycache__ from the shipped tools, no KB writes
     assert report.ok, report.problems
+
+
+def test_adapters_by_name_and_routed_by_the_best_hit(served):
+    c = client(served)
+    named = c.chat.completions.create(
+        model="site-0.1.0:faq", max_tokens=3, messages=[{"role": "user", "content": "dust"}]
+    )
+    assert named.model == "site-0.1.0:faq"
+    routed = c.chat.completions.create(
+        model="site-0.1.0",
+        max_tokens=3,
+        messages=[{"role": "user", "content": "Which extension do I call in an emergency?"}],
+    )
+    assert routed.model_extra["citations"][0]["source"] == "docs/faq.md"
+    assert routed.model == "site-0.1.0:faq"  # the FAQ expert serves FAQ questions
+    base = c.chat.completions.create(
+        model="site-0.1.0:base",
+        max_tokens=3,
+        messages=[{"role": "user", "content": "Which extension do I call in an emergency?"}],
+    )
+    assert base.model == "site-0.1.0"
+    with pytest.raises(openai.NotFoundError, match="not in this bundle"):
+        c.chat.completions.create(
+            model="site-0.1.0:nope", max_tokens=2, messages=[{"role": "user", "content": "hi"}]
+        )
+    lines = Path(str(served["bundle"]) + ".audit.jsonl").read_text().splitlines()
+    assert "faq" in {json.loads(x)["adapter"] for x in lines}

@@ -252,8 +252,16 @@ def test_build_trains_merges_quantizes_and_chats(tmp_path: Path):
     assert {"build data", "train", "eval forgetting", "merge adapter", "train [vent]"} <= set(names)
     training = result.manifest[mf.K_TRAINING]
     assert training[mf.K_METHOD] == "lora" and "domain" in training[mf.K_FORGETTING]
-    assert result.manifest[mf.K_EXPERTS] == [{"name": "vent", "path": "adapters/vent"}]
+    assert result.manifest[mf.K_EXPERTS] == [
+        {
+            "name": "vent",
+            "path": "adapters/vent",
+            "patterns": ["vent*.md"],
+            "gguf": "adapters/vent/adapter.gguf",
+        }
+    ]
     assert (result.bundle / "adapters" / "vent" / "adapter_config.json").is_file()
+    assert "gguf lora [vent]" in names
     chat = run_cli(
         "chat", str(result.bundle), "What is a regulator?", "--max-tokens", "6", check=True
     )

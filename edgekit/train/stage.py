@@ -13,6 +13,7 @@ from edgekit.fsutil import atomic_write_json, sha256_json, sha256_tree
 from edgekit.models import PreparedModel
 
 FORGETTING = "forgetting.json"
+EXPERT_GGUF = "adapter.gguf"  # llama.cpp's form of an expert adapter, beside the PEFT files
 
 
 @dataclass
@@ -23,6 +24,7 @@ class TrainOutputs:
     full_model: Path | None = None  # full fine-tuning: quantized directly
     key: str = ""
     experts: dict[str, Path] = field(default_factory=dict)
+    expert_patterns: dict[str, list[str]] = field(default_factory=dict)
 
     def report_files(self) -> dict[str, Path]:
         """Files the bundle ships under report/."""
@@ -110,6 +112,24 @@ def training_stages(
             loaded, runner, base, work / "experts" / name, f" [{name}]", patterns
         )
         result.experts[name] = e_out
+        result.expert_patterns[name] = list(patterns)
+        lora = e_out / EXPERT_GGUF
+        if cfg.train.method == "lora":
+            from edgekit.quant.lora_gguf import peft_to_gguf
+
+            runner.stage(
+                f"gguf lora [{name}]",
+                sha256_json(
+                    {
+                        "adapter": sha256_tree(
+                            e_out, ["adapter_model.safetensors", "adapter_config.json"]
+                        ),
+                        "base": base.sha256,
+                    }
+                ),
+                [lora],
+                lambda o=e_out, f=lora: peft_to_gguf(o, base.path, f) and None,
+            )
     return result
 
 

@@ -37,6 +37,10 @@ K_TRAINING = "training"
 K_PROVENANCE = "provenance"
 K_EXPERTS = "experts"
 
+# keys of each K_EXPERTS entry (K_NAME, K_PATH too)
+K_PATTERNS = "patterns"
+K_GGUF = "gguf"
+
 # keys of K_TRAINING
 K_METHOD = "method"
 K_FORGETTING = "forgetting"

@@ -58,7 +58,14 @@ def _add_training(writer: BundleWriter, trained: Any) -> tuple[dict[str, Any], l
     for name, adapter in trained.experts.items():
         rel = f"{mf.ADAPTERS_DIR}/{name}"
         writer.add_tree(adapter, rel)
-        experts.append({mf.K_NAME: name, mf.K_PATH: rel})
+        entry = {
+            mf.K_NAME: name,
+            mf.K_PATH: rel,
+            mf.K_PATTERNS: trained.expert_patterns.get(name, []),
+        }
+        if (adapter / "adapter.gguf").is_file():
+            entry[mf.K_GGUF] = f"{rel}/adapter.gguf"
+        experts.append(entry)
     return training, experts
 
 
