@@ -111,3 +111,39 @@ def edgekit_home() -> Path:
     """Cache root: ``$EDGEKIT_HOME`` or ``~/.cache/edgekit``."""
     env = os.environ.get("EDGEKIT_HOME")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "edgekit"
+
+
+SMALL_FILE = 8 << 20  # always rehashed; larger files may use the hash cache
+
+
+class HashCache:
+    """sha256 of large files keyed by (path, size, mtime_ns, inode), so restarting a server
+    does not rehash gigabytes. Any change to a file's size, mtime or inode misses the cache.
+    Kept in $EDGEKIT_HOME/hash-cache.json; used for bundles and for model sources."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or edgekit_home() / "hash-cache.json"
+        try:
+            self.rows: dict[str, list[Any]] = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError):
+            self.rows = {}
+        self.dirty = False
+        self.hits = 0
+
+    def sha256(self, p: Path) -> str:
+        st = p.stat()
+        if st.st_size < SMALL_FILE:
+            return sha256_file(p)
+        key, stamp = str(p.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
+        row = self.rows.get(key)
+        if row and row[:3] == stamp:
+            self.hits += 1
+            return str(row[3])
+        digest = sha256_file(p)
+        self.rows[key] = [*stamp, digest]
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.dirty:
+            atomic_write_json(self.path, self.rows)

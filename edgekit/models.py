@@ -17,6 +17,7 @@ from pathlib import Path
 from edgekit import deps
 from edgekit.errors import ModelError
 from edgekit.fsutil import (
+    HashCache,
     atomic_write_json,
     edgekit_home,
     iter_files,
@@ -68,13 +69,17 @@ def smollm2_gguf() -> Path:
     return found[0]
 
 
-def checkpoint_hash(model_dir: Path) -> str:
-    """Content hash of a checkpoint: every file except edgekit's own record and hidden files."""
+def checkpoint_hash(model_dir: Path, cache: HashCache | None = None) -> str:
+    """Content hash of a checkpoint: every file except edgekit's own record and hidden files.
+    With ``cache``, unchanged large files (weights) are not rehashed."""
+    digest = cache.sha256 if cache is not None else sha256_file
     entries = [
-        [p.relative_to(model_dir).as_posix(), sha256_file(p)]
+        [p.relative_to(model_dir).as_posix(), digest(p)]
         for p in iter_files(model_dir)
         if p.name != MODEL_RECORD and not p.name.startswith(".")
     ]
+    if cache is not None:
+        cache.save()
     return sha256_json(entries)
 
 
@@ -133,7 +138,9 @@ def _prepare_builtin(spec: str, home: Path) -> PreparedModel:
         raise ModelError(
             f"unknown builtin model {spec!r}; choose from: builtin:{', builtin:'.join(BUILTINS)}"
         )
-    source = sha256_file(smollm2_gguf())
+    cache = HashCache()
+    source = cache.sha256(smollm2_gguf())  # 98 MB: hashed once, then cached by stat
+    cache.save()
     key = sha256_json({"spec": spec, "recipe": RECIPE_VERSION, "source": source})
     target = home / "models" / f"{name}-{key[:16]}"
     record = read_record(target / MODEL_RECORD)
@@ -172,5 +179,5 @@ def prepare_model(spec: str, home: Path | None = None) -> PreparedModel:
             "copy the model folder to this machine and give its path."
         )
     record = read_record(path / MODEL_RECORD)
-    digest = record[M_SHA256] if record else checkpoint_hash(path)
+    digest = record[M_SHA256] if record else checkpoint_hash(path, HashCache())
     return PreparedModel(str(path), path, digest, cached=True)

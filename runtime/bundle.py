@@ -45,7 +45,8 @@ def open_bundle(path: Path, full_verify: bool = False) -> SiteBundle:
     GGUF) reuse a cached hash while their size, mtime and inode are unchanged, unless
     ``full_verify`` (`--full-verify`) forces rehashing everything.
     """
-    from edgekit.bundle.verify import HashCache, verify_dir
+    from edgekit.bundle.verify import verify_dir
+    from edgekit.fsutil import HashCache
 
     path = Path(path)
     if path.is_file():

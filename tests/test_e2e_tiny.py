@@ -152,7 +152,8 @@ def test_failed_package_keeps_the_previous_bundle(tiny_project, tmp_path: Path, 
 def test_large_file_hashes_are_cached_but_changes_are_still_caught(tiny_project, tmp_path):
     import os
 
-    from edgekit.bundle.verify import HashCache, verify_dir
+    from edgekit.bundle.verify import verify_dir
+    from edgekit.fsutil import HashCache
 
     _, result = tiny_project
     bundle = tmp_path / "b"

@@ -11,7 +11,7 @@ from typing import Any
 
 from edgekit.bundle import manifest as mf
 from edgekit.errors import BundleError
-from edgekit.fsutil import iter_files, sha256_file
+from edgekit.fsutil import HashCache, iter_files, sha256_file
 
 
 @dataclass
@@ -57,46 +57,6 @@ def _listed(manifest: dict[str, Any], where: Path) -> dict[str, dict[str, Any]]:
         return {e[mf.K_PATH]: e for e in manifest[mf.K_FILES]}
     except (KeyError, TypeError) as exc:
         raise BundleError(f"{where}: manifest has no valid '{mf.K_FILES}' list ({exc})") from None
-
-
-SMALL_FILE = 8 << 20  # always rehashed; larger files may use the hash cache
-
-
-class HashCache:
-    """sha256 of large files keyed by (path, size, mtime_ns, inode), so restarting a server
-    does not rehash gigabytes. Any change to a file's size, mtime or inode misses the cache.
-    Kept in $EDGEKIT_HOME/hash-cache.json."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        from edgekit.fsutil import edgekit_home
-
-        self.path = path or edgekit_home() / "hash-cache.json"
-        try:
-            self.rows: dict[str, list[Any]] = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError):
-            self.rows = {}
-        self.dirty = False
-        self.hits = 0
-
-    def sha256(self, p: Path) -> str:
-        st = p.stat()
-        if st.st_size < SMALL_FILE:
-            return sha256_file(p)
-        key, stamp = str(p.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
-        row = self.rows.get(key)
-        if row and row[:3] == stamp:
-            self.hits += 1
-            return str(row[3])
-        digest = sha256_file(p)
-        self.rows[key] = [*stamp, digest]
-        self.dirty = True
-        return digest
-
-    def save(self) -> None:
-        if self.dirty:
-            from edgekit.fsutil import atomic_write_json
-
-            atomic_write_json(self.path, self.rows)
 
 
 def verify_dir(bundle: Path, full: bool = True, cache: HashCache | None = None) -> VerifyReport:
