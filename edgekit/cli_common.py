@@ -24,3 +24,21 @@ def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     return Console(stderr=stderr)
+
+
+def progress_bar(label: str) -> Any:
+    """A progress callback ``update(done, total, what="")`` that draws a rich bar on first
+    use and removes it when done (for long steps reported from library code)."""
+    from rich.progress import Progress
+
+    bar = Progress(transient=True, console=_console(stderr=True))
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int, what: str = "") -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total, description=f"{label} {what}".strip())
+        if done >= total:
+            bar.stop()
+
+    return update

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from edgekit.cli_common import _console, _Group
+from edgekit.cli_common import _Group, progress_bar
 
 
 @click.group(cls=_Group, short_help="Knowledge base: ingest, query, stats, deltas.")
@@ -18,19 +18,8 @@ def kb() -> None:
 def _progress_printer(quiet: bool) -> Any:
     if quiet:
         return None
-    from rich.progress import Progress
-
-    bar = Progress(transient=True, console=_console(stderr=True))
-    task = bar.add_task("embedding", total=None)
-
-    def update(source: str, done: int, total: int) -> None:
-        if not bar.live.is_started:
-            bar.start()
-        bar.update(task, completed=done, total=total, description=f"embedding {source}")
-        if done >= total:
-            bar.stop()
-
-    return update
+    bar = progress_bar("embedding")
+    return lambda source, done, total: bar(done, total, source)
 
 
 @kb.command("ingest")

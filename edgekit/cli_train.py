@@ -7,11 +7,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edgekit.cli_common import _console, _Group
+from edgekit.cli_common import _console, _Group, progress_bar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from edgekit.config import LoadedConfig
 
 
@@ -42,7 +40,7 @@ def data_build(config: Path, out: Path | None) -> None:
 
     loaded, work = _paths(config)
     out = out or work / "data"
-    progress = _bar("self-replay")
+    progress = progress_bar("self-replay")
     card = build_data(loaded, out, progress=progress).as_dict()
     click.echo(f"wrote {out}")
     click.echo(f"  per rule: {card['per_rule']}")
@@ -57,23 +55,6 @@ def data_build(config: Path, out: Path | None) -> None:
     )
     for error in card["unparsed_files"]:
         click.secho(f"  skipped: {error}", fg="yellow", err=True)
-
-
-def _bar(label: str) -> Callable[[int, int], None]:
-    """A progress callback (done, total) drawing a tqdm bar on first use."""
-    from tqdm.auto import tqdm
-
-    bars: list[tqdm] = []
-
-    def update(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, desc=label, unit="prompt"))
-        bars[0].n = done
-        bars[0].refresh()
-        if done >= total:
-            bars[0].close()
-
-    return update
 
 
 @click.command(short_help="Continued pretraining / SFT, LoRA or full.")
@@ -104,7 +85,7 @@ def train(config: Path, data_dir: Path | None, out: Path | None, resume: bool) -
     loaded, work = _paths(config)
     data_dir = data_dir or work / "data"
     if not (data_dir / "train.jsonl").is_file():
-        build_data(loaded, data_dir, progress=_bar("self-replay"))
+        build_data(loaded, data_dir, progress=progress_bar("self-replay"))
     base = prepare_model(loaded.config.model.base)
     result = run_train(loaded, data_dir, out or work / "train", base, resume=resume)
     click.echo(

@@ -68,7 +68,14 @@ def test_rules_give_the_expected_pairs(tmp_path: Path):
     assert card.per_rule == {"title_body": 2, "heading_section": 2, "faq": 1, "definitions": 1}
     assert card.eval_domain == 1 and card.train_domain == 5 and card.train_replay == 0
     assert (tmp_path / "data" / "card.png").stat().st_size > 1000
-    assert "Wet it." in (tmp_path / "data" / "pretrain.txt").read_text() or card.eval_domain
+    # pretraining text keeps the training sections and never the held-out answers
+    pretrain = (tmp_path / "data" / "pretrain.txt").read_text()
+    held_out = [
+        json.loads(x)["messages"][-1]["content"]
+        for x in (tmp_path / "data" / "eval_domain.jsonl").read_text().splitlines()
+    ]
+    assert held_out and all(answer not in pretrain for answer in held_out)
+    assert "checked every shift" in pretrain or "checked every shift" in held_out[0]
 
 
 def test_rules_are_switchable_and_custom_rules_load(tmp_path: Path, monkeypatch):
@@ -231,8 +238,6 @@ def test_distillation_loss_against_a_teacher(tmp_path: Path, tiny_model):
     teacher = AutoModelForCausalLM.from_pretrained(tiny_model.path).eval()
     with torch.no_grad():
         logits = teacher(input_ids=torch.tensor([examples[0]["input_ids"]])).logits
-    order = json.loads((tmp_path / "data" / "train.jsonl").read_text().splitlines()[0])
-    assert order["messages"]
     same = float(kl_loss(logits, [cached[0]], 2.0))
     other = float(kl_loss(torch.randn_like(logits) * 5, [cached[0]], 2.0))
     assert same < 1e-4 and other > 0.05, (same, other)

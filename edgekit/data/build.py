@@ -208,8 +208,14 @@ def build_data(
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in ((TRAIN, train), (EVAL_DOMAIN, eval_domain), (EVAL_GENERAL, replay_eval)):
         atomic_write_text(out / name, "".join(json.dumps(r) + "\n" for r in rows))
-    eval_answers = {m["content"] for r in eval_domain for m in r["messages"]}
-    raw = [s.text for doc in documents for s in doc.sections if s.text not in eval_answers]
+    # pretraining text must not leak held-out answers: drop every section containing one
+    # (a definition line or a multi-turn part is a piece of its section, not all of it)
+    held_out = [
+        m["content"] for r in eval_domain for m in r["messages"] if m["role"] == "assistant"
+    ]
+    raw = [
+        s.text for doc in documents for s in doc.sections if not any(a in s.text for a in held_out)
+    ]
     atomic_write_text(out / PRETRAIN, "\n\n".join(raw) + "\n")
     card.train_domain, card.train_replay = len(train_domain), len(replay_train)
     card.eval_domain, card.eval_general = len(eval_domain), len(replay_eval)
