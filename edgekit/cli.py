@@ -144,7 +144,12 @@ def quantize(model_dir: Path, types: str, out: Path, threads: int | None) -> Non
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Re-run every stage even if its inputs did not change.")
-def build(config: Path, force: bool) -> None:
+@click.option(
+    "--wheelhouse",
+    is_flag=True,
+    help="Also add the site extra's wheels and installer (bundle.wheelhouse in the config).",
+)
+def build(config: Path, force: bool, wheelhouse: bool) -> None:
     """Build the bundle that CONFIG describes.
 
     Stages: prepare base -> [merge adapter] -> convert -> quantize -> package.
@@ -153,7 +158,14 @@ def build(config: Path, force: bool) -> None:
     from edgekit.config import load_config
     from edgekit.pipeline import build as run_build
 
-    result = run_build(load_config(config), console=_console(stderr=True), force=force)
+    loaded = load_config(config)
+    if wheelhouse:
+        cfg = loaded.config
+        bundle_section = cfg.bundle.model_copy(update={"wheelhouse": True})
+        loaded = loaded.model_copy(
+            update={"config": cfg.model_copy(update={"bundle": bundle_section})}
+        )
+    result = run_build(loaded, console=_console(stderr=True), force=force)
     click.echo(f"bundle: {result.bundle}")
     if result.tar:
         click.echo(f"archive: {result.tar}")
@@ -197,12 +209,18 @@ def bundle_verify(path: Path, pubkey: Path | None) -> None:
     "--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 def bundle_sign(path: Path, key_path: Path) -> None:
-    """Sign BUNDLE's manifest (which covers every file's hash); writes manifest.sig."""
+    """Sign BUNDLE's manifest (which covers every file's hash); writes manifest.sig and
+    rewrites BUNDLE.tar beside it, if there is one, to include it."""
     from edgekit.bundle.signing import sign_bundle
     from edgekit.bundle.verify import verify
 
     verify(path).raise_if_bad()  # never sign a bundle whose files do not match
     click.echo(f"signed: {sign_bundle(path, key_path)}")
+    tar = path.with_name(path.name + ".tar")
+    if tar.is_file():  # keep the archive beside it in step
+        from edgekit.bundle.writer import write_tar
+
+        click.echo(f"archive: {write_tar(path, tar)}")
 
 
 @cli.command(short_help="Create an Ed25519 key pair for signing bundles.")
@@ -245,6 +263,12 @@ def bundle_inspect(path: Path, as_json: bool) -> None:
     is_flag=True,
     help="Rehash every file, ignoring the cache of large files' hashes.",
 )
+@click.option(
+    "--pubkey",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="EDGEKIT_PUBKEY",
+    help="Also require a valid signature by this Ed25519 public key ($EDGEKIT_PUBKEY).",
+)
 def chat(
     bundle_dir: Path,
     prompt: str | None,
@@ -254,21 +278,26 @@ def chat(
     quant: str | None,
     no_kb: bool,
     full_verify: bool,
+    pubkey: Path | None,
 ) -> None:
     """Chat with a bundle (one question or interactive).
 
     With PROMPT: answer once and exit; without: interactive loop.
 
-    The bundle is verified (every sha256) before the model is loaded.
+    The bundle is verified (every sha256) before the model is loaded; the adapter made
+    active by `edgekit adapter import` (if any) is applied.
     """
+    from edgekit.bundle.site_adapters import AdapterStore
     from edgekit.runtime.bundle import open_bundle
     from edgekit.runtime.chat import ChatSession, load_model
 
     err = _console(stderr=True)
     with err.status("verifying bundle …"):
-        site = open_bundle(bundle_dir, full_verify=full_verify)
-    with err.status(f"loading {site.model_path(quant).name} …"):
-        llm = load_model(site, threads=threads, qtype=quant)
+        site = open_bundle(bundle_dir, full_verify=full_verify, pubkey=pubkey)
+        version, lora = AdapterStore(site.root).active_gguf(pubkey)
+    label = site.model_path(quant).name + (f" + adapter {version}" if version else "")
+    with err.status(f"loading {label} …"):
+        llm = load_model(site, threads=threads, qtype=quant, lora_path=lora)
     kb = None
     if not no_kb:
         from edgekit.runtime.knowledge import has_kb, open_kb
@@ -304,8 +333,10 @@ def chat(
 
 
 def _register_groups() -> None:
+    from edgekit import cli_adapter
     from edgekit.cli_kb import kb
-    from edgekit.cli_serve import apikey, audit, doctor, serve
+    from edgekit.cli_report import register as register_report
+    from edgekit.cli_serve import apikey, audit, doctor, install, serve
     from edgekit.cli_train import adapter, data, eval_group, train
 
     cli.add_command(kb)
@@ -316,7 +347,10 @@ def _register_groups() -> None:
     cli.add_command(apikey)
     cli.add_command(audit)
     cli.add_command(doctor)
+    cli.add_command(install)
+    cli_adapter.register(adapter)
     cli.add_command(adapter)
+    register_report(cli)
 
 
 _register_groups()

@@ -61,6 +61,20 @@ from edgekit.errors import EdgekitError
     is_flag=True,
     help="Rehash every file at start, ignoring the cache of large files' hashes.",
 )
+@click.option(
+    "--pubkey",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="EDGEKIT_PUBKEY",
+    help="Require a valid signature by this Ed25519 public key ($EDGEKIT_PUBKEY), for the "
+    "bundle and for imported adapters.",
+)
+@click.option(
+    "--adapter-poll",
+    default=1.0,
+    show_default=True,
+    help="Seconds between checks for an adapter switch (edgekit adapter import/rollback); "
+    "0 turns hot swap off.",
+)
 def serve(
     bundle: Path,
     host: str,
@@ -75,6 +89,8 @@ def serve(
     request_timeout: float,
     audit_log: Path | None,
     full_verify: bool,
+    pubkey: Path | None,
+    adapter_poll: float,
 ) -> None:
     """Serve BUNDLE: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models,
     /metrics, /health, /ready and a web chat at /. The bundle is verified first."""
@@ -100,13 +116,15 @@ def serve(
         request_timeout=request_timeout,
         audit_log=audit_log,
         full_verify=full_verify,
+        pubkey=pubkey,
+        adapter_poll=adapter_poll,
     )
     app = create_app(settings)
     srv = app.state.server
     click.echo(
         f"serving {srv.model_id} on http://{host}:{port}  ({srv.plan.instances} "
         f"instance(s) x {srv.plan.threads} thread(s), gpu layers {srv.pool.gpu_layers}, "
-        f"kb {'on' if srv.kb else 'off'})",
+        f"kb {'on' if srv.kb else 'off'}, {srv.pool.label})",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -200,3 +218,49 @@ def doctor(bundle: Path, as_json: Path | None) -> None:
         atomic_write_json(as_json, report)
     if report["result"] != "PASS":
         raise EdgekitError("doctor: the bundle did not pass (see the report above)")
+
+
+@click.command("install", short_help="Install a bundle .tar on this site server (offline).")
+@click.argument("tar", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/opt/edgekit"),
+    show_default=True,
+    help="Install root: releases/, current, trusted.pub, edgekit.service.",
+)
+@click.option(
+    "--pubkey",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="EDGEKIT_PUBKEY",
+    help="Require a valid signature by this key; copied to ROOT/trusted.pub for serve.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="For the unit's serve.")
+@click.option("--port", default=8080, show_default=True, help="For the unit's serve.")
+@click.option("--user", default=None, help="User the service runs as (default: you).")
+@click.option("--systemd", is_flag=True, help="Also copy the unit to /etc/systemd/system/.")
+@click.option(
+    "--reuse-python",
+    is_flag=True,
+    help="No venv from the wheelhouse: run the release with the edgekit installed here.",
+)
+def install(
+    tar: Path,
+    root: Path,
+    pubkey: Path | None,
+    host: str,
+    port: int,
+    user: str | None,
+    systemd: bool,
+    reuse_python: bool,
+) -> None:
+    """Verify TAR (hashes + signature), unpack it to ROOT/releases/NAME-VERSION, create its
+    venv from the bundle's wheelhouse (pip --no-index), switch ROOT/current to it
+    atomically and write the systemd unit. Installing an older tar again switches back."""
+    from edgekit.bundle.install import install_bundle
+
+    done = install_bundle(tar, root, pubkey, host, port, user, systemd, reuse_python)
+    click.echo(f"installed {done.release} (was {done.previous or 'nothing'})")
+    click.echo(f"  bundle: {done.bundle}")
+    click.echo(f"  venv:   {done.venv}")
+    click.echo(f"  unit:   {done.unit}" + ("  (installed)" if systemd else ""))

@@ -126,9 +126,10 @@ def eval_forgetting(config: Path, tuned: Path | None, as_json: bool) -> None:
     click.echo(json.dumps(result) if as_json else format_table(result))
 
 
-@click.group(cls=_Group, short_help="LoRA adapters: convert for llama.cpp.")
+@click.group(cls=_Group, short_help="LoRA adapters: convert, package, import, roll back.")
 def adapter() -> None:
-    """LoRA adapter tools (package/import/rollback come with the bundle lifecycle work)."""
+    """LoRA adapters: convert for llama.cpp, ship a signed update, import it on site
+    behind an eval gate, list and roll back versions."""
 
 
 @adapter.command("to-gguf")

@@ -7,29 +7,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgekit.config_base import Section
+from edgekit.config_eval import EvalSection
+from edgekit.config_quant import QuantizeSection
 from edgekit.config_train import DataSection, TrainSection
 from edgekit.errors import ConfigError
-
-GGUF_TYPES = (
-    "F16",
-    "Q8_0",
-    "Q6_K",
-    "Q5_K_M",
-    "Q5_K_S",
-    "Q5_0",
-    "Q5_1",
-    "Q4_K_M",
-    "Q4_K_S",
-    "Q4_0",
-    "Q4_1",
-    "Q3_K_M",
-    "Q3_K_S",
-    "Q3_K_L",
-    "Q2_K",
-)
 
 
 class ModelSection(Section):
@@ -39,24 +23,6 @@ class ModelSection(Section):
 
     adapter: Path | None = None
     """Optional PEFT LoRA adapter directory merged into the base before quantizing."""
-
-
-class QuantizeSection(Section):
-    gguf: list[str] = Field(default_factory=lambda: ["Q8_0"], min_length=1)
-    """llama.cpp GGUF types to produce (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, ...).
-    The first one is the model that `edgekit chat` loads."""
-
-    @field_validator("gguf")
-    @classmethod
-    def _known_types(cls, value: list[str]) -> list[str]:
-        out = []
-        for t in value:
-            if t.upper() not in GGUF_TYPES:
-                raise ValueError(f"unknown GGUF type {t!r}; choose from {', '.join(GGUF_TYPES)}")
-            out.append(t.upper())
-        if len(set(out)) != len(out):
-            raise ValueError("a GGUF type is listed twice")
-        return out
 
 
 class PromptSection(Section):
@@ -123,6 +89,22 @@ class BundleSection(Section):
     tar: bool = True
     """Also write `<name>-<version>.tar` next to the bundle directory."""
 
+    wheelhouse: bool = False
+    """Put every wheel the `site` extra needs into the bundle (`wheelhouse/`) with the site
+    installer (`install/install.sh`), for sites with no package index. `edgekit build
+    --wheelhouse` turns it on for one build."""
+
+    wheelhouse_python: str | None = None
+    """Target Python for the wheelhouse, e.g. "3.11" (default: the build machine's)."""
+
+    wheelhouse_platform: str | None = None
+    """Target platform tag, e.g. "manylinux_2_28_x86_64" (default: the build machine's).
+    llama-cpp-python has no wheels on PyPI: for another target, build its wheel once on a
+    machine like the site's and put it in `wheelhouse_find_links`."""
+
+    wheelhouse_find_links: list[Path] = Field(default_factory=list)
+    """Extra folders of wheels for the wheelhouse (e.g. a llama-cpp-python wheel)."""
+
 
 class EdgekitConfig(Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -139,7 +121,7 @@ class EdgekitConfig(Section):
     """Which model to start from."""
 
     quantize: QuantizeSection = Field(default_factory=QuantizeSection)
-    """GGUF outputs."""
+    """GGUF types (a list or `auto` against a budget) and an optional GPTQ checkpoint."""
 
     prompt: PromptSection = Field(default_factory=PromptSection)
     """Run-time prompt settings stored in the bundle."""
@@ -159,6 +141,9 @@ class EdgekitConfig(Section):
 
     bundle: BundleSection = Field(default_factory=BundleSection)
     """Where and how the bundle is written."""
+
+    eval: EvalSection = Field(default_factory=EvalSection)
+    """Evaluations of the finished bundle, run at the end of the build when enabled."""
 
 
 class LoadedConfig(BaseModel):
@@ -246,6 +231,11 @@ def _check_paths(cfg: EdgekitConfig, root: Path) -> tuple[EdgekitConfig, list[st
         )
     if cfg.train.enabled and cfg.docs is None:
         problems.append("train.enabled: training data is built from `docs`; set docs: FOLDER")
+    if cfg.eval.behaviour.enabled and cfg.docs is None:
+        problems.append(
+            "eval.behaviour.enabled: the eval asks held-out questions made from `docs`; "
+            "set docs: FOLDER or turn the eval off"
+        )
     if cfg.data.general not in ("self-replay", "none"):
         general = resolve(Path(cfg.data.general))
         if not general.is_file():

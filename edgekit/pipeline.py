@@ -188,18 +188,11 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
         lambda: q.convert_to_f16(model_dir, f16, log=gguf_dir / "convert.log") and None,
     )
 
-    # 4. each quant type
-    outputs: list[tuple[str, Path, str]] = []
-    for qtype in cfg.quantize.gguf:
-        out = gguf_dir / q.gguf_name(qtype)
-        key = sha256_json({"f16": f16_key, "type": qtype})
-        runner.stage(
-            f"quantize {qtype}",
-            key,
-            [out],
-            lambda o=out, t=qtype: q.quantize(f16, o, t, log=gguf_dir / "quantize.log") and None,
-        )
-        outputs.append((qtype, out, key))
+    # 4. GGUF types (listed, or `auto` against a budget), quality table, GPTQ: quant/stage.py
+    from edgekit.quant.stage import quant_stages
+
+    quant = quant_stages(loaded, runner, work, f16, f16_key, model_dir, model_sha)
+    outputs: list[tuple[str, Path, str]] = quant.ggufs
 
     # 5. knowledge base: ONNX embedder (cached by source hash) + incremental ingest
     kb_dir: Path | None = None
@@ -236,6 +229,25 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
 
         runner.stage("ingest kb", kb_key, [kb_dir / "kb.json", report_path], do_ingest)
 
+    # 5b. offline wheelhouse for the site (pip on the build side)
+    wheelhouse, wheel_key = None, None
+    if cfg.bundle.wheelhouse:
+        from edgekit.bundle.wheelhouse import Target, build_wheelhouse, wheelhouse_key
+
+        b = cfg.bundle
+        target = Target(b.wheelhouse_python, b.wheelhouse_platform)
+        wheelhouse = work / "wheelhouse"
+        wheel_key = wheelhouse_key(target, b.wheelhouse_find_links)
+        runner.stage(
+            "wheelhouse",
+            wheel_key,
+            [wheelhouse],
+            lambda: (
+                f"{len(build_wheelhouse(wheelhouse, target, tuple(b.wheelhouse_find_links)))} "
+                f"wheels for {target.label()}"
+            ),
+        )
+
     # 6. package
     bundle_dir = cfg.bundle.out_dir / f"{cfg.name}-{cfg.version}"
     tar = bundle_dir.with_name(bundle_dir.name + ".tar") if cfg.bundle.tar else None
@@ -245,15 +257,18 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
             "kb": kb_key,
             "trained": trained.key if trained else None,
             "models": [k for _, _, k in outputs],
+            "quant": quant.key,
             "config": loaded.raw_text,
             "docs": docs_key,
             "rules": sha256_file(cfg.prompt.rules) if cfg.prompt.rules else None,
             "tools": sha256_tree(cfg.tools) if cfg.tools else None,
             "edgekit": __version__,
             "tar": cfg.bundle.tar,
+            "wheelhouse": wheel_key,
         }
     )
-    pkg_outputs = [bundle_dir] + ([tar] if tar else [])
+    behaviour = cfg.eval.behaviour.enabled  # then the behaviour stage writes the tar
+    pkg_outputs = [bundle_dir] + ([tar] if tar and not behaviour else [])
     fresh = (
         runner._fresh("package", pkg_key, pkg_outputs)
         and (bundle_dir / "manifest.json").is_file()
@@ -262,6 +277,7 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
     manifest: dict[str, Any] = {}
 
     def do_package() -> str:
+        from edgekit.behaviour.evalset import package_eval_sets
         from edgekit.bundle.package import write_bundle
 
         nonlocal manifest
@@ -272,14 +288,21 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
             base,
             [(t, p) for t, p, _ in outputs],
             model_sha=model_sha,
-            tar=cfg.bundle.tar,
+            tar=cfg.bundle.tar and not behaviour,
             kb_dir=kb_dir,
             kb_stats=kb_stats,
             trained=trained,
+            wheelhouse=wheelhouse,
+            eval_sets=package_eval_sets(loaded, trained, work),
+            quant=quant,
         )
         return str(bundle_dir)
 
     runner.stage("package", pkg_key, pkg_outputs, do_package, cached=fresh)
+    if behaviour:
+        from edgekit.behaviour.save import behaviour_stage
+
+        manifest = behaviour_stage(runner, loaded, bundle_dir, pkg_key, tar) or manifest
     if not manifest:
         manifest = json.loads((bundle_dir / "manifest.json").read_text())
     return BuildResult(bundle_dir, tar, runner.results, manifest)

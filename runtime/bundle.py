@@ -23,6 +23,15 @@ class SiteBundle:
     def runtime(self) -> dict[str, Any]:
         return dict(self.manifest.get(mf.K_RUNTIME, {}))
 
+    def eval_sets(self) -> list[str]:
+        """Bundle-relative paths of the held-out eval sets (JSONL) the bundle carries."""
+        prefix = f"{mf.EVAL_DIR}/"
+        return sorted(
+            e[mf.K_PATH]
+            for e in self.manifest.get(mf.K_FILES, [])
+            if e[mf.K_PATH].startswith(prefix) and e[mf.K_PATH].endswith(".jsonl")
+        )
+
     def model_path(self, qtype: str | None = None) -> Path:
         """The GGUF to load: ``qtype`` if given, else the bundle's default."""
         models = self.manifest.get(mf.K_MODELS, [])
@@ -38,8 +47,11 @@ class SiteBundle:
         return self.root / rel
 
 
-def open_bundle(path: Path, full_verify: bool = False) -> SiteBundle:
+def open_bundle(path: Path, full_verify: bool = False, pubkey: Path | None = None) -> SiteBundle:
     """Verify the bundle directory, then return it; refuses a corrupt bundle.
+
+    With ``pubkey`` (`--pubkey` / $EDGEKIT_PUBKEY) the manifest's Ed25519 signature must
+    also be valid under that key.
 
     Every file's size and every small file's sha256 are always checked; large files (the
     GGUF) reuse a cached hash while their size, mtime and inode are unchanged, unless
@@ -52,5 +64,9 @@ def open_bundle(path: Path, full_verify: bool = False) -> SiteBundle:
     if path.is_file():
         raise BundleError(f"{path}: this is an archive; unpack it first (tar -xf {path.name})")
     report = verify_dir(path, full=True, cache=None if full_verify else HashCache())
+    if pubkey is not None:
+        from edgekit.bundle.signing import check_signature
+
+        report.problems += check_signature(path, Path(pubkey))
     report.raise_if_bad()
     return SiteBundle(path.resolve(), report.manifest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from edgekit import deps
@@ -18,12 +19,15 @@ def load_model(
     n_ctx: int | None = None,
     qtype: str | None = None,
     gpu_layers: int = 0,
+    lora_path: Path | None = None,
 ) -> Any:
-    """A llama_cpp.Llama on the bundle's GGUF; the chat template comes from the GGUF."""
+    """A llama_cpp.Llama on the bundle's GGUF (+ a GGUF LoRA); the chat template comes
+    from the GGUF."""
     llama_cpp = deps.require("llama_cpp")
     with capture_native_output():
         return llama_cpp.Llama(
             model_path=str(bundle.model_path(qtype)),
+            lora_path=str(lora_path) if lora_path else None,
             n_ctx=n_ctx or int(bundle.runtime.get(mf.K_N_CTX, 2048)),
             n_threads=threads or default_threads(),
             n_gpu_layers=gpu_layers,

@@ -233,6 +233,7 @@ async def stream_chat(
         "object": "chat.completion.chunk",
         "created": created,
         "model": model_name or server.model_id,
+        "system_fingerprint": pool.label,
     }
     step = asyncio.Lock()  # held while a token is being produced in a worker thread
 

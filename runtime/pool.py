@@ -24,6 +24,10 @@ class QueueFull(Exception):
     """Too many requests are waiting for a model instance."""
 
 
+class PoolClosed(Exception):
+    """The pool was retired (an adapter swap) and has closed its instances."""
+
+
 @dataclass(frozen=True)
 class PoolPlan:
     instances: int
@@ -54,8 +58,13 @@ class ModelPool:
         max_queue: int = 8,
         gpu_layers: int | None = None,
         lora_path: str | None = None,
+        label: str | None = None,
     ) -> None:
         llama_cpp = deps.require("llama_cpp")
+        self.label = label  # what this pool serves, e.g. the adapter version
+        self.lora_path = lora_path
+        self._retired = False
+        self.closed = False
         if gpu_layers is None:
             gpu_layers = -1 if gpu_available() else 0
         self.gpu_layers = gpu_layers
@@ -90,6 +99,8 @@ class ModelPool:
         """A free instance, waiting up to ``timeout`` seconds; QueueFull when over capacity.
         Give it back with :meth:`give`."""
         with self._lock:
+            if self.closed:
+                raise PoolClosed
             if self._free.empty() and self._waiting >= self.max_queue:
                 raise QueueFull
             self._waiting += 1
@@ -100,9 +111,31 @@ class ModelPool:
         finally:
             with self._lock:
                 self._waiting -= 1
+                self._close_if_idle()
 
     def give(self, llm: Any) -> None:
         self._free.put(llm)
+        with self._lock:
+            self._close_if_idle()
+
+    def retire(self) -> None:
+        """Stop being handed out; close every instance once the last request using or
+        waiting for one is done (requests in flight finish on this pool)."""
+        with self._lock:
+            self._retired = True
+            self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        # caller holds self._lock; takers register under it, so none can slip in
+        if (
+            self._retired
+            and not self.closed
+            and self._waiting == 0
+            and self._free.qsize() == len(self.instances)
+        ):
+            self.closed = True
+            for llm in self.instances:
+                llm.close()
 
     @contextlib.contextmanager
     def acquire(self, timeout: float) -> Iterator[Any]:

@@ -24,8 +24,9 @@ from edgekit.runtime import audit as audit_mod
 from edgekit.runtime.api_models import ChatRequest, CompletionRequest, EmbeddingRequest
 from edgekit.runtime.auth import ApiKey, KeyStore
 from edgekit.runtime.bundle import SiteBundle, open_bundle
+from edgekit.runtime.hotswap import SiteAdapters
 from edgekit.runtime.metrics import Metrics
-from edgekit.runtime.pool import ModelPool, PoolPlan, QueueFull, plan_pool
+from edgekit.runtime.pool import ModelPool, PoolClosed, PoolPlan, QueueFull, plan_pool
 from edgekit.runtime.prompting import load_rules, load_tools
 
 
@@ -44,6 +45,8 @@ class ServeSettings:
     max_output_tokens: int = 1024
     audit_log: Path | None = None
     full_verify: bool = False
+    pubkey: Path | None = None
+    adapter_poll: float = 1.0  # seconds between checks of the active-adapter pointer
 
 
 class ApiError(Exception):
@@ -79,7 +82,9 @@ class Server:
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.site: SiteBundle = open_bundle(settings.bundle, full_verify=settings.full_verify)
+        self.site: SiteBundle = open_bundle(
+            settings.bundle, full_verify=settings.full_verify, pubkey=settings.pubkey
+        )
         rt = self.site.runtime
         self.n_ctx = int(rt.get(mf.K_N_CTX, 2048))
         self.default_max_tokens = int(rt.get(mf.K_MAX_TOKENS, 256))
@@ -87,13 +92,8 @@ class Server:
         self.system_prompt = str(rt.get(mf.K_SYSTEM_PROMPT) or "")
         self.model_id = self.site.name
         self.plan: PoolPlan = plan_pool(settings.instances, settings.threads)
-        self.pool = ModelPool(
-            str(self.site.model_path()),
-            self.n_ctx,
-            self.plan,
-            settings.max_queue,
-            settings.gpu_layers,
-        )
+        self.adapters_site = SiteAdapters(self)
+        self.pool = self.adapters_site.load_active()
         self.adapters: dict[str, tuple[ModelPool, list[str]]] = {}
         for e in self.site.manifest.get(mf.K_EXPERTS) or []:
             if e.get(mf.K_GGUF):
@@ -118,6 +118,7 @@ class Server:
         log = settings.audit_log or self.site.root.with_name(self.site.root.name + ".audit.jsonl")
         self.audit = audit_mod.AuditLog(log)
         self.max_prompt = settings.max_prompt_tokens or max(64, self.n_ctx - 256)
+        self.adapters_site.start()
 
     def count_tokens(self, text: str) -> int:
         return len(self.pool.instances[0].tokenize(text.encode(), add_bos=False, special=True))
@@ -150,9 +151,17 @@ class Server:
                     return expert, pool
         return None, self.pool
 
-    def take(self, pool: ModelPool | None = None) -> Any:
+    def take(self, pool: ModelPool | None = None) -> tuple[ModelPool, Any]:
+        """(pool, instance): give the instance back to that pool. A pool retired by an
+        adapter swap after the request picked it sends the request to the new pool."""
         try:
-            return (pool or self.pool).take(self.settings.queue_timeout)
+            for _ in range(3):
+                use = pool or self.pool
+                try:
+                    return use, use.take(self.settings.queue_timeout)
+                except PoolClosed:
+                    pool = None
+            raise QueueFull
         except QueueFull:
             raise ApiError(
                 503,
@@ -298,8 +307,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         top = prepared.citations[0]["source"] if prepared.citations else None
         adapter, pool = srv.pick(body.model, top)
         model_name = f"{srv.model_id}:{adapter}" if adapter else srv.model_id
-        llm = await anyio.to_thread.run_sync(srv.take, pool)
-        acct = gen.Accounting(srv, key.id, prepared, adapter)
+        pool, llm = await anyio.to_thread.run_sync(srv.take, pool)
+        acct = gen.Accounting(srv, key.id, prepared, adapter or pool.label)
         if body.tools:
             try:
                 result = await anyio.to_thread.run_sync(gen.tool_call, llm, prepared, body)
@@ -313,6 +322,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             )
             acct.finish(result["choices"][0].get("finish_reason") or "stop")
             result["model"] = model_name
+            result["system_fingerprint"] = pool.label
             return result
         if body.stream:
             return StreamingResponse(
@@ -339,6 +349,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model_name,
+            "system_fingerprint": pool.label,
             "choices": [
                 {
                     "index": 0,
@@ -369,7 +380,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 f"{settings.max_output_tokens} (max_output_tokens)",
                 "max_tokens",
             )
-        llm = await anyio.to_thread.run_sync(srv.take)
+        pool, llm = await anyio.to_thread.run_sync(srv.take)
         temperature = srv.default_temperature if body.temperature is None else body.temperature
 
         def run() -> dict[str, Any]:
@@ -384,11 +395,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             result = await anyio.to_thread.run_sync(run)
         finally:
-            srv.pool.give(llm)
+            pool.give(llm)
         prepared = gen.Prepared(
             [{"role": "user", "content": prompt}], max_tokens, temperature, n_prompt
         )
-        acct = gen.Accounting(srv, key.id, prepared)
+        acct = gen.Accounting(srv, key.id, prepared, pool.label)
         for _ in range(result["usage"]["completion_tokens"]):
             acct.piece("")
         acct.pieces = [result["choices"][0]["text"]]
@@ -442,6 +453,31 @@ def create_app(settings: ServeSettings) -> FastAPI:
         except TypeError as exc:
             raise ApiError(400, f"bad arguments for {name}: {exc}") from None
         return {"name": name, "result": result}
+
+    @app.get("/admin/adapters")
+    def adapter_status(_: ApiKey = admin) -> dict[str, Any]:
+        return srv.adapters_site.status()
+
+    @app.post("/admin/adapters/activate")
+    async def adapter_activate(request: Request, _: ApiKey = admin) -> dict[str, Any]:
+        """Body {"version": "v3"} (or "base"; omitted: roll back to the previous one).
+        Switches the pointer like `edgekit adapter rollback`, then swaps at once."""
+        from edgekit.errors import EdgekitError
+
+        try:
+            body = await request.json() if await request.body() else {}
+            assert isinstance(body, dict)
+        except (json.JSONDecodeError, AssertionError):
+            raise ApiError(400, 'send {"version": "<installed version or base>"}') from None
+        site = srv.adapters_site
+        try:
+            await anyio.to_thread.run_sync(site.store.rollback, body.get("version"))
+        except EdgekitError as exc:
+            raise ApiError(400, str(exc), "version") from None
+        await anyio.to_thread.run_sync(site.reload)
+        if site.last_error:
+            raise ApiError(500, f"switch failed, still serving {site.version}: {site.last_error}")
+        return site.status()
 
     @app.get("/admin/keys")
     def list_api_keys(_: ApiKey = admin) -> dict[str, Any]:

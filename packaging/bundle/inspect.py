@@ -17,6 +17,23 @@ def load_any(path: Path) -> dict[str, Any]:
     return mf.read_manifest(path)
 
 
+def behaviour_table(summary: dict[str, Any]) -> Any:
+    """The behaviour eval's metrics as a rich table (group, metric, value)."""
+    from rich.table import Table
+
+    s = summary.get("settings") or {}
+    title = (
+        f"behaviour eval: {summary.get('model')}, {summary.get('items')} questions, "
+        f"KB {'on' if summary.get('kb') else 'absent'}, seeds {s.get('seeds')}"
+    )
+    table = Table("group", "metric", "value", title=title, title_justify="left")
+    for group, values in (summary.get("metrics") or {}).items():
+        for i, (name, value) in enumerate(values.items()):
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            table.add_row(group if i == 0 else "", name, "—" if value is None else shown)
+    return table
+
+
 def inspect_bundle(path: Path, console: Any, as_json: bool = False) -> dict[str, Any]:
     from rich.table import Table
 
@@ -42,5 +59,14 @@ def inspect_bundle(path: Path, console: Any, as_json: bool = False) -> dict[str,
     console.print(models)
     rt = manifest.get(mf.K_RUNTIME, {})
     console.print("runtime: " + ", ".join(f"{k}={v!r}" for k, v in rt.items()))
+    for es in manifest.get(mf.K_EVAL_SETS) or []:
+        console.print(f"eval set {es[mf.K_NAME]}: {es[mf.K_PATH]}, {es[mf.K_ITEMS]} items")
+    behaviour = manifest.get(mf.K_BEHAVIOUR)
+    if behaviour:
+        console.print(behaviour_table(behaviour))
+    else:
+        console.print("behaviour: not measured (edgekit eval behaviour BUNDLE)")
+    for change in manifest.get(mf.K_AMENDED) or []:
+        console.print(f"changed after the build: {change.get('time')} {change.get('note')}")
     console.print(f"{len(files)} files, {total / 2**20:.1f} MiB")
     return manifest

@@ -18,6 +18,17 @@ RULES_FILE = "prompt/rules.yaml"
 TOOLS_DIR = "tools"
 ADAPTERS_DIR = "adapters"
 DOCS_DIR = "docs"
+WHEELHOUSE_DIR = "wheelhouse"  # offline wheels for the site extra
+INSTALL_DIR = "install"  # install.sh + the systemd unit template
+UNIT_TEMPLATE = "edgekit.service.in"
+EVAL_DIR = "eval"  # held-out eval sets (JSONL) the site gate and behaviour eval use
+EVAL_DOMAIN_FILE = "eval/domain.jsonl"  # held-out domain Q/A the model never trained on
+EVAL_GENERAL_FILE = "eval/general.jsonl"  # held-out general prompts (trained bundles)
+REPORT_INDEX = "report/index.html"
+REPORT_BEHAVIOUR = "report/behaviour.json"
+REPORT_BEHAVIOUR_PNG = "report/behaviour.png"
+REPORT_QUANT = "report/quant.json"
+REPORT_QUANT_PNG = "report/quant.png"
 FORMAT_VERSION = 1
 
 # top-level keys
@@ -36,6 +47,25 @@ K_KB = "kb"
 K_TRAINING = "training"
 K_PROVENANCE = "provenance"
 K_EXPERTS = "experts"
+K_EVAL_SETS = "eval_sets"
+K_BEHAVIOUR = "behaviour"
+K_AMENDED = "amended"  # list of {time, files, note}: changes made after the bundle was built
+
+# keys of each K_EVAL_SETS entry (K_NAME, K_PATH too)
+K_ITEMS = "items"
+K_SOURCE = "source"
+K_KIND = "kind"  # absent in bundles; KIND_ADAPTER in adapter packages
+
+# adapter packages (`edgekit adapter package`): a small signed mini-bundle
+KIND_ADAPTER = "adapter-package"
+K_BUNDLE_ID = "bundle_id"
+K_BASE_SHA256 = "base_sha256"
+ADAPTER_GGUF = "adapter.gguf"
+PEFT_DIR = "peft"
+EVAL_FILE = "eval.jsonl"
+
+# keys of K_PROVENANCE
+K_MODEL_SHA256 = "model_sha256"
 
 # keys of each K_EXPERTS entry (K_NAME, K_PATH too)
 K_PATTERNS = "patterns"

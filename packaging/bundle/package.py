@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from edgekit import __version__
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.writer import BundleWriter
 from edgekit.config import LoadedConfig
@@ -77,7 +79,7 @@ def _provenance(loaded: LoadedConfig, model_sha: str, training: Any) -> dict[str
     cfg = loaded.config
     return {
         "config_sha256": sha256_text(loaded.raw_text),
-        "model_sha256": model_sha,
+        mf.K_MODEL_SHA256: model_sha,
         "data_config_sha256": sha256_json(cfg.data.model_dump()) if cfg.train.enabled else None,
         "train_config_sha256": sha256_json(cfg.train.model_dump()) if cfg.train.enabled else None,
         "eval": (training or {}).get(mf.K_FORGETTING),
@@ -95,8 +97,15 @@ def write_bundle(
     kb_dir: Path | None = None,
     kb_stats: dict[str, Any] | None = None,
     trained: Any = None,
+    wheelhouse: Path | None = None,
+    eval_sets: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the bundle directory (and tar) atomically; returns the manifest."""
+    """Write the bundle directory (and tar) atomically; returns the manifest.
+
+    ``eval_sets`` (edgekit.behaviour.evalset.EvalSet) go under eval/ for the behaviour eval.
+    """
+    from edgekit.bundle.report import render_report
+
     cfg = loaded.config
     writer = BundleWriter(target).open()
     try:
@@ -121,29 +130,40 @@ def write_bundle(
             training, experts = _add_training(writer, trained)
         readme = README.format(name=cfg.name, version=cfg.version, dirname=target.name)
         writer.add_bytes(readme.encode(), mf.README_FILE)
+        if wheelhouse is not None:
+            from edgekit.bundle.wheelhouse import add_site_files
+
+            add_site_files(writer, wheelhouse)
+        for es in eval_sets or []:
+            writer.add_file(es.path, es.rel)
         adapter = None
         if cfg.model.adapter is not None:
             adapter = {mf.K_ID: cfg.model.adapter.name, mf.K_SHA256: model_sha}
-        manifest = writer.finalize(
-            {
-                mf.K_NAME: cfg.name,
-                mf.K_VERSION: cfg.version,
-                mf.K_BASE_MODEL: {mf.K_ID: base.spec, mf.K_SHA256: base.sha256},
-                mf.K_ADAPTER: adapter,
-                mf.K_MODELS: entries,
-                mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH],
-                mf.K_KB: kb,
-                mf.K_TRAINING: training,
-                mf.K_PROVENANCE: _provenance(loaded, model_sha, training),
-                mf.K_EXPERTS: experts,
-                mf.K_RUNTIME: {
-                    mf.K_SYSTEM_PROMPT: cfg.prompt.system,
-                    mf.K_MAX_TOKENS: cfg.prompt.max_tokens,
-                    mf.K_TEMPERATURE: cfg.prompt.temperature,
-                    mf.K_N_CTX: cfg.prompt.n_ctx,
-                },
-            }
-        )
+        meta = {
+            # set here rather than by finalize(), so the report shows the manifest's values
+            mf.K_EDGEKIT_VERSION: __version__,
+            mf.K_CREATED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            mf.K_NAME: cfg.name,
+            mf.K_VERSION: cfg.version,
+            mf.K_BASE_MODEL: {mf.K_ID: base.spec, mf.K_SHA256: base.sha256},
+            mf.K_ADAPTER: adapter,
+            mf.K_MODELS: entries,
+            mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH],
+            mf.K_KB: kb,
+            mf.K_TRAINING: training,
+            mf.K_PROVENANCE: _provenance(loaded, model_sha, training),
+            mf.K_EXPERTS: experts,
+            mf.K_EVAL_SETS: [es.manifest_entry() for es in eval_sets or []],
+            mf.K_RUNTIME: {
+                mf.K_SYSTEM_PROMPT: cfg.prompt.system,
+                mf.K_MAX_TOKENS: cfg.prompt.max_tokens,
+                mf.K_TEMPERATURE: cfg.prompt.temperature,
+                mf.K_N_CTX: cfg.prompt.n_ctx,
+            },
+        }
+        # last: the report reads every report file added above
+        writer.add_bytes(render_report(meta, writer.read).encode(), mf.REPORT_INDEX)
+        manifest = writer.finalize(meta)
         writer.commit(tar=tar)
     except BaseException:
         writer.abort()

@@ -83,6 +83,13 @@ class BundleWriter:
         self._expect(_State.OPEN, f"add {rel}")
         self._dest(rel).write_bytes(data)
 
+    def read(self, rel: str) -> bytes | None:
+        """Content of a file already added (None if absent), e.g. to render a report."""
+        self._expect(_State.OPEN, f"read {rel}")
+        assert self._tmp is not None
+        path = self._tmp / PurePosixPath(rel)
+        return path.read_bytes() if path.is_file() else None
+
     def finalize(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Hash every file added and write the manifest. Returns the manifest."""
         self._expect(_State.OPEN, "finalize")

@@ -1,0 +1,124 @@
+"""`edgekit eval behaviour` and `edgekit bundle report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgekit.cli_common import _console, progress_bar
+
+
+def _seeds(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(s) for s in value.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter("comma-separated integers, e.g. 1,2,3") from None
+
+
+@click.command("behaviour", short_help="Score a bundle's answers: correct, compliant, safe...")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--limit", type=int, default=None, help="Eval items to use (default 20).")
+@click.option(
+    "--seeds", callback=_seeds, default=None, help="Sampling seeds, e.g. 1,2,3 (the default)."
+)
+@click.option("--max-tokens", type=int, default=None, help="Longest answer (default 128).")
+@click.option("--length-words", type=int, default=None, help="Word limit asked for (default 30).")
+@click.option("--quant", default=None, help="Which GGUF type to evaluate (default: the default).")
+@click.option("--threads", type=int, default=None, help="llama.cpp threads.")
+@click.option("--no-save", is_flag=True, help="Print the results; leave the bundle unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+def eval_behaviour(
+    bundle_dir: Path,
+    limit: int | None,
+    seeds: list[int] | None,
+    max_tokens: int | None,
+    length_words: int | None,
+    quant: str | None,
+    threads: int | None,
+    no_save: bool,
+    as_json: bool,
+) -> None:
+    """Ask BUNDLE its held-out questions through the site runtime and score the answers.
+
+    Correctness (KB on and off), compliance (JSON, length), stability (rewording, seeds),
+    diversity, multi-turn consistency, safety (bundled red-team prompts) and fluency.
+    Saves report/behaviour.json into the bundle, updates its manifest and report; a
+    signature is removed (re-sign with `edgekit bundle sign`).
+    """
+    import json
+
+    from pydantic import ValidationError
+
+    from edgekit.behaviour.run import evaluate_behaviour
+    from edgekit.bundle.amend import RESIGN
+    from edgekit.bundle.inspect import behaviour_table
+    from edgekit.config_eval import BehaviourSection
+
+    given: dict[str, Any] = {
+        "limit": limit,
+        "seeds": seeds,
+        "max_tokens": max_tokens,
+        "length_words": length_words,
+        "quant": quant,
+    }
+    try:
+        settings = BehaviourSection(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise click.UsageError(str(exc)) from None
+    result = evaluate_behaviour(
+        bundle_dir, settings, threads=threads, progress=progress_bar("behaviour eval")
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        from edgekit.behaviour.save import summary
+
+        _console().print(behaviour_table(summary(result)))
+        click.echo(f"{result['generations']} answers in {result['seconds']:.1f}s")
+    if no_save:
+        return
+    from edgekit.behaviour.save import save_behaviour
+
+    saved = save_behaviour(bundle_dir, result)
+    click.echo(f"saved into {bundle_dir}: {', '.join(saved.changed)}", err=True)
+    if saved.signature_removed:
+        click.secho(f"note: {RESIGN}", fg="yellow", err=True)
+
+
+@click.command("report", short_help="Path of the bundle's HTML report (or --render it).")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--render", is_flag=True, help="Render report/index.html again (e.g. after an upgrade)."
+)
+def bundle_report(bundle_dir: Path, render: bool) -> None:
+    """Print the path of BUNDLE's report (report/index.html); open it in any browser."""
+    from edgekit.bundle import manifest as mf
+
+    if render:
+        from edgekit.bundle.amend import RESIGN, rerender_report
+
+        saved = rerender_report(bundle_dir)
+        if saved.changed:
+            click.echo(f"re-rendered {mf.REPORT_INDEX}", err=True)
+        if saved.signature_removed:
+            click.secho(f"note: {RESIGN}", fg="yellow", err=True)
+    index = (bundle_dir / mf.REPORT_INDEX).resolve()
+    if not index.is_file():
+        from edgekit.errors import BundleError
+
+        raise BundleError(f"{bundle_dir} has no {mf.REPORT_INDEX}; add it with --render")
+    click.echo(index)
+
+
+def register(cli: click.Group) -> None:
+    """Add these commands to the `eval` and `bundle` groups."""
+    from edgekit.cli_train import eval_group
+
+    eval_group.add_command(eval_behaviour)
+    bundle = cli.commands["bundle"]
+    assert isinstance(bundle, click.Group)
+    bundle.add_command(bundle_report)
