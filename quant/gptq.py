@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import deps
-from edgekit.errors import EdgekitError, MissingDependencyError
+from edgekit.errors import EdgekitError
 
 GROUP_FALLBACKS = (128, 64, 32)
 MIN_SAMPLE_CHARS = 200
@@ -52,11 +52,9 @@ def gptq_label(bits: int, group_size: int) -> str:
 
 
 def require_gptqmodel() -> None:
-    if not deps.has("gptqmodel") or not deps.has("optimum"):
-        raise MissingDependencyError(
-            "GPTQ needs 'gptqmodel' and 'optimum', which are not installed.\n"
-            "  fix: pip install 'edgekit[gptq]' -c constraints.txt   (or: make install)"
-        )
+    """GPTQModel and optimum are installed (checked without importing: GPTQModel runs in a
+    subprocess)."""
+    deps.check("gptqmodel", "optimum")
 
 
 def input_widths(model_dir: Path) -> set[int]:
@@ -86,21 +84,31 @@ def choose_group_size(model_dir: Path, requested: int) -> tuple[int, str | None]
     return -1, f"no group size of {requested}/64/32 divides {sorted(widths)}; using -1"
 
 
-def calibration_samples(texts: list[str], n: int) -> tuple[list[str], str | None]:
-    """``n`` calibration samples: an even spread when there are more texts, the texts cut
-    into smaller pieces when there are fewer (never below 200 characters)."""
+def calibration_samples(
+    texts: list[str], n: int, fill: list[str] | None = None
+) -> tuple[list[str], str | None]:
+    """``n`` calibration samples from ``texts``: an even spread when there are more, the
+    texts cut into smaller pieces (not below 200 characters) when there are fewer, then
+    topped up from ``fill`` (general text) if still short."""
     from edgekit.quant.texts import pieces
 
     texts = [t for t in texts if t.strip()]
-    if not texts:
-        raise EdgekitError("no calibration text for GPTQ")
-    if len(texts) < n:
+    if texts and len(texts) < n:
         size = max(MIN_SAMPLE_CHARS, sum(map(len, texts)) // n)
         texts = [p for t in texts for p in pieces(t, size)]
+    domain = len(texts)
+    if len(texts) < n and fill:
+        texts += [t for t in fill if t.strip()][: n - len(texts)]
+    if not texts:
+        raise EdgekitError("no calibration text for GPTQ")
     if len(texts) > n:
         texts = [texts[i * len(texts) // n] for i in range(n)]
-    note = None if len(texts) >= n else f"only {len(texts)} calibration samples (asked {n})"
-    return texts, note
+    notes = []
+    if domain < len(texts):
+        notes.append(f"{len(texts) - domain} of {len(texts)} samples are general text")
+    if len(texts) < n:
+        notes.append(f"only {len(texts)} calibration samples (asked {n})")
+    return texts, "; ".join(notes) or None
 
 
 def _env() -> dict[str, str]:
@@ -112,6 +120,7 @@ def _env() -> dict[str, str]:
 
 def _run_worker(mode: str, args: dict[str, Any], cwd: Path, log: Path | None) -> dict[str, Any]:
     require_gptqmodel()
+    cwd = cwd.resolve()
     cwd.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cwd) as tmp:
         spec, result = Path(tmp) / "args.json", Path(tmp) / "result.json"
@@ -136,10 +145,13 @@ def quantize_gptq(
     samples: int = 128,
     work: Path | None = None,
     threads: int | None = None,
+    fill: list[str] | None = None,
 ) -> GPTQResult:
-    """Quantize the HF checkpoint ``model_dir`` to a GPTQ checkpoint at ``out``."""
+    """Quantize the HF checkpoint ``model_dir`` to a GPTQ checkpoint at ``out``, calibrated
+    on ``texts`` (domain text; ``fill`` tops up when it is short)."""
+    model_dir, out = model_dir.resolve(), out.resolve()
     group, note = choose_group_size(model_dir, group_size)
-    chosen, sample_note = calibration_samples(texts, samples)
+    chosen, sample_note = calibration_samples(texts, samples, fill)
     notes = [n for n in (note, sample_note) if n]
     work = work or out.parent
     tmp = out.with_name(f".{out.name}.tmp")
@@ -171,8 +183,8 @@ def evaluate_gptq(
     """PPL, ΔPPL %, KLD and top-1 of a GPTQ checkpoint (transformers) against the F16 GGUF
     (llama.cpp) on the same token ids, plus generation tokens/s."""
     args = {
-        "f16": str(f16),
-        "gptq": str(gptq_dir),
+        "f16": str(f16.resolve()),
+        "gptq": str(gptq_dir.resolve()),
         "texts": texts,
         "max_tokens": max_tokens,
         "total_tokens": total_tokens,
@@ -206,7 +218,32 @@ def _worker_quantize(a: dict[str, Any]) -> dict[str, Any]:
     model = GPTQModel.load(a["model"], config, device=device, dtype=dtype)
     model.quantize(a["texts"])
     model.save(a["out"])
+    _to_float16(Path(a["out"]))
     return {"device": device}
+
+
+def _to_float16(out: Path) -> None:
+    """Store the unquantized tensors (embeddings, norms) in float16, as GPTQ checkpoints
+    do: fp32 calibration leaves them fp32, twice the size, and vLLM's GPTQ kernels want
+    float16."""
+    torch = deps.require("torch")
+    from safetensors.torch import load_file, save_file
+
+    for path in out.glob("*.safetensors"):
+        tensors = load_file(path)
+        cast = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
+        save_file(cast, path, metadata={"format": "pt"})
+    index = out / "model.safetensors.index.json"
+    if index.is_file():
+        data = json.loads(index.read_text())
+        data.setdefault("metadata", {})["total_size"] = checkpoint_size(out)
+        index.write_text(json.dumps(data, indent=2))
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text())
+    for key in ("dtype", "torch_dtype"):
+        if key in config:
+            config[key] = "float16"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def _worker_eval(a: dict[str, Any]) -> dict[str, Any]:
@@ -218,8 +255,10 @@ def _worker_eval(a: dict[str, Any]) -> dict[str, Any]:
     transformers = deps.require("transformers")
     torch.set_num_threads(int(a["threads"]))
     ref = reference(Path(a["f16"]), a["texts"], a["max_tokens"], a["total_tokens"], a["threads"])
-    device, _ = _device(torch)
-    model = transformers.AutoModelForCausalLM.from_pretrained(a["gptq"], device_map=device)
+    device, dtype = _device(torch)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        a["gptq"], device_map=device, dtype=dtype
+    )
     model.eval()
 
     def logprobs() -> Any:

@@ -29,9 +29,13 @@ class QuantOutputs:
 
 
 def _threads() -> int:
-    from edgekit.runtime.threads import default_threads
+    """Scoring is batched prompt processing (compute-bound, unlike decoding): every usable
+    core, unless EDGEKIT_THREADS says otherwise."""
+    import os
 
-    return default_threads()
+    from edgekit.runtime.threads import usable_cpus
+
+    return max(1, int(os.environ.get("EDGEKIT_THREADS") or usable_cpus()))
 
 
 def _has_matplotlib() -> bool:
@@ -72,7 +76,11 @@ def quant_stages(
         calib = calibration_texts(loaded, work)
         gptq_dir = work / "gptq" / "model"
         gptq_key = sha256_json(
-            {"model": model_sha, "gptq": cfg.gptq.model_dump(), "texts": calib.domain + calib.general}
+            {
+                "model": model_sha,
+                "gptq": cfg.gptq.model_dump(),
+                "texts": calib.domain + calib.general,
+            }
         )
         info_path = work / "gptq" / "gptq.json"
 
@@ -85,11 +93,12 @@ def quant_stages(
             r = quantize_gptq(
                 model_dir,
                 gptq_dir,
-                calib.domain + calib.general,
+                calib.domain,
                 g.bits,
                 g.group_size,
                 g.samples,
                 work=work / "gptq",
+                fill=calib.general,
             )
             info = {
                 "label": r.label,

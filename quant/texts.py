@@ -97,7 +97,12 @@ def _general_prompts() -> list[str]:
 
 
 def _split(texts: list[str], held_out: bool) -> list[str]:
-    return [t for t in texts if _held_out(t) == held_out]
+    """One side of the stable split; a short list still gives its first text to the
+    held-out side, so there is something to measure."""
+    side = [t for t in texts if _held_out(t)]
+    if not side and texts:
+        side = texts[:1]
+    return side if held_out else [t for t in texts if t not in side]
 
 
 def _data_dir(loaded: Any, work: Path) -> Path | None:
@@ -135,6 +140,10 @@ def calibration_texts(loaded: Any, work: Path) -> Texts:
             domain += read_texts(data / PRETRAIN)
         return Texts(domain, [], "training text: SFT domain rows and pretraining text")
     docs = loaded.config.docs
+    general = _split(_general_prompts(), False)
     if docs is not None:
-        return Texts(_split(read_texts(docs), False), [], "three quarters of the docs' sections")
-    return Texts([], _split(_general_prompts(), False), "edgekit's general prompts (no docs)")
+        domain = _split(read_texts(docs), False)
+        return Texts(
+            domain, general, "three quarters of the docs' sections (general prompts fill up)"
+        )
+    return Texts([], general, "edgekit's general prompts (no docs)")

@@ -33,6 +33,7 @@ def hq(tmp_path_factory: pytest.TempPathFactory):
     built = run_cli("build", str(root / "proj" / "edgekit.yaml"), check=True, timeout=900)
     bundle = Path(built.stdout.split("bundle: ", 1)[1].splitlines()[0])
     run_cli("keygen", "--out", str(root / "keys"), check=True)
+    run_cli("bundle", "sign", str(bundle), "--key", str(root / "keys" / "edgekit.key"), check=True)
     evals = eval_set(root / "eval.jsonl")
     name = json.loads((bundle / "manifest.json").read_text())["name"]
     base = prepare_model("builtin:smollm2-135m")

@@ -29,6 +29,7 @@ REPORT_BEHAVIOUR = "report/behaviour.json"
 REPORT_BEHAVIOUR_PNG = "report/behaviour.png"
 REPORT_QUANT = "report/quant.json"
 REPORT_QUANT_PNG = "report/quant.png"
+GPTQ_DIR = "model/gptq"  # GPTQ checkpoint (transformers / vLLM / TGI), when built
 FORMAT_VERSION = 1
 
 # top-level keys
@@ -47,6 +48,7 @@ K_KB = "kb"
 K_TRAINING = "training"
 K_PROVENANCE = "provenance"
 K_EXPERTS = "experts"
+K_GPTQ = "gptq"  # {path, size, label, bits, group_size, ...} or null
 K_EVAL_SETS = "eval_sets"
 K_BEHAVIOUR = "behaviour"
 K_AMENDED = "amended"  # list of {time, files, note}: changes made after the bundle was built

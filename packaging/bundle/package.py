@@ -87,6 +87,18 @@ def _provenance(loaded: LoadedConfig, model_sha: str, training: Any) -> dict[str
     }
 
 
+def _add_quant(writer: BundleWriter, quant: Any) -> dict[str, Any] | None:
+    """report/quant.json + quant.png, and the GPTQ checkpoint under model/gptq/ (its
+    manifest entry is returned). See edgekit/quant/stage.py."""
+    for name, path in quant.reports.items():
+        writer.add_file(path, f"{mf.REPORT_DIR}/{name}")
+    if quant.gptq is None:
+        return None
+    writer.add_tree(quant.gptq, mf.GPTQ_DIR)
+    size = sum(p.stat().st_size for p in quant.gptq.glob("*.safetensors"))
+    return {mf.K_PATH: mf.GPTQ_DIR, mf.K_SIZE: size, **(quant.gptq_info or {})}
+
+
 def write_bundle(
     loaded: LoadedConfig,
     target: Path,
@@ -99,10 +111,12 @@ def write_bundle(
     trained: Any = None,
     wheelhouse: Path | None = None,
     eval_sets: list[Any] | None = None,
+    quant: Any = None,
 ) -> dict[str, Any]:
     """Write the bundle directory (and tar) atomically; returns the manifest.
 
     ``eval_sets`` (edgekit.behaviour.evalset.EvalSet) go under eval/ for the behaviour eval.
+    ``quant`` (edgekit.quant.stage.QuantOutputs): quality table/chart and GPTQ checkpoint.
     """
     from edgekit.bundle.report import render_report
 
@@ -136,6 +150,7 @@ def write_bundle(
             add_site_files(writer, wheelhouse)
         for es in eval_sets or []:
             writer.add_file(es.path, es.rel)
+        gptq = _add_quant(writer, quant) if quant is not None else None
         adapter = None
         if cfg.model.adapter is not None:
             adapter = {mf.K_ID: cfg.model.adapter.name, mf.K_SHA256: model_sha}
@@ -148,7 +163,8 @@ def write_bundle(
             mf.K_BASE_MODEL: {mf.K_ID: base.spec, mf.K_SHA256: base.sha256},
             mf.K_ADAPTER: adapter,
             mf.K_MODELS: entries,
-            mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH],
+            mf.K_DEFAULT_MODEL: entries[0][mf.K_PATH] if entries else None,
+            mf.K_GPTQ: gptq,
             mf.K_KB: kb,
             mf.K_TRAINING: training,
             mf.K_PROVENANCE: _provenance(loaded, model_sha, training),
