@@ -76,6 +76,9 @@ def adapter_package(
 @click.option("--keep", default=3, show_default=True, help="Installed versions to keep.")
 @click.option("--no-gate", is_flag=True, help="Skip the eval gate (not recommended).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the gate.")
+@click.option(
+    "--limit", default=32, show_default=True, help="Items scored per eval set by the gate."
+)
 def adapter_import(
     bundle_dir: Path,
     package: Path,
@@ -85,6 +88,7 @@ def adapter_import(
     keep: int,
     no_gate: bool,
     threads: int | None,
+    limit: int,
 ) -> None:
     """Verify PACKAGE, gate it against the current adapter, install it and switch to it.
 
@@ -104,6 +108,7 @@ def adapter_import(
             keep=keep,
             gate=not no_gate,
             threads=threads or default_threads(),
+            limit=limit,
         )
     if result.gate is not None:
         click.echo(result.gate.table())

@@ -76,7 +76,7 @@ def reference_row(ref: ev.Reference, n_params: int, budget: dict[str, float]) ->
 
 
 def _fmt(row: dict[str, Any]) -> str:
-    return f"KLD {row['kld']:.4f}, ΔPPL {row['dppl_pct']:+.2f}%"
+    return f"KLD {row['kld']:.3g}, ΔPPL {row['dppl_pct']:+.2f}%"
 
 
 def choose(rows: list[dict[str, Any]], budget: dict[str, float]) -> tuple[str | None, str]:

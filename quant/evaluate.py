@@ -152,16 +152,15 @@ def compare_gguf(ref: Reference, path: Path, threads: int = 1) -> dict[str, floa
 
 
 def generation_speed(path: Path, threads: int = 1, n_tokens: int = 64) -> float:
-    """Tokens per second generating ``n_tokens`` greedily after a short prompt."""
+    """Tokens per second generating ``n_tokens`` greedily after a short prompt (the prompt's
+    own processing is timed apart and left out)."""
     llm = load_gguf(path, 256, threads, logits_all=False)
-    prompt = llm.tokenize(b"The safety officer explained that", add_bos=True)
-    llm.reset()
-    llm.eval(prompt)
+    prompt = "The safety officer explained that"
+    llm.create_completion(prompt, max_tokens=1, temperature=0.0)  # warm up, prompt cached
     start = time.perf_counter()
-    for _ in range(n_tokens):
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        llm.eval([token])
-    return n_tokens / (time.perf_counter() - start)
+    out = llm.create_completion(prompt, max_tokens=n_tokens, temperature=0.0)
+    seconds = time.perf_counter() - start
+    return max(int(out["usage"]["completion_tokens"]), 1) / seconds
 
 
 def evaluate_ggufs(

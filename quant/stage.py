@@ -134,12 +134,13 @@ def quant_stages(
         from edgekit.quant.auto import measure, write_report
 
         n_params = q.count_params(f16)
+        shipped = {t: path for t, path, _ in out.ggufs}  # list mode: already quantized
         report = measure(
             f16,
             types,
             texts.mixed(),
             cfg.budget,
-            produce=lambda t: quantize_stage(t)[1],
+            produce=lambda t: shipped[t] if t in shipped else quantize_stage(t)[1],
             n_params=n_params,
             stop_when_within=auto,
             total_tokens=cfg.eval_tokens,

@@ -30,6 +30,8 @@ def hq(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("hq")
     run_cli("init", str(root / "proj"), check=True)
+    cfg = root / "proj" / "edgekit.yaml"
+    cfg.write_text(cfg.read_text().replace("measure: true", "measure: false"))
     built = run_cli("build", str(root / "proj" / "edgekit.yaml"), check=True, timeout=900)
     bundle = Path(built.stdout.split("bundle: ", 1)[1].splitlines()[0])
     run_cli("keygen", "--out", str(root / "keys"), check=True)
@@ -71,6 +73,8 @@ def _import(bundle: Path, package: Path, pub: Path, **env: str):
         str(package),
         "--pubkey",
         str(pub),
+        "--limit",
+        "6",
         env={**os.environ, **env},
     )
 
@@ -176,7 +180,7 @@ def test_kill_9_during_import_keeps_the_previous_adapter(hq, tmp_path, step):
 def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
     pub, packages, built = hq
     bundle = site_copy(built, tmp_path)
-    first = run_cli("adapter", "import", str(bundle), str(packages["v1"]), "--pubkey", str(pub))
+    first = _import(bundle, packages["v1"], pub)
     assert first.returncode == 0, first.stderr
     server = RunningServer(
         bundle, "--no-auth", "--instances", "2", "--adapter-poll", "0.2", "--pubkey", str(pub)
@@ -197,7 +201,8 @@ def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
                     with http.stream("POST", "/v1/chat/completions", json=body) as r:
                         text = "".join(r.iter_text())
                         ok = r.status_code == 200 and text.rstrip().endswith("data: [DONE]")
-                        fp = text.split('"system_fingerprint":"', 1)[-1].split('"', 1)[0]
+                        first = next(x for x in text.splitlines() if x.startswith("data: {"))
+                        fp = json.loads(first[6:]).get("system_fingerprint")
                         results.append((sent, 200 if ok else r.status_code, fp))
                 else:
                     r = http.post("/v1/chat/completions", json=body)
@@ -209,9 +214,7 @@ def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
         for t in threads:
             t.start()
         time.sleep(2)
-        imported = run_cli(
-            "adapter", "import", str(bundle), str(packages["v2"]), "--pubkey", str(pub)
-        )
+        imported = _import(bundle, packages["v2"], pub)
         assert imported.returncode == 0, imported.stderr
         switched_at = time.monotonic()
         deadline = time.time() + 30

@@ -72,6 +72,7 @@ def test_gptq_cli_loads_in_transformers_generates_and_is_measured(tiny_model, tm
         str(out),
         check=True,
         env=env,
+        cwd=tmp_path,
     )
     gptq = out / "gptq"
     q = json.loads((gptq / "config.json").read_text())["quantization_config"]

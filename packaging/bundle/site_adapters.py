@@ -199,7 +199,7 @@ def import_adapter(
     keep: int = 3,
     gate: bool = True,
     threads: int = 1,
-    limit: int = 64,
+    limit: int = 32,
 ) -> ImportResult:
     """Verify, gate, install and switch to the adapter in ``package_path``."""
     from edgekit.runtime.bundle import open_bundle
