@@ -27,20 +27,58 @@ class SetScore:
     ppl: float
 
 
-def _prompt_text(llm: Any, messages: list[dict[str, str]]) -> str:
-    """The prompt as the model sees it at chat time: its own chat template when it has one."""
+def prompt_tokens(llm: Any, messages: list[dict[str, str]]) -> list[int]:
+    """The tokens the runtime sends before the answer: the GGUF's chat template rendered
+    and tokenized as llama-cpp-python's chat handler does (plain "role: text" without one)."""
     template = llm.metadata.get("tokenizer.chat_template")
     if not template:
-        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+        return llm.tokenize(text.encode())
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    formatter = Jinja2ChatFormatter(template=template, eos_token="", bos_token="")
-    return formatter(messages=messages).prompt
+    eos, bos = llm.token_eos(), llm.token_bos()
+    fmt = Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+    )
+    out = fmt(messages=messages)
+    return llm.tokenize(out.prompt.encode(), add_bos=not out.added_special, special=True)
+
+
+def answer_nll(llm: Any, messages: list[dict[str, str]], answer: str) -> tuple[float, int]:
+    """(summed negative log-likelihood, token count) of ``answer`` after ``messages``'
+    prompt; an answer longer than the context is scored on its first tokens."""
+    n_ctx = llm.n_ctx()
+    prompt = prompt_tokens(llm, messages)
+    target = llm.tokenize(answer.encode(), add_bos=False, special=False)
+    target = target[: max(0, n_ctx - len(prompt))]
+    if not target:
+        return 0.0, 0
+    llm.reset()
+    llm.eval(prompt + target)
+    logits = np.asarray(llm.scores[len(prompt) - 1 : len(prompt) + len(target) - 1])
+    logp = _log_softmax(logits.astype(np.float64))
+    return -float(logp[np.arange(len(target)), target].sum()), len(target)
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def load_scorer(model: Path, lora: Path | None, n_ctx: int, threads: int) -> Any:
+    """A llama.cpp instance that keeps every position's logits, for :func:`answer_nll`."""
+    llama_cpp = deps.require("llama_cpp")
+    with capture_native_output():
+        return llama_cpp.Llama(
+            model_path=str(model),
+            lora_path=str(lora) if lora else None,
+            n_ctx=n_ctx,
+            logits_all=True,
+            n_threads=threads,
+            verbose=False,
+        )
 
 
 def score_sets(
@@ -51,34 +89,14 @@ def score_sets(
     threads: int = 1,
 ) -> list[SetScore]:
     """Answer perplexity per eval set for ``model`` (+ ``lora``)."""
-    llama_cpp = deps.require("llama_cpp")
-    with capture_native_output():
-        llm = llama_cpp.Llama(
-            model_path=str(model),
-            lora_path=str(lora) if lora else None,
-            n_ctx=n_ctx,
-            logits_all=True,
-            n_threads=threads,
-            verbose=False,
-        )
+    llm = load_scorer(model, lora, n_ctx, threads)
     scores = []
     try:
         for name, items in sets.items():
             nll, count, used = 0.0, 0, 0
             for messages, answer in items:
-                prompt = llm.tokenize(_prompt_text(llm, messages).encode(), add_bos=True)
-                target = llm.tokenize(answer.encode(), add_bos=False)
-                tokens = (prompt + target)[:n_ctx]
-                first = len(prompt)  # index of the first answer token
-                if first >= len(tokens):
-                    continue
-                llm.reset()
-                llm.eval(tokens)
-                logp = _log_softmax(np.asarray(llm.scores[: len(tokens) - 1], dtype=np.float64))
-                for pos in range(first, len(tokens)):
-                    nll -= float(logp[pos - 1, tokens[pos]])
-                    count += 1
-                used += 1
+                item_nll, item_count = answer_nll(llm, messages, answer)
+                nll, count, used = nll + item_nll, count + item_count, used + bool(item_count)
             ppl = math.exp(nll / count) if count else float("nan")
             scores.append(SetScore(name, used, count, ppl))
     finally:

@@ -62,7 +62,6 @@ class ModelPool:
     ) -> None:
         llama_cpp = deps.require("llama_cpp")
         self.label = label  # what this pool serves, e.g. the adapter version
-        self.lora_path = lora_path
         self._retired = False
         self.closed = False
         if gpu_layers is None:

@@ -63,10 +63,6 @@ class Installed:
     installed: str = ""
     active: bool = False
 
-    @property
-    def gguf(self) -> Path:
-        return self.path / PACKAGE_SUBDIR / mf.ADAPTER_GGUF
-
 
 @dataclass
 class ImportResult:
