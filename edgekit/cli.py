@@ -365,6 +365,7 @@ def chat(
 def _register_groups() -> None:
     from edgekit import cli_adapter
     from edgekit.cli_kb import kb
+    from edgekit.cli_qa import eval_qa
     from edgekit.cli_quality import register as register_quality
     from edgekit.cli_report import register as register_report
     from edgekit.cli_serve import apikey, audit, doctor, install, serve
@@ -383,6 +384,7 @@ def _register_groups() -> None:
     cli.add_command(adapter)
     register_report(cli)
     register_quality(eval_group)
+    eval_group.add_command(eval_qa)
 
 
 _register_groups()

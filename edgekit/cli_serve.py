@@ -75,6 +75,12 @@ from edgekit.errors import EdgekitError
     help="Seconds between checks for an adapter switch (edgekit adapter import/rollback); "
     "0 turns hot swap off.",
 )
+@click.option(
+    "--config-settings",
+    is_flag=True,
+    help="Answer with the config's retrieval/prompt settings, not the ones the build chose "
+    "on the QA dev split (to compare the two).",
+)
 def serve(
     bundle: Path,
     host: str,
@@ -91,6 +97,7 @@ def serve(
     full_verify: bool,
     pubkey: Path | None,
     adapter_poll: float,
+    config_settings: bool,
 ) -> None:
     """Serve BUNDLE: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models,
     /metrics, /health, /ready and a web chat at /. The bundle is verified first."""
@@ -118,6 +125,7 @@ def serve(
         full_verify=full_verify,
         pubkey=pubkey,
         adapter_poll=adapter_poll,
+        config_settings=config_settings,
     )
     app = create_app(settings)
     srv = app.state.server

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edgekit.bundle.answer_settings import DEFAULTS as ANSWER
 from edgekit.config_base import Section
 from edgekit.config_eval import EvalSection
 from edgekit.config_quant import QuantizeSection
@@ -29,14 +30,32 @@ class PromptSection(Section):
     system: str = "You are a helpful assistant for the people who work at this site."
     """System prompt put in front of every conversation."""
 
-    max_tokens: int = Field(256, gt=0)
+    max_tokens: int = Field(ANSWER.max_tokens, gt=0)
     """Maximum tokens generated for one answer."""
 
-    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    temperature: float = Field(ANSWER.temperature, ge=0.0, le=2.0)
     """Sampling temperature (0 = greedy)."""
 
-    n_ctx: int = Field(2048, ge=256)
+    n_ctx: int = Field(ANSWER.n_ctx, ge=256)
     """Context window in tokens used at run time."""
+
+    prompt_style: Literal["cite", "short", "quote"] = ANSWER.prompt_style
+    """How a question with excerpts is put to the model: `cite` (instruction, excerpts,
+    question), `short` (excerpts, question, then "answer in one short sentence and
+    cite") or `quote` (as short, and the answer starts with the excerpts' sentence that
+    best matches the question, quoted and cited). Chosen on the QA dev split at build
+    time unless set here."""
+
+    excerpt_order: Literal["rank", "edges", "best_last"] = ANSWER.excerpt_order
+    """Order of the excerpts in the prompt: `rank` (best first), `edges` (best first,
+    second-best last) or `best_last` (best next to the question). Chosen on the QA dev
+    split at build time unless set here."""
+
+    repeat_penalty: float = Field(ANSWER.repeat_penalty, ge=0.5, le=2.0)
+    """llama.cpp's repeat penalty (1.0 = off). Chosen on the QA dev split unless set here."""
+
+    loop_guard: bool = ANSWER.loop_guard
+    """Stop an answer that starts repeating itself ("1.1.1.1…")."""
 
     rules: Path | None = None
     """Expert rules YAML (keywords/patterns -> extra instruction or fixed reply), shipped in
@@ -58,20 +77,22 @@ class KBSection(Section):
     overlap_tokens: int = Field(40, ge=0, le=256)
     """Tokens of whole sentences repeated between consecutive chunks."""
 
-    top_k: int = Field(4, ge=1, le=50)
-    """Chunks retrieved per question."""
+    top_k: int = Field(ANSWER.top_k, ge=1, le=50)
+    """Chunks retrieved per question. Chosen on the QA dev split at build time (with
+    `context_tokens`) unless set here."""
 
-    context_tokens: int = Field(800, ge=64)
+    context_tokens: int = Field(ANSWER.context_tokens, ge=64)
     """Token budget for retrieved text in the prompt (model tokens)."""
 
     fusion: Literal["convex", "rrf"] = "convex"
     """How BM25 and vector scores combine: `convex` (normalised scores, weighted) or `rrf`
     (weighted reciprocal rank)."""
 
-    bm25_weight: float = Field(0.4, ge=0.0)
-    """Weight of BM25 (keyword) evidence in the fusion."""
+    bm25_weight: float = Field(ANSWER.bm25_weight, ge=0.0)
+    """Weight of BM25 (keyword) evidence in the fusion. Chosen on the QA dev split at build
+    time (with `vector_weight`) unless set here."""
 
-    vector_weight: float = Field(0.6, ge=0.0)
+    vector_weight: float = Field(ANSWER.vector_weight, ge=0.0)
     """Weight of vector (meaning) evidence in the fusion."""
 
     collection: str = Field("edgekit_kb", min_length=3, max_length=512)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from edgekit.config_base import Section
@@ -30,6 +32,34 @@ class BehaviourSection(Section):
     """Which GGUF type in the bundle to evaluate (default: the bundle's default model)."""
 
 
+class QASection(Section):
+    enabled: bool = True
+    """Build the bundle's QA eval set and run `edgekit eval qa` at the end of `edgekit
+    build` (needs `docs` and the KB): answer accuracy, citations, retrieval hit, abstention,
+    loops; results in report/qa.json, the manifest and the report."""
+
+    file: Path | None = None
+    """The QA set (JSONL: question, answers, source, optional page/section/split). Default:
+    `eval/qa.jsonl` beside this config when present, else one generated from `docs`."""
+
+    choose: bool = True
+    """Choose retrieval and prompt settings (top_k/context budget, fusion weights, prompt
+    style, excerpt order, repeat penalty) on the dev split; values set explicitly in this
+    config are kept. The test split reports chosen vs the config's settings."""
+
+    max_items: int = Field(40, ge=4, le=1000)
+    """Most questions generated from the documents (dev + test) when there is no file."""
+
+    max_tokens: int = Field(64, ge=8, le=4096)
+    """Longest answer generated per question during the eval and the choice."""
+
+    quant: str | None = None
+    """Which GGUF type in the bundle to evaluate (default: the bundle's default model)."""
+
+
 class EvalSection(Section):
+    qa: QASection = Field(default_factory=QASection)
+    """QA eval (answers and citations on questions from the site's documents)."""
+
     behaviour: BehaviourSection = Field(default_factory=BehaviourSection)
     """Behaviour eval through the site runtime (llama.cpp, the bundle's KB and rules)."""

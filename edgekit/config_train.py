@@ -63,6 +63,18 @@ class DataSection(Section):
     seed: int = 0
     """Seed for shuffling, splitting and generation."""
 
+    grounded: bool = True
+    """Retrieval-aware examples: a question with the excerpts the bundle's knowledge base
+    would retrieve for it, in the runtime's prompt format, answered by a short sentence from
+    the right excerpt with its citation [n] (teaches answering from retrieved text)."""
+
+    grounded_max: int = Field(200, ge=0)
+    """Most questions (from the QA rules, never the QA eval set's) made into such examples."""
+
+    grounded_unanswerable: float = Field(0.15, ge=0.0, le=0.9)
+    """Share of those examples whose excerpts do not hold the answer; their answer is that
+    the excerpts do not say (teaches not to guess)."""
+
     augment: AugmentSection = Field(default_factory=AugmentSection)
     """Self-instruct augmentation with a local teacher model."""
 
@@ -155,6 +167,19 @@ class TrainSection(Section):
 
     distill: DistillSection = Field(default_factory=DistillSection)
     """Optional logit distillation from a teacher."""
+
+    gate: bool = True
+    """Tuning gate: ship the tuned model only when it answers the QA dev split better than
+    the base (by more than `gate_min_gain`) and general-text perplexity grows by at most
+    `gate_max_general_ppl`; otherwise the build says why and ships the base. `false`
+    still measures both and reports them, but ships the tuned model."""
+
+    gate_min_gain: float = Field(0.0, ge=0.0, le=1.0)
+    """How much more of the dev split (right answers + abstentions, 0..1) the tuned model
+    must get than the base."""
+
+    gate_max_general_ppl: float = Field(1.25, ge=1.0)
+    """Largest allowed ratio tuned/base of perplexity on held-out general text."""
 
     experts: dict[str, list[str]] = Field(default_factory=dict)
     """Extra adapters, one per document group: name -> list of glob patterns under `docs`.

@@ -149,14 +149,25 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
     )
     model_dir, model_sha = base.path, base.sha256
 
-    # 1b. data -> train -> forgetting (and expert adapters), when asked for
+    # 1a. the QA eval set: before training, so no training example asks its questions
+    from edgekit.qa.stage import gate_stage, qa_eval_stage, qa_set_stage
+
+    qa_set = qa_set_stage(runner, loaded, work)
+
+    # 1b. knowledge base (before training: the tuning gate answers with it)
+    kb_dir, kb_key = kb_stages(loaded, runner, console, work)
+
+    # 1c. data -> train -> forgetting -> tuning gate (and expert adapters), when asked for
     trained = None
     adapter = cfg.model.adapter
     if cfg.train.enabled:
         from edgekit.train.stage import training_stages
 
         trained = training_stages(loaded, runner, base, work / "training")
-        if trained.adapter is not None:
+        trained.gate = gate_stage(runner, loaded, work, base, trained, qa_set, kb_dir)
+        if trained.gate is not None and trained.gate.shipped == "base":
+            console.print(f"[yellow]tuning gate:[/] {trained.gate.reason}; shipping the base model")
+        elif trained.adapter is not None:
             adapter = trained.adapter
         else:
             model_dir, model_sha = trained.full_model, trained.key
@@ -193,41 +204,6 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
 
     quant = quant_stages(loaded, runner, work, f16, f16_key, model_dir, model_sha)
     outputs: list[tuple[str, Path, str]] = quant.ggufs
-
-    # 5. knowledge base: ONNX embedder (cached by source hash) + incremental ingest
-    kb_dir: Path | None = None
-    kb_key = None
-    if cfg.docs is not None and cfg.kb.enabled:
-        from edgekit.kb.export import cached_embedder
-        from edgekit.kb.ingest import embedder_fingerprint
-
-        t0 = time.perf_counter()
-        with console.status("[bold]export embedder[/] …"):
-            emb_dir, emb_cached = cached_embedder(cfg.kb.embedder)
-        fingerprint = embedder_fingerprint(emb_dir)
-        runner._log(
-            StageResult(
-                "export embedder",
-                SKIPPED if emb_cached else RAN,
-                time.perf_counter() - t0,
-                cfg.kb.embedder,
-            ),
-            fingerprint,
-        )
-        kb_dir = work / "kb"
-        report_path = work / "kb-report.json"
-        kb_key = sha256_json(
-            {"embedder": fingerprint, "docs": sha256_tree(cfg.docs), "kb": cfg.kb.model_dump()}
-        )
-
-        def do_ingest() -> str:
-            report = ingest_in_subprocess(loaded.path, kb_dir, report_path)
-            return (
-                f"{report['documents']} documents, {report['chunks']} chunks, "
-                f"{report['chunks_embedded']} embedded"
-            )
-
-        runner.stage("ingest kb", kb_key, [kb_dir / "kb.json", report_path], do_ingest)
 
     # 5b. offline wheelhouse for the site (pip on the build side)
     wheelhouse, wheel_key = None, None
@@ -267,8 +243,9 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
             "wheelhouse": wheel_key,
         }
     )
-    behaviour = cfg.eval.behaviour.enabled  # then the behaviour stage writes the tar
-    pkg_outputs = [bundle_dir] + ([tar] if tar and not behaviour else [])
+    behaviour = cfg.eval.behaviour.enabled
+    later = behaviour or qa_set is not None  # then the last eval stage writes the tar
+    pkg_outputs = [bundle_dir] + ([tar] if tar and not later else [])
     fresh = (
         runner._fresh("package", pkg_key, pkg_outputs)
         and (bundle_dir / "manifest.json").is_file()
@@ -288,7 +265,7 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
             base,
             [(t, p) for t, p, _ in outputs],
             model_sha=model_sha,
-            tar=cfg.bundle.tar and not behaviour,
+            tar=cfg.bundle.tar and not later,
             kb_dir=kb_dir,
             kb_stats=kb_stats,
             trained=trained,
@@ -299,6 +276,9 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
         return str(bundle_dir)
 
     runner.stage("package", pkg_key, pkg_outputs, do_package, cached=fresh)
+    if qa_set is not None:
+        qa_tar = tar if not behaviour else None
+        manifest = qa_eval_stage(runner, loaded, bundle_dir, pkg_key, qa_set, qa_tar) or manifest
     if behaviour:
         from edgekit.behaviour.save import behaviour_stage
 
@@ -306,6 +286,49 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
     if not manifest:
         manifest = json.loads((bundle_dir / "manifest.json").read_text())
     return BuildResult(bundle_dir, tar, runner.results, manifest)
+
+
+def kb_stages(
+    loaded: LoadedConfig, runner: StageRunner, console: Console, work: Path
+) -> tuple[Path | None, str | None]:
+    """Knowledge base: ONNX embedder (cached by source hash) + incremental ingest.
+    Returns (KB folder, stage key), or (None, None) without docs or with kb.enabled off."""
+    cfg = loaded.config
+    kb_dir: Path | None = None
+    kb_key = None
+    if cfg.docs is not None and cfg.kb.enabled:
+        from edgekit.kb.export import cached_embedder
+        from edgekit.kb.ingest import embedder_fingerprint
+
+        t0 = time.perf_counter()
+        with console.status("[bold]export embedder[/] …"):
+            emb_dir, emb_cached = cached_embedder(cfg.kb.embedder)
+        fingerprint = embedder_fingerprint(emb_dir)
+        runner._log(
+            StageResult(
+                "export embedder",
+                SKIPPED if emb_cached else RAN,
+                time.perf_counter() - t0,
+                cfg.kb.embedder,
+            ),
+            fingerprint,
+        )
+        kb_dir = work / "kb"
+        report_path = work / "kb-report.json"
+        kb_key = sha256_json(
+            {"embedder": fingerprint, "docs": sha256_tree(cfg.docs), "kb": cfg.kb.model_dump()}
+        )
+
+        def do_ingest() -> str:
+            report = ingest_in_subprocess(loaded.path, kb_dir, report_path)
+            return (
+                f"{report['documents']} documents, {report['chunks']} chunks, "
+                f"{report['chunks_embedded']} embedded"
+            )
+
+        runner.stage("ingest kb", kb_key, [kb_dir / "kb.json", report_path], do_ingest)
+
+    return kb_dir, kb_key
 
 
 def ingest_in_subprocess(config: Path, kb_dir: Path, report: Path) -> dict[str, Any]:

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 
 from edgekit.kb.store import Hit
 
-INSTRUCTION = (
+CITE_INSTRUCTION = (
     "Answer the question using the reference excerpts below. Cite the excerpt numbers you "
     "used, like [1]. If the excerpts do not contain the answer, say you do not know."
+)
+SHORT_INSTRUCTION = (
+    "Answer the question in one short sentence using only the excerpts above, and cite the "
+    "excerpt number like [1]. If the excerpts do not contain the answer, say you do not know."
 )
 
 
@@ -33,8 +37,24 @@ def edges_first(items: Sequence[Hit]) -> list[Hit]:
     return front + back[::-1]
 
 
-def build_context(hits: Sequence[Hit], count_tokens: Callable[[str], int], budget: int) -> Context:
-    """Take hits in rank order while they fit in ``budget`` tokens, then order edges-first."""
+def ordered(items: Sequence[Hit], order: str) -> list[Hit]:
+    """Hits in the order they are shown: ``rank`` (best first), ``edges`` (best first,
+    second-best last) or ``best_last`` (best right before the question)."""
+    if order == "rank":
+        return list(items)
+    if order == "best_last":
+        return list(items)[::-1]
+    return edges_first(items)
+
+
+def build_context(
+    hits: Sequence[Hit],
+    count_tokens: Callable[[str], int],
+    budget: int,
+    order: str = "edges",
+) -> Context:
+    """Take hits in rank order while they fit in ``budget`` tokens, then put them in
+    ``order`` (see :func:`ordered`). Excerpt numbers follow rank: [1] is the best hit."""
     chosen: list[Hit] = []
     used = 0
     for hit in hits:
@@ -45,12 +65,15 @@ def build_context(hits: Sequence[Hit], count_tokens: Callable[[str], int], budge
         chosen.append(hit)
         used += cost
     numbered = {id(h): n for n, h in enumerate(chosen, start=1)}
-    blocks = [f"[{numbered[id(h)]}] {h.citation()}\n{h.text}" for h in edges_first(chosen)]
+    blocks = [f"[{numbered[id(h)]}] {h.citation()}\n{h.text}" for h in ordered(chosen, order)]
     return Context("\n\n".join(blocks), chosen)
 
 
-def question_with_context(question: str, context: Context) -> str:
-    """The user turn sent to the model when the KB found something."""
+def user_turn(question: str, context: Context, style: str = "cite") -> str:
+    """The user message sent to the model when the KB found excerpts, in a prompt
+    ``style`` (see edgekit.bundle.answer_settings.PROMPT_STYLES)."""
     if not context.hits:
         return question
-    return f"{INSTRUCTION}\n\n{context.text}\n\nQuestion: {question}"
+    if style in ("short", "quote"):
+        return f"{context.text}\n\nQuestion: {question}\n{SHORT_INSTRUCTION}"
+    return f"{CITE_INSTRUCTION}\n\n{context.text}\n\nQuestion: {question}"

@@ -1,7 +1,8 @@
 """Turn site documents (md, txt, html, pdf, docx) into heading-aware sections.
 
 Each format parser emits flat events; one assembler applies the shared heading-path and
-whitespace rules. pypdf and python-docx are imported lazily (only for those formats).
+whitespace rules. pypdf and python-docx are imported lazily (only for those formats); PDF
+headings come from font sizes and weights (kb.pdf_layout).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
+from edgekit.kb import pdf_layout
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 
@@ -334,7 +336,7 @@ def _parse_html(text: str) -> tuple[list[_Event], str]:
 
 
 def _parse_pdf(data: bytes, path: Path) -> tuple[list[_Event], str]:
-    """One page event per page; returns the metadata title (may be empty)."""
+    """Page events, headings from font size/weight (kb.pdf_layout); returns the title."""
     try:
         from pypdf import PdfReader
     except ImportError as exc:
@@ -342,14 +344,7 @@ def _parse_pdf(data: bytes, path: Path) -> tuple[list[_Event], str]:
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
         raise LoaderError(path, "PDF is encrypted with a password; save an unencrypted copy")
-    meta = reader.metadata
-    title = _norm(str(meta.title or "")) if meta is not None else ""
-    events: list[_Event] = []
-    for number, page in enumerate(reader.pages, 1):
-        events.append(("pg", number, []))
-        for para in re.split(r"\n[ \t]*\n", page.extract_text() or ""):
-            events.append(("b", 0, [para]))
-    return events, title
+    return pdf_layout.parse_pdf(reader)
 
 
 def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import numpy as np
 
 from edgekit import deps
 
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # its index-building debug lines
 _WORD = re.compile(r"\w+", re.UNICODE)
 # A small English stop list: these words say nothing about which passage answers.
 STOPWORDS = frozenset(

@@ -8,7 +8,17 @@ from typing import Any
 
 from edgekit import deps
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.native import capture_native_output
+from edgekit.runtime.answer import (
+    AnswerPlan,
+    NO_OVERRIDES,
+    Decoding,
+    StreamState,
+    plan_answer,
+    stream_plan,
+    token_counter,
+)
 from edgekit.runtime.bundle import SiteBundle
 from edgekit.runtime.threads import default_threads
 
@@ -28,32 +38,16 @@ def load_model(
         return llama_cpp.Llama(
             model_path=str(bundle.model_path(qtype)),
             lora_path=str(lora_path) if lora_path else None,
-            n_ctx=n_ctx or int(bundle.runtime.get(mf.K_N_CTX, 2048)),
+            n_ctx=n_ctx or AnswerSettings.from_manifest(bundle.manifest).n_ctx,
             n_threads=threads or default_threads(),
             n_gpu_layers=gpu_layers,
             verbose=False,
         )
 
 
-def stream_answer(
-    llm: Any,
-    messages: list[dict[str, str]],
-    max_tokens: int,
-    temperature: float,
-    seed: int | None = None,
-) -> Iterator[str]:
-    """Yield the answer's text pieces as llama.cpp produces them."""
-    kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "stream": True}
-    if seed is not None:
-        kwargs["seed"] = seed
-    for chunk in llm.create_chat_completion(messages=messages, **kwargs):
-        piece = chunk["choices"][0]["delta"].get("content")
-        if piece:
-            yield piece
-
-
 class ChatSession:
-    """A conversation with a bundle: keeps history, applies the bundle's prompt settings."""
+    """A conversation with a bundle through the one answer path (edgekit.runtime.answer):
+    keeps history; applies the bundle's settings, KB and expert rules like `serve` does."""
 
     def __init__(
         self,
@@ -62,41 +56,41 @@ class ChatSession:
         max_tokens: int | None = None,
         temperature: float | None = None,
         kb: Any = None,
+        rules: list[Any] | None = None,
+        settings: AnswerSettings | None = None,
     ) -> None:
-        rt = bundle.runtime
+        from edgekit.runtime.prompting import load_rules
+
+        base = settings or AnswerSettings.from_manifest(bundle.manifest)
+        self.settings = base.with_values(max_tokens=max_tokens, temperature=temperature)
         self.llm = llm
-        self.max_tokens = max_tokens or int(rt.get(mf.K_MAX_TOKENS, 256))
-        self.temperature = (
-            temperature if temperature is not None else float(rt.get(mf.K_TEMPERATURE, 0.2))
-        )
         self.kb = kb
+        self.rules = load_rules(bundle.root / mf.RULES_FILE) if rules is None else rules
+        self.count_tokens = token_counter(llm)
         self.last_citations: list[str] = []
+        self.last_plan: AnswerPlan | None = None
+        self.last_state: StreamState | None = None
         self.messages: list[dict[str, str]] = []
-        system = rt.get(mf.K_SYSTEM_PROMPT)
-        if system:
-            self.messages.append({"role": "system", "content": system})
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+    def plan(self, question: str, decoding: Decoding = NO_OVERRIDES) -> AnswerPlan:
+        """The prompt and decoding parameters for ``question`` after the history."""
+        return plan_answer(
+            self.settings,
+            [*self.messages, {"role": "user", "content": question}],
+            self.count_tokens,
+            kb=self.kb,
+            rules=self.rules,
+            decoding=decoding,
+        )
 
-    def ask(self, question: str) -> Iterator[str]:
+    def ask(self, question: str, decoding: Decoding = NO_OVERRIDES) -> Iterator[str]:
         """Stream the answer; afterwards ``last_citations`` lists the excerpts it was given."""
-        turn = question
-        self.last_citations = []
-        if self.kb is not None:
-            from edgekit.kb.context import build_context, question_with_context
-
-            hits = self.kb.query(question)
-            context = build_context(hits, self.count_tokens, self.kb.context_tokens)
-            turn = question_with_context(question, context)
-            self.last_citations = context.citations()
-        messages = [*self.messages, {"role": "user", "content": turn}]
-        pieces: list[str] = []
-        for piece in stream_answer(self.llm, messages, self.max_tokens, self.temperature):
-            pieces.append(piece)
-            yield piece
+        plan = self.last_plan = self.plan(question, decoding)
+        state = self.last_state = StreamState()
+        self.last_citations = [f"[{n}] {h.citation()}" for n, h in enumerate(plan.hits, 1)]
+        yield from stream_plan(self.llm, plan, state)
         # history keeps the plain question: old excerpts would crowd out new ones
         self.messages += [
             {"role": "user", "content": question},
-            {"role": "assistant", "content": "".join(pieces)},
+            {"role": "assistant", "content": state.guard.final_text() or plan.fixed_reply or ""},
         ]

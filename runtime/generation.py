@@ -12,6 +12,14 @@ from typing import Any
 
 import anyio
 
+from edgekit.runtime.answer import (
+    AnswerPlan,
+    Decoding,
+    StreamState,
+    plan_answer,
+    prompt_tokens,
+    stream_plan,
+)
 from edgekit.runtime.api_models import ChatRequest
 from edgekit.runtime.audit import text_hash
 
@@ -27,66 +35,74 @@ class Prepared:
     doc_hashes: list[str] = field(default_factory=list)
     rules_fired: list[str] = field(default_factory=list)
     fixed_reply: str | None = None
+    plan: AnswerPlan | None = None
 
 
-def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
-    """System prompt + rules + KB context; checks the prompt and output token limits."""
-    from edgekit.runtime.server import ApiError
-
+def _conversation(req: ChatRequest) -> list[dict[str, Any]]:
     msgs = []
     for m in req.messages:
-        d: dict[str, Any] = {
-            "role": "system" if m.role == "developer" else m.role,
-            "content": m.text(),
-        }
+        d: dict[str, Any] = {"role": m.role, "content": m.text()}
         if m.tool_calls:
             d["tool_calls"] = m.tool_calls
         if m.tool_call_id:
             d["tool_call_id"] = m.tool_call_id
         msgs.append(d)
-    last_user = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
-    from edgekit.runtime.prompting import apply_rules
+    return msgs
 
-    outcome = apply_rules(server.rules, last_user)
-    system = "\n\n".join(
-        [server.system_prompt]
-        + [m["content"] for m in msgs if m["role"] == "system"]
-        + outcome.instructions
-    ).strip()
-    others = [m for m in msgs if m["role"] != "system"]
-    prepared = Prepared([], 0, 0.0, 0, rules_fired=outcome.fired, fixed_reply=outcome.reply)
+
+def citation_entries(hits: list[Any]) -> list[dict[str, Any]]:
+    """The `citations` list of a response: excerpt [n] is entry n."""
+    return [
+        {
+            "index": n,
+            "source": h.source,
+            "heading": h.heading,
+            "page": h.page,
+            "chunk_id": h.id,
+            "doc_sha256": h.meta.get("doc_sha256"),
+            "text": h.text,
+            "label": h.citation(),
+        }
+        for n, h in enumerate(hits, start=1)
+    ]
+
+
+def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
+    """The one answer path's plan for a request; checks the prompt and output token limits."""
+    from edgekit.runtime.server import ApiError
+
     use_kb = server.kb is not None if req.kb is None else req.kb
     if use_kb and server.kb is None:
         raise ApiError(400, "this bundle has no knowledge base; send kb: false", "kb")
-    if use_kb and last_user and not req.tools:
-        from edgekit.kb.context import build_context, question_with_context
-
-        start = time.perf_counter()
-        hits = server.kb.query(last_user)
-        ctx = build_context(hits, server.count_tokens, server.kb.context_tokens)
-        server.metrics.retrieval.observe(time.perf_counter() - start)
-        for m in reversed(others):
-            if m["role"] == "user":
-                m["content"] = question_with_context(last_user, ctx)
-                break
-        prepared.citations = [
-            {
-                "index": n,
-                "source": h.source,
-                "heading": h.heading,
-                "page": h.page,
-                "chunk_id": h.id,
-                "doc_sha256": h.meta.get("doc_sha256"),
-                "text": h.text,
-                "label": h.citation(),
-            }
-            for n, h in enumerate(ctx.hits, start=1)
-        ]
-        prepared.chunk_ids = [h.id for h in ctx.hits]
-        prepared.doc_hashes = sorted({str(h.meta.get("doc_sha256")) for h in ctx.hits})
-    prepared.messages = ([{"role": "system", "content": system}] if system else []) + others
-    prepared.prompt_tokens = sum(
-        server.count_tokens(str(m.get("content") or "")) + 4 for m in prepared.messages
+    decoding = Decoding(
+        max_tokens=req.max_completion_tokens or req.max_tokens,
+        temperature=req.temperature,
+        top_p=req.top_p,
+        seed=req.seed,
+        stop=req.stop,
+    )
+    plan = plan_answer(
+        server.answer_settings,
+        _conversation(req),
+        server.count_tokens,
+        kb=server.kb,
+        rules=server.rules,
+        decoding=decoding,
+        use_kb=use_kb and not req.tools,
+    )
+    if plan.retrieved or plan.retrieval_seconds:
+        server.metrics.retrieval.observe(plan.retrieval_seconds)
+    prepared = Prepared(
+        plan.messages,
+        plan.max_tokens,
+        float(plan.sampling["temperature"]),
+        prompt_tokens(plan, server.count_tokens),
+        citations=citation_entries(plan.hits),
+        chunk_ids=[h.id for h in plan.hits],
+        doc_hashes=sorted({str(h.meta.get("doc_sha256")) for h in plan.hits}),
+        rules_fired=plan.rules_fired,
+        fixed_reply=plan.fixed_reply,
+        plan=plan,
     )
     if prepared.prompt_tokens > server.max_prompt:
         raise ApiError(
@@ -96,7 +112,6 @@ def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
             "messages",
         )
     limit = server.settings.max_output_tokens
-    prepared.max_tokens = req.max_completion_tokens or req.max_tokens or server.default_max_tokens
     if prepared.max_tokens > limit:
         raise ApiError(
             400,
@@ -106,35 +121,20 @@ def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
         )
     if prepared.prompt_tokens + prepared.max_tokens > server.n_ctx:
         prepared.max_tokens = max(1, server.n_ctx - prepared.prompt_tokens)
-    prepared.temperature = (
-        server.default_temperature if req.temperature is None else req.temperature
-    )
+        plan.sampling["max_tokens"] = prepared.max_tokens
     return prepared
 
 
 def chat_pieces(llm: Any, p: Prepared, req: ChatRequest, state: dict[str, Any]) -> Iterator[str]:
     """Text pieces from llama.cpp (one per token); sets state['finish_reason']."""
-    if p.fixed_reply is not None:
-        state["finish_reason"] = "stop"
-        yield p.fixed_reply
-        return
-    kwargs: dict[str, Any] = {
-        "max_tokens": p.max_tokens,
-        "temperature": p.temperature,
-        "stream": True,
-        "stop": req.stop,
-    }
-    if req.top_p is not None:
-        kwargs["top_p"] = req.top_p
-    if req.seed is not None:
-        kwargs["seed"] = req.seed
-    for chunk in llm.create_chat_completion(messages=p.messages, **kwargs):
-        choice = chunk["choices"][0]
-        if choice.get("finish_reason"):
-            state["finish_reason"] = choice["finish_reason"]
-        piece = choice["delta"].get("content")
-        if piece:
-            yield piece
+    if p.plan is None:
+        raise ValueError("chat_pieces needs a Prepared made by prepare_chat")
+    stream_state = StreamState()
+    try:
+        yield from stream_plan(llm, p.plan, stream_state)
+    finally:
+        state["finish_reason"] = stream_state.finish_reason
+        state["loop_stopped"] = stream_state.loop_stopped
 
 
 def tool_call(llm: Any, p: Prepared, req: ChatRequest) -> dict[str, Any]:

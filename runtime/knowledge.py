@@ -22,20 +22,17 @@ def open_kb(bundle: SiteBundle) -> Any:
     Chroma writes to its database files even when only reading; a copy keeps the verified
     bundle byte-for-byte unchanged (so it still verifies after a chat).
     """
-    from edgekit.kb.retrieve import FusionWeights
+    from edgekit.bundle.answer_settings import AnswerSettings
     from edgekit.kb.store import KnowledgeBase
+    from edgekit.runtime.answer import retrieval_weights
 
     info = bundle.manifest[mf.K_KB]
     work = Path(tempfile.mkdtemp(prefix="edgekit-kb-"))
     atexit.register(shutil.rmtree, work, True)
     shutil.copytree(bundle.root / info[mf.K_PATH], work / "kb")
     kb = KnowledgeBase.open(work / "kb")
-    fusion = info.get(mf.K_FUSION) or {}
-    kb.default_weights = FusionWeights(
-        bm25=float(fusion.get("bm25", 0.4)),
-        vector=float(fusion.get("vector", 0.6)),
-        method=str(fusion.get("method", "convex")),
-    )
-    kb.top_k = int(info.get(mf.K_TOP_K, 4))
-    kb.context_tokens = int(info.get(mf.K_CONTEXT_TOKENS, 800))
+    settings = AnswerSettings.from_manifest(bundle.manifest)
+    kb.default_weights = retrieval_weights(settings)
+    kb.top_k = settings.top_k
+    kb.context_tokens = settings.context_tokens
     return kb

@@ -20,7 +20,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.runtime import audit as audit_mod
+from edgekit.runtime.answer import token_counter
 from edgekit.runtime.api_models import ChatRequest, CompletionRequest, EmbeddingRequest
 from edgekit.runtime.auth import ApiKey, KeyStore
 from edgekit.runtime.bundle import SiteBundle, open_bundle
@@ -47,6 +49,7 @@ class ServeSettings:
     full_verify: bool = False
     pubkey: Path | None = None
     adapter_poll: float = 1.0  # seconds between checks of the active-adapter pointer
+    config_settings: bool = False  # the config's answer settings, not the build's choice
 
 
 class ApiError(Exception):
@@ -85,11 +88,12 @@ class Server:
         self.site: SiteBundle = open_bundle(
             settings.bundle, full_verify=settings.full_verify, pubkey=settings.pubkey
         )
-        rt = self.site.runtime
-        self.n_ctx = int(rt.get(mf.K_N_CTX, 2048))
-        self.default_max_tokens = int(rt.get(mf.K_MAX_TOKENS, 256))
-        self.default_temperature = float(rt.get(mf.K_TEMPERATURE, 0.2))
-        self.system_prompt = str(rt.get(mf.K_SYSTEM_PROMPT) or "")
+        self.answer_settings = AnswerSettings.from_manifest(
+            self.site.manifest, chosen=not settings.config_settings
+        )
+        self.n_ctx = self.answer_settings.n_ctx
+        self.default_max_tokens = self.answer_settings.max_tokens
+        self.default_temperature = self.answer_settings.temperature
         self.model_id = self.site.name
         self.plan: PoolPlan = plan_pool(settings.instances, settings.threads)
         self.adapters_site = SiteAdapters(self)
@@ -121,7 +125,7 @@ class Server:
         self.adapters_site.start()
 
     def count_tokens(self, text: str) -> int:
-        return len(self.pool.instances[0].tokenize(text.encode(), add_bos=False, special=True))
+        return token_counter(self.pool.instances[0])(text)
 
     def pick(self, requested: str, top_source: str | None) -> tuple[str | None, ModelPool]:
         """(adapter name or None, pool) for a request's `model`.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgekit.kb.chunking import chunk_text, sentences
-from edgekit.kb.context import build_context, edges_first, question_with_context
+from edgekit.kb.context import build_context, edges_first, ordered, user_turn
 from edgekit.kb.retrieve import FusionWeights, fuse
 from edgekit.kb.store import Hit
 
@@ -52,9 +52,21 @@ def test_context_budget_and_citations():
     ctx = build_context(hits, words, budget=20)
     assert [h.id for h in ctx.hits] == ["id1", "id3"]  # the long one did not fit
     assert ctx.citations() == ["[1] doc1.md › H1", "[2] doc3.md › H3"]
-    prompt = question_with_context("Why?", ctx)
+    prompt = user_turn("Why?", ctx, "cite")
     assert prompt.endswith("Question: Why?") and "[2] doc3.md › H3" in prompt
-    assert question_with_context("Why?", build_context([], words, 10)) == "Why?"
+    assert user_turn("Why?", build_context([], words, 10), "cite") == "Why?"
+    short = user_turn("Why?", ctx, "short")
+    assert short.startswith("[1] doc1.md › H1") and "Question: Why?\nAnswer" in short
+
+
+def test_excerpt_orders():
+    hits = [hit(i) for i in range(1, 5)]
+    assert [h.id for h in ordered(hits, "rank")] == ["id1", "id2", "id3", "id4"]
+    assert [h.id for h in ordered(hits, "edges")] == ["id1", "id3", "id4", "id2"]
+    assert [h.id for h in ordered(hits, "best_last")] == ["id4", "id3", "id2", "id1"]
+    ctx = build_context(hits, words, budget=100, order="best_last")
+    assert ctx.text.startswith("[4] doc4.md") and ctx.text.rstrip().endswith("w")
+    assert ctx.citations()[0] == "[1] doc1.md › H1"
 
 
 def test_fusion_beats_each_parent_on_a_split_decision():

@@ -331,3 +331,31 @@ def test_adapters_by_name_and_routed_by_the_best_hit(served):
         )
     lines = Path(str(served["bundle"]) + ".audit.jsonl").read_text().splitlines()
     assert "faq" in {json.loads(x)["adapter"] for x in lines}
+
+
+def test_chat_and_serve_send_the_same_prompt_and_give_the_same_greedy_answer(served):
+    """One answer path: the prompt `serve` logs (its sha256 in the audit log) is the one
+    `chat` builds, and greedy answers match word for word."""
+    from edgekit.runtime.audit import text_hash
+    from edgekit.runtime.bundle import open_bundle
+    from edgekit.runtime.chat import ChatSession, load_model
+    from edgekit.runtime.knowledge import open_kb
+
+    bundle, q = served["bundle"], "Where do I sign in at the start of a shift?"
+    r = client(served).chat.completions.create(
+        model=f"{bundle.name}:base",  # `chat` serves no expert adapters
+        messages=[{"role": "user", "content": q}],
+        temperature=0,
+        max_tokens=24,
+    )
+    served_text = r.choices[0].message.content or ""
+    assert served_text.strip() and r.model_extra["citations"]
+    log = Path(str(bundle) + ".audit.jsonl").read_text().splitlines()
+    logged = json.loads(log[-1])["prompt_sha256"]
+    site = open_bundle(bundle)
+    session = ChatSession(site, load_model(site), max_tokens=24, temperature=0, kb=open_kb(site))
+    plan = session.plan(q)
+    assert plan.hits and "Question: " + q in plan.messages[-1]["content"]
+    assert text_hash(json.dumps(plan.messages, sort_keys=True)) == logged
+    out = run_cli("chat", str(bundle), q, "--temperature", "0", "--max-tokens", "24", check=True)
+    assert out.stdout.split("\nSources:")[0].strip() == served_text.strip()

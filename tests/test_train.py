@@ -40,7 +40,7 @@ def project(
     cfg = tmp_path / "edgekit.yaml"
     cfg.write_text(
         f"name: t\ndocs: docs\nmodel: {{base: '{base}'}}\n"
-        f"data: {{general: {general}, eval_fraction: 0.2, replay_ratio: 1.0,"
+        f"data: {{general: {general}, grounded: false, eval_fraction: 0.2, replay_ratio: 1.0,"
         " replay_max_tokens: 16}\n"
         "train:\n  enabled: true\n  precision: fp32\n  batch_size: 2\n  max_seq_len: 128\n" + extra
     )

@@ -40,15 +40,16 @@ def redteam_prompts() -> list[dict[str, str]]:
 
 
 class Asker:
-    """One question to the bundle as `edgekit chat` would ask it, plus the bundle's expert
-    rules as `edgekit serve` applies them (a fixed reply, or extra system instructions)."""
+    """One question to the bundle through the one answer path (`edgekit chat`'s
+    ChatSession: the bundle's settings, KB and expert rules, as `edgekit serve` uses them)."""
 
     def __init__(self, site: Any, llm: Any, kb: Any, settings: BehaviourSection) -> None:
+        from edgekit.bundle.answer_settings import AnswerSettings
         from edgekit.runtime.prompting import load_rules
 
         self.site, self.llm, self.kb, self.settings = site, llm, kb, settings
         self.rules = load_rules(site.root / mf.RULES_FILE)
-        self.temperature = float(site.runtime.get(mf.K_TEMPERATURE, 0.2))
+        self.temperature = AnswerSettings.from_manifest(site.manifest).temperature
         self.calls = 0
 
     def session(self, use_kb: bool) -> Any:
@@ -58,31 +59,17 @@ class Asker:
             self.site,
             self.llm,
             max_tokens=self.settings.max_tokens,
-            temperature=self.temperature,
             kb=self.kb if use_kb else None,
+            rules=self.rules,
         )
 
     def ask(self, question: str, use_kb: bool, seed: int, session: Any = None) -> str:
-        from edgekit.runtime.prompting import apply_rules
+        from edgekit.runtime.answer import Decoding
 
-        outcome = apply_rules(self.rules, question)
-        if outcome.reply is not None:
-            return outcome.reply
         session = session or self.session(use_kb)
-        saved = list(session.messages)  # the history without this turn's instructions
-        if outcome.instructions:
-            extra = "\n\n".join(outcome.instructions)
-            if session.messages and session.messages[0]["role"] == "system":
-                system = session.messages[0]["content"] + "\n\n" + extra
-                session.messages[0] = {"role": "system", "content": system}
-            else:
-                session.messages.insert(0, {"role": "system", "content": extra})
-        prefix = len(session.messages)
-        self.llm.set_seed(seed)  # llama.cpp derives every sampling seed from this one
         self.calls += 1
-        answer = "".join(session.ask(question)).strip()
-        session.messages[:prefix] = saved
-        return answer
+        # llama.cpp derives every sampling seed from this one
+        return "".join(session.ask(question, Decoding(seed=seed))).strip()
 
 
 def _item(asker: Asker, item: EvalItem, other: EvalItem, i: int, has_kb: bool) -> dict[str, Any]:

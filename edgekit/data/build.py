@@ -141,14 +141,23 @@ def _user_replay(path: Path) -> list[list[dict[str, str]]]:
     return rows
 
 
+def question_key(question: str) -> str:
+    """A question normalised for matching: lower case, words only."""
+    return " ".join(re.findall(r"\w+", question.lower()))
+
+
 def build_data(
     loaded: LoadedConfig,
     out: Path,
     base_spec: str | None = None,
     patterns: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    exclude_questions: set[str] | None = None,
 ) -> DataCard:
-    """Build the training and evaluation files for ``loaded`` into ``out``."""
+    """Build the training and evaluation files for ``loaded`` into ``out``.
+
+    ``exclude_questions`` (normalised, see :func:`question_key`): the QA eval set's
+    questions; no training example asks one of them."""
     from edgekit.data.rules import resolve_rules
 
     cfg, d = loaded.config, loaded.config.data
@@ -175,6 +184,9 @@ def build_data(
                     card.dropped["duplicate"] += 1
                     continue
                 seen.add(key)
+                if exclude_questions and question_key(question) in exclude_questions:
+                    card.dropped["in the QA eval set"] += 1
+                    continue
                 cut = cut_at_sentence(answer, d.max_answer_chars)
                 if cut is None:
                     card.dropped["too long, no sentence boundary"] += 1
@@ -197,6 +209,23 @@ def build_data(
         for reason, n in why.items():
             if n:
                 card.dropped[f"self-instruct: {reason}"] += n
+    if d.grounded:
+        from edgekit.data.grounded import grounded_examples
+
+        grounded = grounded_examples(
+            documents,
+            cfg.docs,
+            cfg.prompt.system,
+            exclude_questions or set(),
+            d,
+            rng,
+            style=cfg.prompt.prompt_style,
+            order=cfg.prompt.excerpt_order,
+            max_seq_tokens=cfg.train.max_seq_len,
+        )
+        card.per_rule["grounded"] += len(grounded)
+        card.answer_chars.extend(len(r["messages"][-1]["content"]) for r in grounded)
+        domain.extend(grounded)
     if not domain:
         raise EdgekitError(f"{cfg.docs}: the rules {list(rules)} produced no examples")
     rng.shuffle(domain)

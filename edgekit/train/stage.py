@@ -25,6 +25,7 @@ class TrainOutputs:
     key: str = ""
     experts: dict[str, Path] = field(default_factory=dict)
     expert_patterns: dict[str, list[str]] = field(default_factory=dict)
+    gate: Any = None  # edgekit.qa.gate.GateResult once the tuning gate ran
 
     def report_files(self) -> dict[str, Path]:
         """Files the bundle ships under report/."""
@@ -47,10 +48,12 @@ def _train_one(
     patterns: list[str] | None,
 ) -> tuple[Path, Path, Path, str]:
     from edgekit.data.build import build_data
+    from edgekit.qa.stage import qa_questions
     from edgekit.train.trainer import ADAPTER_DIR, FULL_DIR, train
 
     cfg = loaded.config
     data_dir, train_dir = work / "data", work / "train"
+    held_out = qa_questions(loaded)
     data_key = sha256_json(
         {
             "docs": sha256_tree(cfg.docs),
@@ -58,11 +61,15 @@ def _train_one(
             "system": cfg.prompt.system,
             "base": base.sha256,
             "patterns": patterns,
+            "qa_held_out": sorted(held_out),
+            # grounded examples are written in the runtime's prompt format and length
+            "prompt": [cfg.prompt.prompt_style, cfg.prompt.excerpt_order],
+            "max_seq_len": cfg.train.max_seq_len,
         }
     )
 
     def do_data() -> str:
-        card = build_data(loaded, data_dir, patterns=patterns).as_dict()
+        card = build_data(loaded, data_dir, patterns=patterns, exclude_questions=held_out).as_dict()
         return (
             f"{card['train_domain']} domain + {card['train_replay']} replay train, "
             f"{card['eval_domain']} + {card['eval_general']} held out"

@@ -28,6 +28,9 @@ REPORT_INDEX = "report/index.html"
 REPORT_BEHAVIOUR = "report/behaviour.json"
 REPORT_BEHAVIOUR_PNG = "report/behaviour.png"
 REPORT_QUANT = "report/quant.json"
+REPORT_QA = "report/qa.json"
+REPORT_QA_PNG = "report/qa.png"
+EVAL_QA_FILE = "eval/qa.jsonl"  # the QA eval set (dev/test split), never trained on
 REPORT_QUANT_PNG = "report/quant.png"
 GPTQ_DIR = "model/gptq"  # GPTQ checkpoint (transformers / vLLM / TGI), when built
 FORMAT_VERSION = 1
@@ -51,6 +54,7 @@ K_EXPERTS = "experts"
 K_GPTQ = "gptq"  # {path, size, label, bits, group_size, ...} or null
 K_EVAL_SETS = "eval_sets"
 K_BEHAVIOUR = "behaviour"
+K_QA = "qa"  # summary of the QA eval (edgekit eval qa)
 K_AMENDED = "amended"  # list of {time, files, note}: changes made after the bundle was built
 
 # keys of each K_EVAL_SETS entry (K_NAME, K_PATH too)
@@ -77,6 +81,7 @@ K_GGUF = "gguf"
 K_METHOD = "method"
 K_FORGETTING = "forgetting"
 K_DATA_CARD = "data_card"
+K_GATE = "gate"  # the tuning gate: base vs tuned on the QA dev split, what shipped, why
 
 # keys of K_BASE_MODEL / K_ADAPTER
 K_ID = "id"
@@ -103,6 +108,8 @@ K_SYSTEM_PROMPT = "system_prompt"
 K_MAX_TOKENS = "max_tokens"
 K_TEMPERATURE = "temperature"
 K_N_CTX = "n_ctx"
+K_ANSWER = "answer"  # settings chosen by measurement at build time (AnswerSettings)
+K_ANSWER_CONFIG = "answer_config"  # the config's own settings, before any choice
 
 
 def read_manifest(bundle_dir: Path) -> dict[str, Any]:

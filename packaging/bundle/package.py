@@ -8,6 +8,7 @@ from typing import Any
 
 from edgekit import __version__
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.answer_settings import TUNABLE, AnswerSettings
 from edgekit.bundle.writer import BundleWriter
 from edgekit.config import LoadedConfig
 from edgekit.models import PreparedModel
@@ -24,6 +25,33 @@ Ask it a question (or leave the question out for an interactive chat):
 Needs only the site extra on this machine:  pip install 'edgekit[site]'
 Nothing here reaches the network.
 """
+
+
+def answer_settings(loaded: LoadedConfig) -> AnswerSettings:
+    """The config's prompt and retrieval settings (before any measured choice)."""
+    cfg = loaded.config
+    p, k = cfg.prompt, cfg.kb
+    return AnswerSettings(
+        system_prompt=p.system,
+        max_tokens=p.max_tokens,
+        temperature=p.temperature,
+        n_ctx=p.n_ctx,
+        top_k=k.top_k,
+        context_tokens=k.context_tokens,
+        fusion=k.fusion,
+        bm25_weight=k.bm25_weight,
+        vector_weight=k.vector_weight,
+        excerpt_order=p.excerpt_order,
+        prompt_style=p.prompt_style,
+        repeat_penalty=p.repeat_penalty,
+        loop_guard=p.loop_guard,
+    )
+
+
+def pinned_settings(loaded: LoadedConfig) -> list[str]:
+    """AnswerSettings fields the config sets explicitly: never changed by measurement."""
+    cfg = loaded.config
+    return sorted((cfg.prompt.model_fields_set | cfg.kb.model_fields_set) & set(TUNABLE))
 
 
 def kb_manifest(loaded: LoadedConfig, kb_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +83,7 @@ def _add_training(writer: BundleWriter, trained: Any) -> tuple[dict[str, Any], l
         mf.K_METHOD: "lora" if trained.adapter is not None else "full",
         mf.K_FORGETTING: read_forgetting(trained),
         mf.K_DATA_CARD: json.loads(card.read_text()) if card.is_file() else None,
+        mf.K_GATE: trained.gate.to_json() if trained.gate is not None else None,
     }
     experts = []
     for name, adapter in trained.experts.items():
@@ -175,6 +204,8 @@ def write_bundle(
                 mf.K_MAX_TOKENS: cfg.prompt.max_tokens,
                 mf.K_TEMPERATURE: cfg.prompt.temperature,
                 mf.K_N_CTX: cfg.prompt.n_ctx,
+                mf.K_ANSWER: answer_settings(loaded).tunable(),
+                mf.K_ANSWER_CONFIG: answer_settings(loaded).tunable(),
             },
         }
         # last: the report reads every report file added above

@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.report_qa import answers_section
 
 Reader = Callable[[str], bytes | None]  # bundle path -> content, None when absent
 
@@ -35,6 +36,7 @@ SECTIONS = (
     ("training", "Training curves"),
     ("forgetting", "Forgetting"),
     ("quant", "Quantization"),
+    ("answers", "Answers (QA)"),
     ("behaviour", "Behaviour"),
     ("retrieval", "Retrieval"),
 )
@@ -280,6 +282,9 @@ def render_report(manifest: dict[str, Any], read: Reader) -> str:
         "training": _training(read),
         "forgetting": _forgetting(manifest),
         "quant": _quant(read),
+        "answers": answers_section(
+            manifest, lambda n, alt: _img(read, n, alt), lambda rel: _json(read, rel)
+        ),
         "behaviour": _behaviour(manifest, read),
         "retrieval": _retrieval(manifest),
     }

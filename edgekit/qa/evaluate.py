@@ -1,0 +1,149 @@
+"""QA eval of a finished bundle: choose settings on dev, report on test, store the result.
+
+Why on the finished bundle (like the behaviour eval): answers must come from the site
+runtime as shipped (verified manifest, the GGUF `chat` loads, the KB copy, the rules). The
+build stores the result with edgekit.bundle.amend: eval/qa.jsonl, report/qa.json (+ .png),
+the manifest's K_QA summary and the chosen settings under runtime.answer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edgekit.bundle import manifest as mf
+from edgekit.bundle.answer_settings import AnswerSettings
+
+Progress = Callable[[int, int, str], None]  # (done, total, what)
+CHART = (
+    ("answer_accuracy", "answer right"),
+    ("token_f1", "token F1"),
+    ("citation_accuracy", "answer's excerpt cited"),
+    ("retrieval_hit", "retrieval hit@k"),
+    ("abstention_rate", "abstains when unanswerable"),
+    ("degenerate_rate", "degenerate outputs"),
+)
+
+
+def split_of(items: Sequence[Any], split: str) -> list[Any]:
+    return [i for i in items if split == "all" or i.split == split]
+
+
+def evaluate_bundle(
+    bundle: Path,
+    items: Sequence[Any],
+    *,
+    choose: bool = True,
+    pinned: Sequence[str] = (),
+    max_tokens: int | None = None,
+    qtype: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Choose settings on the dev split (when ``choose``) from the config's settings, then
+    answer the test split with both. ``max_tokens`` caps answer length during the eval."""
+    from edgekit.qa.choose import choose_settings
+    from edgekit.qa.run import QASession
+
+    start = time.perf_counter()
+    session = QASession.open(bundle, qtype=qtype)
+    config = AnswerSettings.from_manifest(session.site.manifest, chosen=False)
+    cap = {"max_tokens": min(max_tokens, config.max_tokens)} if max_tokens else {}
+    base = config.with_values(**cap)
+    dev, test = split_of(items, "dev"), split_of(items, "test")
+    result: dict[str, Any] = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": session.site.model_path(qtype).name,
+        "items": {"dev": len(dev), "test": len(test)},
+        "max_tokens": base.max_tokens,
+        "config_settings": config.tunable(),
+    }
+    chosen = base
+    if choose and dev:
+        choice = choose_settings(session, dev, base, pinned, progress=progress)
+        chosen = choice.settings
+        result["choice"] = choice.to_json()
+
+    def step(label: str) -> Callable[[int, int], None] | None:
+        return (lambda i, n: progress(i, n, label)) if progress else None
+
+    by_config = session.evaluate(test, base, step("test, config settings"))
+    result["test"] = {"config": by_config["metrics"]}
+    records = by_config["records"]
+    if chosen != base:
+        by_chosen = session.evaluate(test, chosen, step("test, chosen settings"))
+        result["test"]["chosen"] = by_chosen["metrics"]
+        records = by_chosen["records"]
+    result["chosen_settings"] = chosen.tunable()
+    result["records"] = records
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The test metrics of the settings the bundle ships with."""
+    test = result["test"]
+    return test.get("chosen") or test["config"]
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """What the manifest keeps (K_QA): everything but the per-item records and trials."""
+    out = {k: v for k, v in result.items() if k not in ("records", "choice")}
+    if "choice" in result:
+        out["dev_utility"] = result["choice"]["dev_utility"]
+        out["pinned"] = result["choice"]["pinned"]
+    return out
+
+
+def chart_png(result: dict[str, Any]) -> bytes | None:
+    """Test-split bars, config settings vs chosen; None without matplotlib (a site)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [(name, m) for name, m in result["test"].items() if m]
+    labels = [label for _, label in CHART]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.4))
+    height = 0.8 / max(1, len(series))
+    for n, (name, metrics) in enumerate(series):
+        values = [metrics.get(key) or 0.0 for key, _ in CHART]
+        ys = [i + n * height for i in range(len(labels))]
+        ax.barh(ys, values, height=height, label=f"{name} settings")
+    ax.set_yticks([i + height * (len(series) - 1) / 2 for i in range(len(labels))], labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.legend(loc="lower right")
+    ax.set_title(f"QA test split: {result['items']['test']} questions ({result['model']})")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def save_qa(
+    bundle: Path, result: dict[str, Any], items: Sequence[Any], tar: bool | None = None
+) -> Any:
+    """Store the set, the result, the chart and the chosen settings in the bundle."""
+    from edgekit.bundle.amend import amend_bundle
+
+    manifest = mf.read_manifest(bundle)
+    runtime = dict(manifest.get(mf.K_RUNTIME) or {})
+    runtime[mf.K_ANSWER] = result["chosen_settings"]
+    lines = "".join(json.dumps(i.to_json(), ensure_ascii=False) + "\n" for i in items)
+    files = {
+        mf.EVAL_QA_FILE: lines.encode(),
+        mf.REPORT_QA: (json.dumps(result, indent=2, ensure_ascii=False) + "\n").encode(),
+    }
+    png = chart_png(result)
+    if png is not None:
+        files[mf.REPORT_QA_PNG] = png
+    meta = {mf.K_QA: summary(result), mf.K_RUNTIME: runtime}
+    return amend_bundle(bundle, files, meta, note="QA eval", tar=tar)

@@ -1,0 +1,155 @@
+"""Scoring one answer against a QA item: answer, citations, retrieval, abstention, loops.
+
+Everything here works on plain values (answer text, excerpts as dicts with ``text``,
+``source``, ``page``), so `edgekit eval qa` and the serve bench through the openai
+client score the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from edgekit.runtime.loops import is_degenerate
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation) | {"“", "”", "‘", "’", "，", "。", "：", "；", "？", "！", "、"}
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_ABSTAIN = re.compile(
+    r"(\b(i|we) (do not|don't|cannot|can't) (know|find|answer|tell)|\bnot sure\b|"
+    r"\b(do not|don't|does not|doesn't) (contain|mention|say|include|provide|cover)|"
+    r"\bno (information|mention|answer)\b|\bnot (mentioned|stated|covered|found|given|"
+    r"provided|specified|included) in\b|\bunable to (find|answer|determine)\b|"
+    r"不知道|无法回答|没有(相关|提到|提供)|未提及)",
+    re.IGNORECASE,
+)
+
+
+def normalize(text: str) -> str:
+    """Lower case, no punctuation, no English articles, single spaces (SQuAD's rule);
+    Unicode-normalised (NFKC) so full-width forms match; citation marks like [2] dropped."""
+    text = _CITE.sub(" ", unicodedata.normalize("NFKC", text)).lower()
+    text = "".join(" " if ch in _PUNCT else ch for ch in text)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def tokens(text: str) -> list[str]:
+    """Word tokens of normalised text; CJK characters count one token each."""
+    out: list[str] = []
+    for word in normalize(text).split():
+        if _CJK.search(word):
+            out.extend(ch for ch in word if not ch.isspace())
+        else:
+            out.append(word)
+    return out
+
+
+def contains(answer: str, references: Iterable[str]) -> bool:
+    """Some reference, normalised, occurs in the normalised answer (word-aligned)."""
+    padded = f" {normalize(answer)} "
+    for ref in references:
+        r = normalize(ref)
+        if r and (f" {r} " in padded or (_CJK.search(r) and r in padded)):
+            return True
+    return False
+
+
+def token_f1(answer: str, references: Iterable[str]) -> float:
+    """The best token F1 of the answer against any reference."""
+    pred = tokens(answer)
+    best = 0.0
+    for ref in references:
+        gold = tokens(ref)
+        common = sum((Counter(pred) & Counter(gold)).values())
+        if common:
+            p, r = common / len(pred), common / len(gold)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def abstained(answer: str) -> bool:
+    """The answer says it does not know / the documents do not say."""
+    return bool(_ABSTAIN.search(answer))
+
+
+def cited_numbers(answer: str) -> set[int]:
+    """Excerpt numbers cited inline: [1], [2, 3]."""
+    return {int(n) for group in _CITE.findall(answer) for n in re.split(r"[,;]\s*", group)}
+
+
+def holds_answer(excerpt: Mapping[str, Any], item: Any) -> bool:
+    """The excerpt comes from the item's source (and page, when given) and contains one of
+    its reference answers."""
+    if item.source and str(excerpt.get("source")) != item.source:
+        return False
+    if item.page and excerpt.get("page") not in (None, item.page):
+        return False
+    return contains(str(excerpt.get("text", "")), item.answers)
+
+
+def gold_rank(excerpts: Sequence[Mapping[str, Any]], item: Any) -> int | None:
+    """1-based rank of the first excerpt holding the answer, None when none does."""
+    for n, ex in enumerate(excerpts, start=1):
+        if holds_answer(ex, item):
+            return n
+    return None
+
+
+def score_answer(
+    item: Any,
+    answer: str,
+    cited: Sequence[Mapping[str, Any]],
+    retrieved: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Per-item scores. ``cited``: the excerpts given to the model and returned as the
+    answer's citations ([n] is cited[n-1]); ``retrieved``: every hit retrieval returned
+    (defaults to ``cited``)."""
+    retrieved = cited if retrieved is None else retrieved
+    out: dict[str, Any] = {
+        "answerable": item.answerable,
+        "abstained": abstained(answer),
+        "degenerate": is_degenerate(answer),
+    }
+    if not item.answerable:
+        return out
+    rank = gold_rank(cited, item)
+    inline = cited_numbers(answer)
+    out |= {
+        "correct": contains(answer, item.answers),
+        "token_f1": round(token_f1(answer, item.answers), 4),
+        "cited": rank is not None,
+        "cited_inline": any(
+            0 < n <= len(cited) and holds_answer(cited[n - 1], item) for n in inline
+        ),
+        "retrieval_rank": gold_rank(retrieved, item),
+    }
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summarize(scores: Sequence[Mapping[str, Any]], seconds: Sequence[float]) -> dict[str, Any]:
+    """Rates over a list of per-item scores (None where no item applies)."""
+    ans = [s for s in scores if s["answerable"]]
+    una = [s for s in scores if not s["answerable"]]
+    return {
+        "items": len(scores),
+        "answerable": len(ans),
+        "unanswerable": len(una),
+        "answer_accuracy": _mean([float(s["correct"]) for s in ans]),
+        "token_f1": _mean([s["token_f1"] for s in ans]),
+        "citation_accuracy": _mean([float(s["cited"]) for s in ans]),
+        "inline_citation_accuracy": _mean([float(s["cited_inline"]) for s in ans]),
+        "retrieval_hit": _mean([float(s["retrieval_rank"] is not None) for s in ans]),
+        "abstention_rate": _mean([float(s["abstained"]) for s in una]),
+        "false_abstention_rate": _mean([float(s["abstained"]) for s in ans]),
+        "degenerate_rate": _mean([float(s["degenerate"]) for s in scores]),
+        "seconds_per_answer": _mean(list(seconds)),
+    }

@@ -1,0 +1,82 @@
+"""Turning documents into passages, and choosing a spread of generated candidates."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+from edgekit.qa.facts import Names, document_names, normalize
+from edgekit.qa.questions import Candidate, Passage
+
+log = logging.getLogger(__name__)
+
+
+def load_passages(docs: Path) -> list[tuple[list[Passage], Names]]:
+    """Every document under ``docs`` as (its sections as passages, its proper words);
+    a file that cannot be parsed is logged and skipped."""
+    from edgekit.kb.loaders import LoaderError, iter_documents
+
+    root = Path(docs).resolve()
+    out = []
+    for doc in iter_documents(root):
+        if isinstance(doc, LoaderError):
+            log.warning("QA set: skipping %s", doc)
+            continue
+        source = "docs/" + doc.path.relative_to(root).as_posix()
+        passages = [
+            Passage(source, doc.title, s.heading_path, s.page, s.text, i)
+            for i, s in enumerate(doc.sections)
+        ]
+        text = "\n".join(s.text for s in doc.sections)
+        out.append((passages, document_names(text)))
+    return out
+
+
+_KIND_ORDER = {"faq": 0, "definition": 1, "heading": 2, "sentence": 3, "teacher": 3}
+
+
+def _round_robin(lists: list[list[Any]]) -> list[Any]:
+    out = []
+    for r in range(max((len(x) for x in lists), default=0)):
+        out.extend(x[r] for x in lists if r < len(x))
+    return out
+
+
+def select_items(
+    per_doc: list[list[tuple[Passage, list[Candidate]]]], max_items: int, seed: int
+) -> list[tuple[Passage, Candidate]]:
+    """Spread over documents, then sections (round robin, seeded order); questions are
+    de-duplicated and no answer is used more than twice; output in document order."""
+    rng = random.Random(seed)
+    streams = []
+    for sections in per_doc:
+        buckets = []
+        for p, cands in sections:
+            cands = cands[:]
+            rng.shuffle(cands)
+            cands.sort(key=lambda c: _KIND_ORDER.get(c.kind, 3))
+            buckets.append([(p, c) for c in cands])
+        rng.shuffle(buckets)
+        streams.append(_round_robin(buckets))
+    rng.shuffle(streams)
+    chosen: list[tuple[Passage, Candidate]] = []
+    questions: set[str] = set()
+    facts: set[tuple[str, str, str]] = set()
+    answers: dict[str, int] = {}
+    for p, c in _round_robin(streams):
+        key, ans = normalize(c.question), normalize(c.answers[0])
+        fact = (p.source, normalize(c.evidence), ans)
+        if key in questions or fact in facts:
+            continue  # the same question, or the same answer from the same sentence
+        if c.kind == "sentence" and answers.get(ans, 0) >= 2:
+            continue  # a rule-made fact ("radio channel 1") is asked about twice at most
+        questions.add(key)
+        facts.add(fact)
+        answers[ans] = answers.get(ans, 0) + 1
+        chosen.append((p, c))
+        if len(chosen) >= max_items:
+            break
+    chosen.sort(key=lambda pc: (pc[0].source, pc[0].index))
+    return chosen

@@ -1,0 +1,70 @@
+"""The evidence sentence: of the sentences in the retrieved excerpts, the one that best
+matches the question (shared content words + embedding similarity, best-ranked excerpt
+first on ties). The `quote` prompt style starts the answer with it, quoted and cited.
+
+Measured on 140 SQuAD questions over 4 articles (top 4 hybrid hits): the best sentence
+holds the answer 80% of the time by this mix, 73% by word overlap alone, 65% by
+embedding alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from edgekit.kb.chunking import sentences
+from edgekit.kb.retrieve import terms
+
+RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
+MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence must hold
+
+
+@dataclass(frozen=True)
+class Evidence:
+    excerpt: int  # 1-based excerpt number ([n]) of the sentence's hit
+    sentence: str
+    score: float
+    overlap: float  # share of the question's content words in the sentence
+
+
+def best_sentence(question: str, hits: Sequence[Any], embedder: Any = None) -> Evidence | None:
+    """The sentence of ``hits`` (in excerpt order: hits[n-1] is [n]) that best answers
+    ``question``; None when no sentence shares enough of the question's content words."""
+    q = set(terms(question))
+    if not q:
+        return None
+    found: list[tuple[int, str]] = []
+    for n, hit in enumerate(hits, start=1):
+        for span in sentences(hit.text):
+            text = " ".join(hit.text[span.start : span.end].split())
+            if 3 <= len(text.split()) <= 80:
+                found.append((n, text))
+    if not found:
+        return None
+    overlap = [len(q & set(terms(s))) / len(q) for _, s in found]
+    similarity = [0.0] * len(found)
+    if embedder is not None:
+        vectors = embedder.embed([question] + [s for _, s in found])
+        similarity = [float(v @ vectors[0]) for v in vectors[1:]]
+    scored = [
+        (0.5 * o + 0.5 * s - RANK_PENALTY * (n - 1), i)
+        for i, ((n, _), o, s) in enumerate(zip(found, overlap, similarity))
+    ]
+    score, i = max(scored, key=lambda t: (t[0], -t[1]))
+    if overlap[i] < MIN_OVERLAP:
+        return None
+    return Evidence(found[i][0], found[i][1], score, overlap[i])
+
+
+def gbnf_literal(text: str) -> str:
+    """``text`` as a GBNF string literal."""
+    out = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
+
+
+def quote_grammar(evidence: Evidence) -> str:
+    """A llama.cpp grammar whose output starts with the evidence quoted and cited, then
+    lets the model answer freely on the next line."""
+    prefix = f'"{evidence.sentence}" [{evidence.excerpt}]\n'
+    return f"root ::= {gbnf_literal(prefix)} rest\nrest ::= [^\\x00]*\n"

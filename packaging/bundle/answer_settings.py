@@ -1,0 +1,95 @@
+"""How a bundle answers: the typed runtime settings every answer path reads.
+
+Defaults live here once. They are applied in one order: these defaults, then the bundle's
+manifest (the config's `prompt:` and `kb:` values as built, then the settings chosen by
+measurement at build time, K_ANSWER), then a request's own values (temperature, max_tokens,
+...). `edgekit chat`, `edgekit serve`, the behaviour eval and the QA eval all read them
+through :meth:`AnswerSettings.from_manifest`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from edgekit.bundle import manifest as mf
+
+EXCERPT_ORDERS = ("rank", "edges", "best_last")
+PROMPT_STYLES = ("cite", "short", "quote")
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """Prompt, retrieval and decoding settings for one bundle."""
+
+    system_prompt: str = ""
+    max_tokens: int = 256
+    temperature: float = 0.2
+    n_ctx: int = 2048
+    top_k: int = 4
+    """Chunks retrieved per question."""
+    context_tokens: int = 800
+    """Token budget (model tokens) for the retrieved excerpts in the prompt."""
+    fusion: str = "convex"
+    bm25_weight: float = 0.4
+    vector_weight: float = 0.6
+    excerpt_order: str = "edges"
+    """rank: best first; edges: best first, second-best last; best_last: best next to the
+    question."""
+    prompt_style: str = "cite"
+    """cite: instruction, excerpts, question; short: excerpts, question, then the
+    instruction to answer in one short sentence from the excerpts and cite; quote: as
+    short, and the answer starts with the excerpts' sentence that best matches the
+    question, quoted and cited (edgekit.kb.evidence), before the model's own words."""
+    repeat_penalty: float = 1.0
+    loop_guard: bool = True
+    """Stop a generation that repeats itself (see edgekit.runtime.loops)."""
+
+    def __post_init__(self) -> None:
+        if self.excerpt_order not in EXCERPT_ORDERS:
+            raise ValueError(f"excerpt_order must be one of {EXCERPT_ORDERS}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of {PROMPT_STYLES}")
+
+    def with_values(self, **values: Any) -> AnswerSettings:
+        """A copy with ``values`` applied; None values are ignored."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def tunable(self) -> dict[str, Any]:
+        """The values the build may choose by measurement (stored under K_ANSWER)."""
+        return {k: v for k, v in asdict(self).items() if k in TUNABLE}
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any], chosen: bool = True) -> AnswerSettings:
+        """The bundle's settings; ``chosen=False`` ignores what the build chose by
+        measurement and gives the config's own values."""
+        rt = manifest.get(mf.K_RUNTIME) or {}
+        kb = manifest.get(mf.K_KB) or {}
+        fusion = kb.get(mf.K_FUSION) or {}
+        values: dict[str, Any] = {
+            "system_prompt": rt.get(mf.K_SYSTEM_PROMPT),
+            "max_tokens": rt.get(mf.K_MAX_TOKENS),
+            "temperature": rt.get(mf.K_TEMPERATURE),
+            "n_ctx": rt.get(mf.K_N_CTX),
+            "top_k": kb.get(mf.K_TOP_K),
+            "context_tokens": kb.get(mf.K_CONTEXT_TOKENS),
+            "fusion": fusion.get("method"),
+            "bm25_weight": fusion.get("bm25"),
+            "vector_weight": fusion.get("vector"),
+        }
+        names = {f.name for f in fields(cls)}
+        answer = rt.get(mf.K_ANSWER if chosen else mf.K_ANSWER_CONFIG) or {}
+        values.update({k: v for k, v in answer.items() if k in names})
+        return cls().with_values(**values)
+
+
+TUNABLE = (
+    "top_k",
+    "context_tokens",
+    "bm25_weight",
+    "vector_weight",
+    "excerpt_order",
+    "prompt_style",
+    "repeat_penalty",
+)
+DEFAULTS = AnswerSettings()

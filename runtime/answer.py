@@ -1,0 +1,209 @@
+"""The one answer path: (settings, conversation, KB, rules, limits, decoding) -> prompt and
+decoding parameters, then the streamed answer with loop detection.
+
+`edgekit chat`, `edgekit serve`, the behaviour eval and the QA eval all call
+:func:`plan_answer` and :func:`stream_plan`, so the same question gets the same prompt
+and, greedy, the same answer everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgekit.bundle.answer_settings import AnswerSettings
+from edgekit.runtime.loops import LoopGuard
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """A request's own decoding values; None takes the bundle's setting."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    repeat_penalty: float | None = None
+
+
+NO_OVERRIDES = Decoding()
+
+
+@dataclass
+class AnswerPlan:
+    """What goes to llama.cpp for one answer, and what it was built from."""
+
+    messages: list[Message]
+    sampling: dict[str, Any]
+    hits: list[Any] = field(default_factory=list)  # cited excerpts; hits[n-1] is [n]
+    retrieved: list[Any] = field(default_factory=list)  # every hit retrieval returned
+    rules_fired: list[str] = field(default_factory=list)
+    fixed_reply: str | None = None
+    retrieval_seconds: float = 0.0
+    loop_guard: bool = True
+    grammar: str | None = None  # GBNF the answer must follow (the `quote` style's prefix)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.sampling["max_tokens"])
+
+
+def token_counter(llm: Any) -> Callable[[str], int]:
+    """Model tokens in a text, counted one way for every caller."""
+
+    def count(text: str) -> int:
+        return len(llm.tokenize(text.encode(), add_bos=False, special=True))
+
+    return count
+
+
+def sampling_params(settings: AnswerSettings, decoding: Decoding) -> dict[str, Any]:
+    """llama.cpp's completion arguments: request values over the bundle's settings."""
+    params: dict[str, Any] = {
+        "max_tokens": decoding.max_tokens or settings.max_tokens,
+        "temperature": (
+            settings.temperature if decoding.temperature is None else decoding.temperature
+        ),
+        "repeat_penalty": (
+            settings.repeat_penalty if decoding.repeat_penalty is None else decoding.repeat_penalty
+        ),
+    }
+    if decoding.top_p is not None:
+        params["top_p"] = decoding.top_p
+    if decoding.seed is not None:
+        params["seed"] = decoding.seed
+    if decoding.stop:
+        params["stop"] = decoding.stop
+    return params
+
+
+def plan_answer(
+    settings: AnswerSettings,
+    conversation: Sequence[Message],
+    count_tokens: Callable[[str], int],
+    kb: Any = None,
+    rules: Sequence[Any] = (),
+    decoding: Decoding = NO_OVERRIDES,
+    use_kb: bool = True,
+) -> AnswerPlan:
+    """Turn a conversation (OpenAI-style messages) into the prompt and decoding parameters.
+
+    The system message is the bundle's system prompt, then the conversation's own system
+    messages, then the instructions of any expert rule the last user message fires. When a
+    KB is given, the last user message is replaced by the excerpts retrieved for it and the
+    question, in the bundle's prompt style."""
+    from edgekit.runtime.prompting import apply_rules
+
+    msgs = [dict(m) for m in conversation]
+    for m in msgs:
+        if m.get("role") == "developer":
+            m["role"] = "system"
+    last_user = next((str(m["content"]) for m in reversed(msgs) if m["role"] == "user"), "")
+    outcome = apply_rules(list(rules), last_user)
+    system = "\n\n".join(
+        [settings.system_prompt]
+        + [str(m["content"]) for m in msgs if m["role"] == "system"]
+        + outcome.instructions
+    ).strip()
+    others = [m for m in msgs if m["role"] != "system"]
+    plan = AnswerPlan(
+        [],
+        sampling_params(settings, decoding),
+        rules_fired=outcome.fired,
+        fixed_reply=outcome.reply,
+        loop_guard=settings.loop_guard,
+    )
+    if kb is not None and use_kb and last_user:
+        from edgekit.kb.context import build_context, user_turn
+
+        start = time.perf_counter()
+        plan.retrieved = kb.query(last_user, k=settings.top_k, weights=retrieval_weights(settings))
+        plan.retrieval_seconds = time.perf_counter() - start
+        ctx = build_context(
+            plan.retrieved, count_tokens, settings.context_tokens, settings.excerpt_order
+        )
+        plan.hits = list(ctx.hits)
+        if settings.prompt_style == "quote" and plan.hits:
+            from edgekit.kb.evidence import best_sentence, quote_grammar
+
+            evidence = best_sentence(last_user, plan.hits, getattr(kb, "embedder", None))
+            plan.grammar = quote_grammar(evidence) if evidence else None
+        for m in reversed(others):
+            if m["role"] == "user":
+                m["content"] = user_turn(last_user, ctx, settings.prompt_style)
+                break
+    plan.messages = ([{"role": "system", "content": system}] if system else []) + others
+    return plan
+
+
+def retrieval_weights(settings: AnswerSettings) -> Any:
+    from edgekit.kb.retrieve import FusionWeights
+
+    return FusionWeights(
+        bm25=settings.bm25_weight, vector=settings.vector_weight, method=settings.fusion
+    )
+
+
+def prompt_tokens(plan: AnswerPlan, count_tokens: Callable[[str], int]) -> int:
+    """Tokens of the prompt as the chat template will see it (+4 per message for the
+    role markers)."""
+    return sum(count_tokens(str(m.get("content") or "")) + 4 for m in plan.messages)
+
+
+@dataclass
+class StreamState:
+    finish_reason: str = "stop"
+    loop_stopped: bool = False
+    guard: LoopGuard = field(default_factory=LoopGuard)
+
+
+def stream_plan(llm: Any, plan: AnswerPlan, state: StreamState | None = None) -> Iterator[str]:
+    """Yield the answer's text pieces (one per token); ``state`` gets the finish reason.
+
+    A fixed reply from an expert rule is yielded whole without calling the model. With
+    ``plan.loop_guard`` a generation that starts repeating itself is stopped (finish reason
+    "stop", ``state.loop_stopped``)."""
+    state = state if state is not None else StreamState()
+    if plan.fixed_reply is not None:
+        state.finish_reason = "stop"
+        yield plan.fixed_reply
+        return
+    extra: dict[str, Any] = {}
+    if plan.grammar:
+        from llama_cpp import LlamaGrammar
+
+        extra["grammar"] = LlamaGrammar.from_string(plan.grammar, verbose=False)
+    stream = llm.create_chat_completion(
+        messages=plan.messages, stream=True, **plan.sampling, **extra
+    )
+    try:
+        for chunk in stream:
+            choice = chunk["choices"][0]
+            if choice.get("finish_reason"):
+                state.finish_reason = choice["finish_reason"]
+            piece = choice["delta"].get("content")
+            if not piece:
+                continue
+            yield piece
+            if state.guard.feed(piece) and plan.loop_guard:
+                state.loop_stopped = True
+                state.finish_reason = "stop"
+                return
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+def answer_text(llm: Any, plan: AnswerPlan) -> tuple[str, StreamState]:
+    """The whole answer (a detected loop cut down to its first copy) and its state."""
+    state = StreamState()
+    for _ in stream_plan(llm, plan, state):
+        pass
+    text = state.guard.final_text() if plan.fixed_reply is None else plan.fixed_reply
+    return text, state

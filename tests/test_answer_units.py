@@ -1,0 +1,125 @@
+"""Loop detection, QA scoring by hand count, and the answer settings' order of precedence."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from edgekit.bundle.answer_settings import AnswerSettings
+from edgekit.qa.score import (
+    abstained,
+    cited_numbers,
+    contains,
+    normalize,
+    score_answer,
+    summarize,
+    token_f1,
+)
+from edgekit.runtime.answer import AnswerPlan, StreamState, answer_text, stream_plan
+from edgekit.runtime.loops import LoopGuard, find_loop, is_degenerate
+
+
+def test_find_loop_on_the_loops_small_models_fall_into():
+    assert find_loop("Step " + "1." * 20) is not None
+    loop = find_loop("Hi. " + "The answer is: " * 4)
+    assert loop is not None and loop.period == len("The answer is: ") and loop.repeats == 4
+    assert loop.trimmed("Hi. " + "The answer is: " * 4) == "Hi. The answer is:"
+    for fine in (
+        "The refuge chamber supports 20 people for 36 hours [1].",
+        "| a | b |\n|---|---|\n| 1 | 2 |",
+        "Methane: 1.0% warning, 1.25% withdrawal, 2.0% evacuation.",
+        "no no no",
+    ):
+        assert find_loop(fine) is None, fine
+    assert is_degenerate("1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1 \n")
+
+
+class Repeater:
+    """A stand-in token stream that never stops repeating (as a looping model does)."""
+
+    def __init__(self, unit: str) -> None:
+        self.unit, self.pieces = unit, 0
+
+    def create_chat_completion(self, messages, stream, **kw):
+        for _ in range(kw["max_tokens"]):
+            self.pieces += 1
+            yield {"choices": [{"delta": {"content": self.unit}, "finish_reason": None}]}
+        yield {"choices": [{"delta": {}, "finish_reason": "length"}]}
+
+
+def test_loop_guard_stops_a_repeating_generation():
+    llm = Repeater("1.")
+    plan = AnswerPlan([{"role": "user", "content": "q"}], {"max_tokens": 500})
+    text, state = answer_text(llm, plan)
+    assert state.loop_stopped and state.finish_reason == "stop"
+    assert llm.pieces < 20  # stopped early, not at max_tokens
+    assert text == "1."
+    off = AnswerPlan(plan.messages, {"max_tokens": 50}, loop_guard=False)
+    state = StreamState()
+    assert len(list(stream_plan(Repeater("1."), off, state))) == 50
+    assert not state.loop_stopped and state.finish_reason == "length"
+    guard = LoopGuard()
+    assert not any(guard.feed(w) for w in "The refuge chamber holds 20 people .".split())
+
+
+def test_scoring_matches_a_hand_count():
+    item = SimpleNamespace(answers=("36 hours",), source="docs/faq.md", page=None, answerable=True)
+    none = SimpleNamespace(answers=(), source=None, page=None, answerable=False)
+    gold = {"text": "It supports 20 people for 36 hours.", "source": "docs/faq.md", "page": None}
+    other = {"text": "Self-rescuers last 30 minutes.", "source": "docs/ppe.md", "page": None}
+    wrong_doc = {"text": "36 hours", "source": "docs/other.md", "page": None}
+    s1 = score_answer(item, "About 36 hours [2].", [other, gold])
+    assert s1 == {
+        "answerable": True,
+        "abstained": False,
+        "degenerate": False,
+        "correct": True,
+        "token_f1": pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1), abs=1e-4),
+        "cited": True,
+        "cited_inline": True,
+        "retrieval_rank": 2,
+    }
+    s2 = score_answer(item, "36 hour [1]", [other, wrong_doc], [other, wrong_doc, gold])
+    assert (s2["correct"], s2["cited"], s2["cited_inline"], s2["retrieval_rank"]) == (
+        False,
+        False,
+        False,
+        3,
+    )
+    s3 = score_answer(none, "I do not know.", [other])
+    s4 = score_answer(none, "Thirty.", [other])
+    got = summarize([s1, s2, s3, s4], [1.0, 2.0, 3.0, 4.0])
+    assert got["answer_accuracy"] == 0.5 and got["citation_accuracy"] == 0.5
+    assert got["inline_citation_accuracy"] == 0.5 and got["retrieval_hit"] == 1.0
+    assert got["abstention_rate"] == 0.5 and got["false_abstention_rate"] == 0.0
+    assert got["degenerate_rate"] == 0.0 and got["seconds_per_answer"] == 2.5
+    assert (got["items"], got["answerable"], got["unanswerable"]) == (4, 2, 2)
+
+
+def test_text_rules():
+    assert normalize("The  Answer, is: 36 Hours!") == "answer is 36 hours"
+    assert contains("about 1.0% methane", ["1.0%"]) and not contains("10 hours", ["0 hours"])
+    assert contains("避难硐室可维持36小时", ["36小时"])
+    assert token_f1("the red car", ["red car"]) == 1.0
+    assert cited_numbers("see [1] and [2, 3]") == {1, 2, 3}
+    assert abstained("The excerpts do not contain this.") and not abstained("36 hours.")
+
+
+def test_settings_order_defaults_then_manifest_then_choice():
+    manifest = {
+        "runtime": {
+            "max_tokens": 99,
+            "answer": {"top_k": 2, "prompt_style": "short"},
+            "answer_config": {"top_k": 5},
+        },
+        "kb": {"top_k": 6, "context_tokens": 500, "fusion": {"bm25": 0.7, "vector": 0.3}},
+    }
+    chosen = AnswerSettings.from_manifest(manifest)
+    assert (chosen.top_k, chosen.prompt_style, chosen.max_tokens) == (2, "short", 99)
+    assert (chosen.context_tokens, chosen.bm25_weight) == (500, 0.7)
+    config = AnswerSettings.from_manifest(manifest, chosen=False)
+    assert (config.top_k, config.prompt_style) == (5, "cite")
+    assert AnswerSettings.from_manifest({}) == AnswerSettings()
+    with pytest.raises(ValueError, match="excerpt_order"):
+        AnswerSettings(excerpt_order="random")
