@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgekit.bundle.answer_settings import DEFAULTS as ANSWER
+from edgekit.bundle.answer_settings import TUNABLE as MEASURED
 from edgekit.config_base import Section
 from edgekit.config_eval import EvalSection
 from edgekit.config_quant import QuantizeSection
@@ -39,12 +40,13 @@ class PromptSection(Section):
     n_ctx: int = Field(ANSWER.n_ctx, ge=256)
     """Context window in tokens used at run time."""
 
-    prompt_style: Literal["cite", "short", "quote"] = ANSWER.prompt_style
+    prompt_style: Literal["cite", "short", "quote", "extract"] = ANSWER.prompt_style
     """How a question with excerpts is put to the model: `cite` (instruction, excerpts,
     question), `short` (excerpts, question, then "answer in one short sentence and
     cite") or `quote` (as short, and the answer starts with the excerpts' sentence that
-    best matches the question, quoted and cited). Chosen on the QA dev split at build
-    time unless set here."""
+    best matches the question, quoted and cited, then one line of the model's own) or
+    `extract` (that quote alone, no model call: fastest). Chosen on the QA dev split at
+    build time unless set here."""
 
     excerpt_order: Literal["rank", "edges", "best_last"] = ANSWER.excerpt_order
     """Order of the excerpts in the prompt: `rank` (best first), `edges` (best first,
@@ -310,7 +312,10 @@ def _render(model: BaseModel, indent: str = "") -> list[str]:
                 value = value.as_posix()
             flow = None if isinstance(value, list) else False
             dumped = yaml.safe_dump({name: value}, default_flow_style=flow, width=1000)
-            lines += [indent + ln for ln in dumped.rstrip("\n").splitlines()]
+            # measured at build time unless set: shown, but commented out
+            measured = isinstance(model, (PromptSection, KBSection)) and name in MEASURED
+            mark = "# " if measured and name not in model.model_fields_set else ""
+            lines += [indent + mark + ln for ln in dumped.rstrip("\n").splitlines()]
     return lines
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -46,6 +47,14 @@ class QASection(Section):
     """Choose retrieval and prompt settings (top_k/context budget, fusion weights, prompt
     style, excerpt order, repeat penalty) on the dev split; values set explicitly in this
     config are kept. The test split reports chosen vs the config's settings."""
+
+    search: Literal["standard", "full"] = "standard"
+    """`standard`: fusion weights (by retrieval, cheap), prompt style and retrieval depth;
+    `full` adds excerpt order and repeat penalty (a pass over the dev items each)."""
+
+    choose_items: int = Field(16, ge=2, le=1000)
+    """Dev questions the choice answers (the first ones): each trial answers all of them,
+    about 2-8 s an answer for SmolLM2-135M on 2 CPU cores."""
 
     max_items: int = Field(40, ge=4, le=1000)
     """Most questions generated from the documents (dev + test) when there is no file."""

@@ -74,6 +74,6 @@ def user_turn(question: str, context: Context, style: str = "cite") -> str:
     ``style`` (see edgekit.bundle.answer_settings.PROMPT_STYLES)."""
     if not context.hits:
         return question
-    if style in ("short", "quote"):
+    if style in ("short", "quote", "extract"):
         return f"{context.text}\n\nQuestion: {question}\n{SHORT_INSTRUCTION}"
     return f"{CITE_INSTRUCTION}\n\n{context.text}\n\nQuestion: {question}"

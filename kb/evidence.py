@@ -37,7 +37,7 @@ def best_sentence(question: str, hits: Sequence[Any], embedder: Any = None) -> E
     found: list[tuple[int, str]] = []
     for n, hit in enumerate(hits, start=1):
         for span in sentences(hit.text):
-            text = " ".join(hit.text[span.start : span.end].split())
+            text = " ".join(hit.text[span.start : span.end].split()).strip('"“”')
             if 3 <= len(text.split()) <= 80:
                 found.append((n, text))
     if not found:
@@ -63,8 +63,13 @@ def gbnf_literal(text: str) -> str:
     return '"' + out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
 
 
+def quoted(evidence: Evidence) -> str:
+    """The evidence as an answer: the sentence in quotes, then its excerpt number."""
+    return f'"{evidence.sentence}" [{evidence.excerpt}]'
+
+
 def quote_grammar(evidence: Evidence) -> str:
     """A llama.cpp grammar whose output starts with the evidence quoted and cited, then
-    lets the model answer freely on the next line."""
-    prefix = f'"{evidence.sentence}" [{evidence.excerpt}]\n'
-    return f"root ::= {gbnf_literal(prefix)} rest\nrest ::= [^\\x00]*\n"
+    lets the model add one line of its own."""
+    prefix = quoted(evidence) + "\n"
+    return f"root ::= {gbnf_literal(prefix)} rest\nrest ::= [^\\n]*\n"

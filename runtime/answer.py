@@ -128,17 +128,29 @@ def plan_answer(
             plan.retrieved, count_tokens, settings.context_tokens, settings.excerpt_order
         )
         plan.hits = list(ctx.hits)
-        if settings.prompt_style == "quote" and plan.hits:
-            from edgekit.kb.evidence import best_sentence, quote_grammar
-
-            evidence = best_sentence(last_user, plan.hits, getattr(kb, "embedder", None))
-            plan.grammar = quote_grammar(evidence) if evidence else None
+        if settings.prompt_style in ("quote", "extract") and plan.hits:
+            _add_evidence(plan, last_user, kb, settings.prompt_style)
         for m in reversed(others):
             if m["role"] == "user":
                 m["content"] = user_turn(last_user, ctx, settings.prompt_style)
                 break
     plan.messages = ([{"role": "system", "content": system}] if system else []) + others
     return plan
+
+
+def _add_evidence(plan: AnswerPlan, question: str, kb: Any, style: str) -> None:
+    """`quote`: the answer must start with the best evidence sentence, quoted and cited;
+    `extract`: that quote is the whole answer (no model call). Without a sentence that
+    matches the question well enough, the model answers on its own."""
+    from edgekit.kb.evidence import best_sentence, quote_grammar, quoted
+
+    evidence = best_sentence(question, plan.hits, getattr(kb, "embedder", None))
+    if evidence is None:
+        return
+    if style == "extract" and plan.fixed_reply is None:
+        plan.fixed_reply = quoted(evidence)
+    elif style == "quote":
+        plan.grammar = quote_grammar(evidence)
 
 
 def retrieval_weights(settings: AnswerSettings) -> Any:

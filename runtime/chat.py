@@ -11,8 +11,8 @@ from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.native import capture_native_output
 from edgekit.runtime.answer import (
-    AnswerPlan,
     NO_OVERRIDES,
+    AnswerPlan,
     Decoding,
     StreamState,
     plan_answer,

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from edgekit.bundle.answer_settings import AnswerSettings
+from edgekit.kb.store import Hit
 from edgekit.qa.score import (
     abstained,
     cited_numbers,
@@ -69,6 +70,7 @@ def test_scoring_matches_a_hand_count():
     gold = {"text": "It supports 20 people for 36 hours.", "source": "docs/faq.md", "page": None}
     other = {"text": "Self-rescuers last 30 minutes.", "source": "docs/ppe.md", "page": None}
     wrong_doc = {"text": "36 hours", "source": "docs/other.md", "page": None}
+    same_doc = {"text": "Refuge chambers are yellow.", "source": "docs/faq.md", "page": None}
     s1 = score_answer(item, "About 36 hours [2].", [other, gold])
     assert s1 == {
         "answerable": True,
@@ -80,7 +82,7 @@ def test_scoring_matches_a_hand_count():
         "cited_inline": True,
         "retrieval_rank": 2,
     }
-    s2 = score_answer(item, "36 hour [1]", [other, wrong_doc], [other, wrong_doc, gold])
+    s2 = score_answer(item, "36 hour [2]", [wrong_doc, same_doc], [same_doc, wrong_doc, gold])
     assert (s2["correct"], s2["cited"], s2["cited_inline"], s2["retrieval_rank"]) == (
         False,
         False,
@@ -123,3 +125,48 @@ def test_settings_order_defaults_then_manifest_then_choice():
     assert AnswerSettings.from_manifest({}) == AnswerSettings()
     with pytest.raises(ValueError, match="excerpt_order"):
         AnswerSettings(excerpt_order="random")
+
+
+def test_evidence_sentence_and_its_grammar():
+    from edgekit.kb.evidence import best_sentence, gbnf_literal, quote_grammar, quoted
+
+    hits = [
+        Hit("a", "Ventilation is checked daily. Fans run at all times.", 1.0, {}),
+        Hit("b", 'A refuge chamber supports 20 people for 36 hours. It is "sealed".', 0.5, {}),
+    ]
+    ev = best_sentence("How long does a refuge chamber support people?", hits)
+    assert ev is not None and ev.excerpt == 2
+    assert ev.sentence == "A refuge chamber supports 20 people for 36 hours."
+    assert quoted(ev) == '"A refuge chamber supports 20 people for 36 hours." [2]'
+    assert best_sentence("What is the tax office phone number?", hits) is None
+    assert gbnf_literal('say "hi"\nnow\\') == r'"say \"hi\"\nnow\\"'
+    grammar = quote_grammar(ev)
+    assert grammar.startswith(r'root ::= "\"A refuge chamber') and "rest ::=" in grammar
+
+
+def _metrics(right: int, abstain: int, answerable: int = 10, unanswerable: int = 2) -> dict:
+    return {
+        "items": answerable + unanswerable,
+        "answerable": answerable,
+        "unanswerable": unanswerable,
+        "answer_accuracy": right / answerable,
+        "abstention_rate": abstain / unanswerable,
+    }
+
+
+def test_tuning_gate_ships_only_a_better_tuned_model_within_budget():
+    from edgekit.qa.gate import decide
+
+    base = _metrics(right=5, abstain=1)
+    better = decide(base, _metrics(right=7, abstain=1), 1.05, 1.25, 0.0)
+    assert better.shipped == "tuned" and "tuned 0.667 vs base 0.500" in better.reason
+    worse = decide(base, _metrics(right=4, abstain=1), 1.05, 1.25, 0.0)
+    assert worse.shipped == "base" and "does not answer better" in worse.reason
+    tie = decide(base, _metrics(right=5, abstain=1), None, 1.25, 0.0)
+    assert tie.shipped == "base"
+    small = decide(base, _metrics(right=6, abstain=1), None, 1.25, 0.1)
+    assert small.shipped == "base"  # +0.083 is under the required gain
+    forgot = decide(base, _metrics(right=9, abstain=2), 1.4, 1.25, 0.0)
+    assert forgot.shipped == "base" and "general PPL x1.40 > x1.25" in forgot.reason
+    warned = decide(base, _metrics(right=4, abstain=1), None, 1.25, 0.0, enforced=False)
+    assert warned.shipped == "tuned" and "shipping the tuned model anyway" in warned.reason

@@ -17,32 +17,37 @@ from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.qa.run import QASession, utility
 
 Candidate = dict[str, Any]
-# (dimension, alternatives): each alternative sets one or more AnswerSettings fields
+# Chosen by retrieval alone (no answers generated: cheap): which excerpts come back.
+FUSION: tuple[Candidate, ...] = (
+    {"bm25_weight": 0.4, "vector_weight": 0.6},
+    {"bm25_weight": 0.7, "vector_weight": 0.3},
+    {"bm25_weight": 0.2, "vector_weight": 0.8},
+)
+# Chosen by answers, one dimension at a time: (dimension, alternatives).
 SEARCH: tuple[tuple[str, tuple[Candidate, ...]], ...] = (
     (
         "prompt_style",
-        ({"prompt_style": "cite"}, {"prompt_style": "short"}, {"prompt_style": "quote"}),
+        (
+            {"prompt_style": "quote"},
+            {"prompt_style": "extract"},
+            {"prompt_style": "short"},
+            {"prompt_style": "cite"},
+        ),
     ),
     (
         "retrieval depth",
         (
             {"top_k": 2, "context_tokens": 400},
-            {"top_k": 3, "context_tokens": 600},
             {"top_k": 4, "context_tokens": 800},
             {"top_k": 6, "context_tokens": 1200},
         ),
     ),
+)
+# Searched only when asked for (eval.qa.search: full): each costs a pass over dev.
+EXTENDED: tuple[tuple[str, tuple[Candidate, ...]], ...] = (
     (
         "excerpt_order",
         ({"excerpt_order": "edges"}, {"excerpt_order": "rank"}, {"excerpt_order": "best_last"}),
-    ),
-    (
-        "fusion weights",
-        (
-            {"bm25_weight": 0.4, "vector_weight": 0.6},
-            {"bm25_weight": 0.7, "vector_weight": 0.3},
-            {"bm25_weight": 0.2, "vector_weight": 0.8},
-        ),
     ),
     ("repeat_penalty", ({"repeat_penalty": 1.0}, {"repeat_penalty": 1.15})),
 )
@@ -95,7 +100,9 @@ def choose_settings(
         return u
 
     choice = Choice(base, 0.0, pinned=sorted(pinned))
-    choice.utility = trial("start", base)
+    if not any(k in pinned for alt in FUSION for k in alt):
+        choice.settings = choose_fusion(session, dev, base, choice.trials)
+    choice.utility = trial("start", choice.settings)
     for label, alternatives in search:
         if any(key in pinned for alt in alternatives for key in alt):
             continue
@@ -109,3 +116,50 @@ def choose_settings(
                 best, best_u = candidate, u
         choice.settings, choice.utility = best, best_u
     return choice
+
+
+def retrieval_score(session: QASession, items: Sequence[Any], settings: AnswerSettings) -> float:
+    """Mean reciprocal rank of the excerpt holding the answer in the top k (0 if absent)."""
+    from edgekit.qa.run import excerpt
+    from edgekit.qa.score import gold_rank
+    from edgekit.runtime.answer import retrieval_weights
+
+    answerable = [i for i in items if i.answerable]
+    total = 0.0
+    for item in answerable:
+        hits = session.kb.query(
+            item.question, k=settings.top_k, weights=retrieval_weights(settings)
+        )
+        rank = gold_rank([excerpt(h) for h in hits], item)
+        total += 1.0 / rank if rank else 0.0
+    return total / max(1, len(answerable))
+
+
+def choose_fusion(
+    session: QASession, dev: Sequence[Any], base: AnswerSettings, trials: list[dict[str, Any]]
+) -> AnswerSettings:
+    """The fusion weights under which the dev answers' excerpts rank highest (ties keep
+    the first, the config's own)."""
+    best, best_score = base, retrieval_score(session, dev, base)
+    trials.append(
+        {
+            "dimension": "fusion (retrieval MRR)",
+            "settings": base.tunable(),
+            "mrr": round(best_score, 4),
+        }
+    )
+    for alt in FUSION:
+        candidate = base.with_values(**alt)
+        if candidate == base:
+            continue
+        score = retrieval_score(session, dev, candidate)
+        trials.append(
+            {
+                "dimension": "fusion (retrieval MRR)",
+                "settings": candidate.tunable(),
+                "mrr": round(score, 4),
+            }
+        )
+        if score > best_score + 1e-9:
+            best, best_score = candidate, score
+    return best

@@ -39,6 +39,8 @@ def evaluate_bundle(
     items: Sequence[Any],
     *,
     choose: bool = True,
+    choose_items: int | None = None,
+    full_search: bool = False,
     pinned: Sequence[str] = (),
     max_tokens: int | None = None,
     qtype: str | None = None,
@@ -46,7 +48,7 @@ def evaluate_bundle(
 ) -> dict[str, Any]:
     """Choose settings on the dev split (when ``choose``) from the config's settings, then
     answer the test split with both. ``max_tokens`` caps answer length during the eval."""
-    from edgekit.qa.choose import choose_settings
+    from edgekit.qa.choose import EXTENDED, SEARCH, choose_settings
     from edgekit.qa.run import QASession
 
     start = time.perf_counter()
@@ -64,7 +66,9 @@ def evaluate_bundle(
     }
     chosen = base
     if choose and dev:
-        choice = choose_settings(session, dev, base, pinned, progress=progress)
+        search = SEARCH + EXTENDED if full_search else SEARCH
+        subset = dev[:choose_items] if choose_items else dev
+        choice = choose_settings(session, subset, base, pinned, search, progress=progress)
         chosen = choice.settings
         result["choice"] = choice.to_json()
 

@@ -118,6 +118,8 @@ def qa_eval_stage(
                 bundle,
                 items,
                 choose=settings.choose,
+                choose_items=settings.choose_items,
+                full_search=settings.search == "full",
                 pinned=pinned,
                 max_tokens=settings.max_tokens,
                 qtype=settings.quant,

@@ -15,7 +15,7 @@ from typing import Any
 from edgekit.bundle import manifest as mf
 
 EXCERPT_ORDERS = ("rank", "edges", "best_last")
-PROMPT_STYLES = ("cite", "short", "quote")
+PROMPT_STYLES = ("cite", "short", "quote", "extract")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class AnswerSettings:
     """cite: instruction, excerpts, question; short: excerpts, question, then the
     instruction to answer in one short sentence from the excerpts and cite; quote: as
     short, and the answer starts with the excerpts' sentence that best matches the
-    question, quoted and cited (edgekit.kb.evidence), before the model's own words."""
+    question, quoted and cited (edgekit.kb.evidence), before one line of the model's own;
+    extract: that quote alone, without a model call."""
     repeat_penalty: float = 1.0
     loop_guard: bool = True
     """Stop a generation that repeats itself (see edgekit.runtime.loops)."""
