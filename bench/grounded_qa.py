@@ -39,6 +39,9 @@ model:
 quantize:
   gguf: [Q8_0]
   measure: false
+eval:
+  qa:
+    choose_items: {choose}
 """
 
 
@@ -66,10 +69,13 @@ def squad_project(work: Path, articles: int, questions: int, dev: int) -> Path:
     random.Random(0).shuffle(qas)
     if len(qas) < questions + dev:
         raise SystemExit(f"only {len(qas)} questions in {articles} articles")
-    rows = [q | {"split": "test"} for q in qas[:questions]]
-    rows += [q | {"split": "dev"} for q in qas[questions : questions + dev]]
+    # the project's QA set is the dev split only (the build chooses its settings there);
+    # the test questions stay out of the bundle and are asked through serve below
+    test = [q | {"split": "test"} for q in qas[:questions]]
+    rows = [q | {"split": "dev"} for q in qas[questions : questions + dev]]
     (project / "eval" / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (project / "edgekit.yaml").write_text(CONFIG.format(name="squad-grounded"))
+    (work / "squad-test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
+    (project / "edgekit.yaml").write_text(CONFIG.format(name="squad-grounded", choose=dev))
     return project
 
 
@@ -82,15 +88,14 @@ def build(config: Path) -> Path:
     return config.parent / "dist" / f"{cfg['name']}-{cfg.get('version', '0.1.0')}"
 
 
-def ask_servers(bundle: Path, max_tokens: int, work: Path) -> dict[str, dict]:
+def ask_servers(bundle: Path, test_file: Path, max_tokens: int, work: Path) -> dict[str, dict]:
     """Every test question to both servers, interleaved; scores per server."""
     from openai import OpenAI
 
-    from edgekit.bundle import manifest as mf
-    from edgekit.qa.evalset import load_qa_jsonl
+    from edgekit.qa.evalset import read_qa_file
     from edgekit.qa.score import score_answer, summarize
 
-    items = [i for i in load_qa_jsonl(bundle / mf.EVAL_QA_FILE) if i.split == "test"]
+    items = read_qa_file(test_file)
     servers, clients = {}, {}
     for name, args in (("config", ["--config-settings"]), ("chosen", [])):
         port = free_port()
@@ -179,7 +184,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--articles", type=int, default=4)
     ap.add_argument("--questions", type=int, default=100, help="test questions (SQuAD)")
-    ap.add_argument("--dev", type=int, default=40, help="dev questions the build chooses on")
+    ap.add_argument("--dev", type=int, default=24, help="dev questions the build chooses on")
     ap.add_argument("--max-tokens", type=int, default=64, help="answer length for both")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / ".work" / "grounded")
     ap.add_argument("--skip-mine", action="store_true", help="SQuAD only")
@@ -190,7 +195,7 @@ def main() -> None:
     start = time.perf_counter()
     project = squad_project(args.work, args.articles, args.questions, args.dev)
     bundle = build(project / "edgekit.yaml")
-    squad = ask_servers(bundle, args.max_tokens, args.work)
+    squad = ask_servers(bundle, args.work / "squad-test.jsonl", args.max_tokens, args.work)
     report: dict = {"squad": squad, "load_after_squad": machine_load()}
     print(f"\nSQuAD: {args.articles} articles, {args.questions} test questions through serve")
     print(table(squad, "SQuAD test", ("config", "chosen")))

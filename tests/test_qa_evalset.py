@@ -184,6 +184,30 @@ def test_pdf_items_carry_their_page(tmp_path: Path) -> None:
         assert "how often" in item.question or "how many metres" in item.question
 
 
+def test_pdf_headings_from_font_sizes_become_item_sections(tmp_path: Path) -> None:
+    """A PDF with a 16 pt heading over 11 pt body text: items name the recovered section."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title("Roof Work")
+    pdf.add_page()
+    for size, text in (
+        (16, "Ladder Inspection"),
+        (11, "Ladders must be inspected every 6 months by the site supervisor."),
+        (16, "Edge Protection"),
+        (11, "Workers on the roof must stay at least 2 m from the edge."),
+    ):
+        pdf.set_font("Helvetica", size=size)
+        pdf.multi_cell(0, 8, text)
+        pdf.ln(4)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf.output(str(docs / "roof.pdf"))
+    found = {(i.answers, i.section, i.page) for i in generate_qa(docs)}
+    assert (("every 6 months",), "Roof Work > Ladder Inspection", 1) in found
+    assert (("2 m",), "Roof Work > Edge Protection", 1) in found
+
+
 def test_mine_safety_example_items_are_grounded() -> None:
     docs = REPO / "examples" / "mine-safety" / "docs"
     items = generate_qa(docs)

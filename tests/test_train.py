@@ -42,7 +42,8 @@ def project(
         f"name: t\ndocs: docs\nmodel: {{base: '{base}'}}\n"
         f"data: {{general: {general}, grounded: false, eval_fraction: 0.2, replay_ratio: 1.0,"
         " replay_max_tokens: 16}\n"
-        "train:\n  enabled: true\n  precision: fp32\n  batch_size: 2\n  max_seq_len: 128\n" + extra
+        "train:\n  enabled: true\n  precision: fp32\n  batch_size: 2\n  max_seq_len: 128\n"
+        "  gate: false\n" + extra
     )
     return cfg
 

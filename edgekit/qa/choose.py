@@ -28,10 +28,10 @@ SEARCH: tuple[tuple[str, tuple[Candidate, ...]], ...] = (
     (
         "prompt_style",
         (
-            {"prompt_style": "quote"},
-            {"prompt_style": "extract"},
-            {"prompt_style": "short"},
             {"prompt_style": "cite"},
+            {"prompt_style": "extract"},
+            {"prompt_style": "quote"},
+            {"prompt_style": "short"},
         ),
     ),
     (

@@ -75,10 +75,13 @@ def evaluate_bundle(
     def step(label: str) -> Callable[[int, int], None] | None:
         return (lambda i, n: progress(i, n, label)) if progress else None
 
-    by_config = session.evaluate(test, base, step("test, config settings"))
-    result["test"] = {"config": by_config["metrics"]}
-    records = by_config["records"]
-    if chosen != base:
+    result["test"] = {}
+    records: list[dict[str, Any]] = []
+    if test:
+        by_config = session.evaluate(test, base, step("test, config settings"))
+        result["test"]["config"] = by_config["metrics"]
+        records = by_config["records"]
+    if test and chosen != base:
         by_chosen = session.evaluate(test, chosen, step("test, chosen settings"))
         result["test"]["chosen"] = by_chosen["metrics"]
         records = by_chosen["records"]
@@ -91,7 +94,7 @@ def evaluate_bundle(
 def headline(result: dict[str, Any]) -> dict[str, Any]:
     """The test metrics of the settings the bundle ships with."""
     test = result["test"]
-    return test.get("chosen") or test["config"]
+    return test.get("chosen") or test.get("config") or {}
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +116,8 @@ def chart_png(result: dict[str, Any]) -> bytes | None:
     import matplotlib.pyplot as plt
 
     series = [(name, m) for name, m in result["test"].items() if m]
+    if not series:
+        return None
     labels = [label for _, label in CHART]
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.4))
     height = 0.8 / max(1, len(series))

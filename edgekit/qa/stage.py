@@ -129,8 +129,8 @@ def qa_eval_stage(
             )
         out["manifest"] = save_qa(bundle, result, items, tar=tar is not None).manifest
         m = headline(result)
-        acc = m["answer_accuracy"]
-        cited = m["citation_accuracy"]
+        acc = m.get("answer_accuracy")
+        cited = m.get("citation_accuracy")
         return (
             f"test: answer right {acc:.2f}, cited {cited:.2f} "
             f"({result['items']['test']} questions, {result['seconds']:.0f}s)"
@@ -176,6 +176,7 @@ def gate_stage(
             "kb": sha256_file(kb_dir / "kb.json"),
             "settings": settings.tunable(),
             "max_tokens": settings.max_tokens,
+            "items": cfg.eval.qa.choose_items,
             "gate": [cfg.train.gate, cfg.train.gate_min_gain, cfg.train.gate_max_general_ppl],
         }
     )
@@ -191,7 +192,7 @@ def gate_stage(
         gguf = quantize(f16, gate_dir / gguf_name("Q8_0"), "Q8_0")
         f16.unlink()
         lora = peft_to_gguf(adapter, base.path, gate_dir / "adapter.gguf")
-        dev = [i for i in load_qa_jsonl(qa_set) if i.split == "dev"]
+        dev = [i for i in load_qa_jsonl(qa_set) if i.split == "dev"][: cfg.eval.qa.choose_items]
         rules = load_rules(cfg.prompt.rules)
         base_m = measure(gguf, None, kb_dir, rules, settings, dev)
         tuned_m = measure(gguf, lora, kb_dir, rules, settings, dev)
