@@ -21,6 +21,7 @@ HEADINGS = [
     "Training curves",
     "Forgetting",
     "Quantization",
+    "Answers (QA)",
     "Behaviour",
     "Retrieval",
 ]
@@ -167,7 +168,7 @@ def test_full_report_every_image_loads(tiny_project, chromium, tmp_path: Path):
     page = _page(chromium, bundle / mf.REPORT_INDEX)
     assert page["headings"] == HEADINGS
     assert page["external"] == []
-    assert set(page["images"]) == {"data-card.png", "loss.png", "quant.png", "behaviour.png"}
+    assert set(page["images"]) == {"data-card.png", "loss.png", "quant.png", "qa.png", "behaviour.png"}
     assert all(width > 0 for width in page["images"].values()), page["images"]
     text = page["text"]
     assert "Chosen: Q8_0" in text and "Q4_K_M" in text and "0.012" in text
@@ -214,8 +215,9 @@ def test_bundle_report_command(tiny_project, tmp_path: Path):
     shutil.copytree(result.bundle, bundle)
     out = run_cli("bundle", "report", str(bundle), check=True)
     assert out.stdout.strip() == str((bundle / mf.REPORT_INDEX).resolve())
+    amended = mf.read_manifest(bundle).get(mf.K_AMENDED)  # the build's QA eval amended it
     run_cli("bundle", "report", str(bundle), "--render", check=True)
-    assert mf.K_AMENDED not in mf.read_manifest(bundle)  # unchanged page: nothing rewritten
+    assert mf.read_manifest(bundle).get(mf.K_AMENDED) == amended  # unchanged page: no rewrite
     # a manifest change made without rendering (as an older edgekit would): --render catches up
     amend_bundle(bundle, {}, {mf.K_BEHAVIOUR: {"items": 3, "metrics": {}}}, "x", render=False)
     assert "Not measured: run" in (bundle / mf.REPORT_INDEX).read_text()
