@@ -88,8 +88,12 @@ def build(config: Path) -> Path:
     return config.parent / "dist" / f"{cfg['name']}-{cfg.get('version', '0.1.0')}"
 
 
-def ask_servers(bundle: Path, test_file: Path, max_tokens: int, work: Path) -> dict[str, dict]:
-    """Every test question to both servers, interleaved; scores per server."""
+def ask_servers(
+    bundle: Path, test_file: Path, max_tokens: int, work: Path, baseline: int
+) -> dict[str, dict]:
+    """Every test question to the chosen-settings server and the first ``baseline`` ones to
+    the config-settings server too, interleaved; scores per server (and the chosen server
+    on the same ``baseline`` questions, for a like-for-like ratio)."""
     from openai import OpenAI
 
     from edgekit.qa.evalset import read_qa_file
@@ -112,6 +116,8 @@ def ask_servers(bundle: Path, test_file: Path, max_tokens: int, work: Path) -> d
         for n, item in enumerate(items):
             order = list(servers) if n % 2 == 0 else list(servers)[::-1]
             for name in order:
+                if name == "config" and n >= baseline:
+                    continue
                 t0 = time.perf_counter()
                 r = clients[name].chat.completions.create(
                     model="",
@@ -128,7 +134,12 @@ def ask_servers(bundle: Path, test_file: Path, max_tokens: int, work: Path) -> d
         for proc in servers.values():
             proc.terminate()
             proc.wait(timeout=30)
-    return {name: summarize(r["scores"], r["seconds"]) for name, r in out.items()}
+    result = {name: summarize(r["scores"], r["seconds"]) for name, r in out.items()}
+    chosen = out["chosen"]
+    result["chosen, same questions"] = summarize(
+        chosen["scores"][:baseline], chosen["seconds"][:baseline]
+    )
+    return result
 
 
 def mine_safety(work: Path) -> dict[str, dict]:
@@ -186,6 +197,13 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=100, help="test questions (SQuAD)")
     ap.add_argument("--dev", type=int, default=24, help="dev questions the build chooses on")
     ap.add_argument("--max-tokens", type=int, default=64, help="answer length for both")
+    ap.add_argument(
+        "--baseline",
+        type=int,
+        default=100,
+        help="how many of the test questions also go to the config-settings server (the "
+        "slow one: ~8 s an answer on 2 cores)",
+    )
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / ".work" / "grounded")
     ap.add_argument("--skip-mine", action="store_true", help="SQuAD only")
     ap.add_argument("--json", action="store_true")
@@ -195,10 +213,11 @@ def main() -> None:
     start = time.perf_counter()
     project = squad_project(args.work, args.articles, args.questions, args.dev)
     bundle = build(project / "edgekit.yaml")
-    squad = ask_servers(bundle, args.work / "squad-test.jsonl", args.max_tokens, args.work)
+    test_file = args.work / "squad-test.jsonl"
+    squad = ask_servers(bundle, test_file, args.max_tokens, args.work, args.baseline)
     report: dict = {"squad": squad, "load_after_squad": machine_load()}
     print(f"\nSQuAD: {args.articles} articles, {args.questions} test questions through serve")
-    print(table(squad, "SQuAD test", ("config", "chosen")))
+    print(table(squad, "SQuAD test", ("config", "chosen, same questions")))
     print(machine_load())
     if not args.skip_mine:
         mine = mine_safety(args.work)

@@ -65,6 +65,12 @@ def qa_table(columns: dict[str, dict[str, Any]], title: str) -> Any:
     is_flag=True,
     help="Use the config's settings, not the ones the build chose on the dev split.",
 )
+@click.option(
+    "--style",
+    type=click.Choice(["cite", "short", "quote", "extract"]),
+    default=None,
+    help="Try another prompt style than the bundle's (see `prompt.prompt_style`).",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def eval_qa(
@@ -75,6 +81,7 @@ def eval_qa(
     quant: str | None,
     threads: int | None,
     config_settings: bool,
+    style: str | None,
     out: Path | None,
     as_json: bool,
 ) -> None:
@@ -110,7 +117,7 @@ def eval_qa(
     with _console(stderr=True).status("opening bundle …"):
         session = QASession.open(bundle_dir, qtype=quant, threads=threads)
     settings = AnswerSettings.from_manifest(session.site.manifest, chosen=not config_settings)
-    settings = settings.with_values(max_tokens=max_tokens)
+    settings = settings.with_values(max_tokens=max_tokens, prompt_style=style)
     bar = progress_bar("QA eval")
     result = session.evaluate(items, settings, lambda i, n: bar(i, n, ""))
     result |= {"bundle": str(bundle_dir), "split": split, "model": session.llm.model_path}

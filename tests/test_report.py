@@ -168,7 +168,13 @@ def test_full_report_every_image_loads(tiny_project, chromium, tmp_path: Path):
     page = _page(chromium, bundle / mf.REPORT_INDEX)
     assert page["headings"] == HEADINGS
     assert page["external"] == []
-    assert set(page["images"]) == {"data-card.png", "loss.png", "quant.png", "qa.png", "behaviour.png"}
+    assert set(page["images"]) == {
+        "data-card.png",
+        "loss.png",
+        "quant.png",
+        "qa.png",
+        "behaviour.png",
+    }
     assert all(width > 0 for width in page["images"].values()), page["images"]
     text = page["text"]
     assert "Chosen: Q8_0" in text and "Q4_K_M" in text and "0.012" in text

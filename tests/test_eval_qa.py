@@ -1,0 +1,63 @@
+"""`edgekit eval qa` through the real CLI on the tiny bundle: numbers a hand count gives,
+and the bundle is left byte-for-byte as it was."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import run_cli
+from edgekit.bundle.verify import verify
+from edgekit.fsutil import sha256_tree
+
+QUESTIONS = [
+    # the template docs say "Call the control room on extension 222 ..."
+    {
+        "question": "Which extension do I call in an emergency?",
+        "answers": ["extension 222"],
+        "source": "faq.md",
+    },
+    {"question": "What does a continuous siren mean?", "answers": ["muster point"]},
+    {"question": "How much does a monthly gym membership cost for staff?", "answers": []},
+]
+
+
+def test_eval_qa_counts_by_hand_and_leaves_the_bundle_unchanged(tiny_project, tmp_path: Path):
+    _, result = tiny_project
+    bundle = result.bundle
+    before = sha256_tree(bundle)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    out = tmp_path / "qa-result.json"
+    # extract: the answer is the excerpts' best-matching sentence, quoted and cited; the
+    # tiny random model only answers the unanswerable question (no sentence matches it)
+    args = ["eval", "qa", str(bundle), "--set", str(qa), "--split", "all", "--style", "extract"]
+    run_cli(*args, "--out", str(out), check=True)
+    got = json.loads(out.read_text())
+    m = got["metrics"]
+    assert (m["items"], m["answerable"], m["unanswerable"]) == (3, 2, 1)
+    assert m["answer_accuracy"] == 1.0 and m["citation_accuracy"] == 1.0
+    # the first quote comes from the induction document, not the FAQ the item names
+    assert m["inline_citation_accuracy"] == 0.5 and m["retrieval_hit"] == 1.0
+    assert m["degenerate_rate"] == 0.0
+    first = got["records"][0]
+    assert first["answer"].startswith('"Call the control room on extension 222')
+    assert first["answer"].endswith("]") and first["scores"]["correct"] is True
+    assert sha256_tree(bundle) == before and verify(bundle).ok
+    table = run_cli(
+        "eval",
+        "qa",
+        str(bundle),
+        "--set",
+        str(qa),
+        "--split",
+        "all",
+        "--style",
+        "extract",
+        check=True,
+    )
+    assert "answer right" in table.stdout and "1.000" in table.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "Q?"}\n')
+    proc = run_cli("eval", "qa", str(bundle), "--set", str(bad))
+    assert proc.returncode != 0 and "bad.jsonl:1" in proc.stderr
