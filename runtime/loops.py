@@ -49,6 +49,12 @@ def find_loop(
     return None
 
 
+def trim_loop(text: str) -> str:
+    """``text`` with a loop at its end cut down to its first copy (unchanged otherwise)."""
+    loop = find_loop(text.rstrip())
+    return loop.trimmed(text.rstrip()) if loop else text
+
+
 def is_degenerate(text: str) -> bool:
     """True when ``text`` ends in a loop (also after trailing whitespace is removed)."""
     return find_loop(text.rstrip()) is not None

@@ -27,6 +27,7 @@ from edgekit.runtime.api_models import ChatRequest, CompletionRequest, Embedding
 from edgekit.runtime.auth import ApiKey, KeyStore
 from edgekit.runtime.bundle import SiteBundle, open_bundle
 from edgekit.runtime.hotswap import SiteAdapters
+from edgekit.runtime.loops import trim_loop
 from edgekit.runtime.metrics import Metrics
 from edgekit.runtime.pool import ModelPool, PoolClosed, PoolPlan, QueueFull, plan_pool
 from edgekit.runtime.prompting import load_rules, load_tools
@@ -341,7 +342,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 if acct.timed_out():
                     state["finish_reason"] = "length"
                     break
-            return "".join(acct.pieces)
+            text = "".join(acct.pieces)
+            return trim_loop(text) if state.get("loop_stopped") else text
 
         try:
             text = await anyio.to_thread.run_sync(run)

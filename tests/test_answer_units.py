@@ -18,7 +18,7 @@ from edgekit.qa.score import (
     token_f1,
 )
 from edgekit.runtime.answer import AnswerPlan, StreamState, answer_text, stream_plan
-from edgekit.runtime.loops import LoopGuard, find_loop, is_degenerate
+from edgekit.runtime.loops import LoopGuard, find_loop, is_degenerate, trim_loop
 
 
 def test_find_loop_on_the_loops_small_models_fall_into():
@@ -34,6 +34,8 @@ def test_find_loop_on_the_loops_small_models_fall_into():
     ):
         assert find_loop(fine) is None, fine
     assert is_degenerate("1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1 \n")
+    assert trim_loop("Go to " + "the gate, " * 5) == "Go to the gate,"
+    assert trim_loop("36 hours.") == "36 hours."
 
 
 class Repeater:
