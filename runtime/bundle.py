@@ -24,12 +24,15 @@ class SiteBundle:
         return dict(self.manifest.get(mf.K_RUNTIME, {}))
 
     def eval_sets(self) -> list[str]:
-        """Bundle-relative paths of the held-out eval sets (JSONL) the bundle carries."""
+        """Bundle-relative paths of the held-out chat eval sets (JSONL) the bundle carries
+        (the QA set, eval/qa.jsonl, is read by `edgekit eval qa`)."""
         prefix = f"{mf.EVAL_DIR}/"
         return sorted(
             e[mf.K_PATH]
             for e in self.manifest.get(mf.K_FILES, [])
-            if e[mf.K_PATH].startswith(prefix) and e[mf.K_PATH].endswith(".jsonl")
+            if e[mf.K_PATH].startswith(prefix)
+            and e[mf.K_PATH].endswith(".jsonl")
+            and e[mf.K_PATH] != mf.EVAL_QA_FILE  # questions + short answers, no chat turns
         )
 
     def model_path(self, qtype: str | None = None) -> Path:
