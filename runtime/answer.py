@@ -128,29 +128,32 @@ def plan_answer(
             plan.retrieved, count_tokens, settings.context_tokens, settings.excerpt_order
         )
         plan.hits = list(ctx.hits)
-        if settings.prompt_style in ("quote", "extract") and plan.hits:
-            _add_evidence(plan, last_user, kb, settings.prompt_style)
+        style = settings.prompt_style
+        if style in ("quote", "extract") and plan.hits:
+            if not _add_evidence(plan, last_user, kb, style):
+                style = "cite"  # no sentence matches: the model answers as by default
         for m in reversed(others):
             if m["role"] == "user":
-                m["content"] = user_turn(last_user, ctx, settings.prompt_style)
+                m["content"] = user_turn(last_user, ctx, style)
                 break
     plan.messages = ([{"role": "system", "content": system}] if system else []) + others
     return plan
 
 
-def _add_evidence(plan: AnswerPlan, question: str, kb: Any, style: str) -> None:
+def _add_evidence(plan: AnswerPlan, question: str, kb: Any, style: str) -> bool:
     """`quote`: the answer must start with the best evidence sentence, quoted and cited;
-    `extract`: that quote is the whole answer (no model call). Without a sentence that
-    matches the question well enough, the model answers on its own."""
+    `extract`: that quote is the whole answer (no model call). False when no sentence
+    matches the question well enough: then the model answers with the `cite` prompt."""
     from edgekit.kb.evidence import best_sentence, quote_grammar, quoted
 
     evidence = best_sentence(question, plan.hits, getattr(kb, "embedder", None))
     if evidence is None:
-        return
+        return False
     if style == "extract" and plan.fixed_reply is None:
         plan.fixed_reply = quoted(evidence)
     elif style == "quote":
         plan.grammar = quote_grammar(evidence)
+    return True
 
 
 def retrieval_weights(settings: AnswerSettings) -> Any:
