@@ -44,6 +44,26 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory, tiny_model):
     return config, result
 
 
+def edit_config(path: Path, changes: dict[str, object]) -> None:
+    """Set dotted keys (``"eval.qa.enabled"``) in a project's edgekit.yaml."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+# Builds whose test is not about answers skip the QA eval stage (it answers dozens of
+# questions with the real model: minutes on 2 cores); tests/test_eval_qa.py and the
+# mine-safety example run it.
+NO_QA = {"eval.qa.enabled": False}
+
+
 def run_cli(
     *args: str, check: bool = False, timeout: float = 300, **kw
 ) -> subprocess.CompletedProcess:

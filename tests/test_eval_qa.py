@@ -61,3 +61,25 @@ def test_eval_qa_counts_by_hand_and_leaves_the_bundle_unchanged(tiny_project, tm
     bad.write_text('{"question": "Q?"}\n')
     proc = run_cli("eval", "qa", str(bundle), "--set", str(bad))
     assert proc.returncode != 0 and "bad.jsonl:1" in proc.stderr
+
+
+def test_a_trial_that_cannot_win_stops_early(tiny_project, tmp_path: Path):
+    """The settings choice prunes a trial once the items left could not lift it above the
+    best so far; one that can still win answers every item."""
+    from edgekit.bundle.answer_settings import AnswerSettings
+    from edgekit.qa.evalset import read_qa_file
+    from edgekit.qa.run import QASession, utility
+
+    _, result = tiny_project
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    items = read_qa_file(qa)
+    session = QASession.open(result.bundle, threads=1)
+    base = AnswerSettings.from_manifest(session.site.manifest).with_values(max_tokens=16)
+    extract = session.evaluate(items, base.with_values(prompt_style="extract"), beat=0.5)
+    # both answerable items quoted right, the unanswerable one not abstained: 2/3 > 0.5
+    assert not extract["pruned"] and len(extract["records"]) == 3
+    assert utility(extract["metrics"]) == 2 / 3
+    # the random model's own answers are wrong: after the first, 0 + 2 left cannot beat 2/3
+    cite = session.evaluate(items, base.with_values(prompt_style="cite"), beat=2 / 3)
+    assert cite["pruned"] and len(cite["records"]) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_cli
+from conftest import NO_QA, edit_config, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ def test_smollm2_q8_0_answers_capital_of_france(tmp_path):
     proj = tmp_path / "p"
     run_cli("init", str(proj), check=True)
     cfg = proj / "edgekit.yaml"
-    cfg.write_text(cfg.read_text().replace("temperature: 0.2", "temperature: 0.0"))
+    edit_config(cfg, {"prompt.temperature": 0.0, **NO_QA})
     run_cli("build", str(cfg), check=True)
     answer = run_cli(
         "chat",

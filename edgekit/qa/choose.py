@@ -3,8 +3,10 @@ split, like `quantize.gguf: auto` chooses a quant type.
 
 A coordinate search: start from the bundle's settings, try the alternatives of one
 dimension at a time, keep one only when it answers more dev questions right (ties keep
-what was there: the defaults win unless measured worse). Dimensions whose values the
-config sets explicitly are pinned and never searched.
+what was there: the defaults win unless measured worse). A trial stops as soon as it can
+no longer win (the items left could not lift it above the best so far), which makes poor
+candidates cheap. Dimensions whose values the config sets explicitly are pinned and never
+searched.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ SEARCH: tuple[tuple[str, tuple[Candidate, ...]], ...] = (
     (
         "prompt_style",
         (
-            {"prompt_style": "cite"},
+            # the usual winner first (and the cheapest: no generation when an evidence
+            # sentence is found), so that the others are pruned early
             {"prompt_style": "extract"},
             {"prompt_style": "quote"},
+            {"prompt_style": "cite"},
             {"prompt_style": "short"},
         ),
     ),
@@ -82,10 +86,11 @@ def choose_settings(
     total = 1 + sum(len(alts) - 1 for _, alts in search)
     done = 0
 
-    def trial(label: str, settings: AnswerSettings) -> float:
+    def trial(label: str, settings: AnswerSettings, beat: float | None = None) -> float:
+        """Dev utility of ``settings``; 0 when pruned (it could not score above ``beat``)."""
         nonlocal done
-        result = session.evaluate(dev, settings)
-        u = utility(result["metrics"])
+        result = session.evaluate(dev, settings, beat=beat)
+        u = 0.0 if result["pruned"] else utility(result["metrics"])
         choice.trials.append(
             {
                 "dimension": label,
@@ -93,6 +98,7 @@ def choose_settings(
                 "utility": round(u, 4),
                 "metrics": result["metrics"],
             }
+            | ({"pruned_after": len(result["records"])} if result["pruned"] else {})
         )
         done += 1
         if progress:
@@ -111,7 +117,7 @@ def choose_settings(
             candidate = choice.settings.with_values(**alt)
             if candidate == choice.settings:
                 continue
-            u = trial(label, candidate)
+            u = trial(label, candidate, beat=best_u)
             if u > best_u + 1e-9:
                 best, best_u = candidate, u
         choice.settings, choice.utility = best, best_u

@@ -101,17 +101,41 @@ class QASession:
         items: Sequence[Any],
         settings: AnswerSettings | None = None,
         progress: Progress | None = None,
+        beat: float | None = None,
     ) -> dict[str, Any]:
-        """Every item with ``settings`` (default: the bundle's): metrics and records."""
+        """Every item with ``settings`` (default: the bundle's): metrics and records.
+
+        With ``beat`` (a utility), stop as soon as the settings can no longer score above it
+        even if every remaining item went right; the result then says ``"pruned": True`` and
+        its metrics cover the items asked."""
         settings = settings or self.settings
-        records = []
+        records: list[dict[str, Any]] = []
+        wins = 0.0
+        pruned = False
         for i, item in enumerate(items):
             records.append(self.ask(item, settings))
+            wins += item_utility(records[-1]["scores"])
             if progress:
                 progress(i + 1, len(items))
+            left = len(items) - i - 1
+            if beat is not None and left and (wins + left) / len(items) <= beat + 1e-9:
+                pruned = True
+                break
         metrics = summarize([r["scores"] for r in records], [r["seconds"] for r in records])
         metrics["loops_stopped"] = sum(r["loop_stopped"] for r in records)
-        return {"settings": settings.tunable(), "metrics": metrics, "records": records}
+        return {
+            "settings": settings.tunable(),
+            "metrics": metrics,
+            "records": records,
+            "pruned": pruned,
+        }
+
+
+def item_utility(scores: dict[str, Any]) -> float:
+    """1 for a right answer to an answerable item or an abstention on an unanswerable one."""
+    if scores["answerable"]:
+        return float(scores["correct"])
+    return float(scores["abstained"])
 
 
 def utility(metrics: dict[str, Any]) -> float:
