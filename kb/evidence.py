@@ -15,6 +15,7 @@ from typing import Any
 
 from edgekit.kb.chunking import sentences
 from edgekit.kb.retrieve import terms
+from edgekit.kb.store import HEADING_SEP
 
 RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
 MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence must hold
@@ -28,21 +29,31 @@ class Evidence:
     overlap: float  # share of the question's content words in the sentence
 
 
-def best_sentence(question: str, hits: Sequence[Any], embedder: Any = None) -> Evidence | None:
+def section_title(hit: Any) -> str:
+    """The last heading of a hit's heading path ("" when it has none)."""
+    return str(getattr(hit, "heading", "") or "").split(HEADING_SEP)[-1]
+
+
+def best_sentence(
+    question: str, hits: Sequence[Any], embedder: Any = None, use_headings: bool = True
+) -> Evidence | None:
     """The sentence of ``hits`` (in excerpt order: hits[n-1] is [n]) that best answers
     ``question``; None when no sentence shares enough of the question's content words."""
     q = set(terms(question))
     if not q:
         return None
     found: list[tuple[int, str]] = []
+    titles: list[set[str]] = []  # content words of each sentence's own section heading
     for n, hit in enumerate(hits, start=1):
+        title = set(terms(section_title(hit))) if use_headings else set()
         for span in sentences(hit.text):
             text = " ".join(hit.text[span.start : span.end].split()).strip('"“”')
             if 3 <= len(text.split()) <= 80:
                 found.append((n, text))
+                titles.append(title)
     if not found:
         return None
-    overlap = [len(q & set(terms(s))) / len(q) for _, s in found]
+    overlap = [len(q & (set(terms(s)) | t)) / len(q) for (_, s), t in zip(found, titles)]
     similarity = [0.0] * len(found)
     if embedder is not None:
         vectors = embedder.embed([question] + [s for _, s in found])

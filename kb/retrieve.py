@@ -11,7 +11,6 @@ import numpy as np
 
 from edgekit import deps
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # its index-building debug lines
 _WORD = re.compile(r"\w+", re.UNICODE)
 # A small English stop list: these words say nothing about which passage answers.
 STOPWORDS = frozenset(
@@ -31,6 +30,9 @@ class BM25Index:
 
     def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
         bm25s = deps.require("bm25s")
+        # bm25s sets its logger to DEBUG when imported: its index-building lines would
+        # reach the console wherever logging has a handler
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.size = len(texts)
         self._bm25 = bm25s.BM25(k1=k1, b=b)
         corpus = [terms(t) or ["\u2205"] for t in texts]

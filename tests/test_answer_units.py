@@ -146,6 +146,26 @@ def test_evidence_sentence_and_its_grammar():
     assert grammar.startswith(r'root ::= "\"A refuge chamber') and "rest ::=" in grammar
 
 
+def test_evidence_counts_the_section_heading_of_a_sentence():
+    """An FAQ answer rarely repeats its question's words; its heading does (the
+    mine-safety FAQ: "How long does my self-rescuer last?")."""
+    from edgekit.kb.evidence import best_sentence
+
+    hits = [
+        Hit("d", "SCSR (self-contained self-rescuer): a small breathing device.", 1.0, {}),
+        Hit(
+            "f",
+            "Every person carries a 30-minute SCSR. Running shortens it.",
+            0.9,
+            {"heading": "FAQ > Q: How long does my self-rescuer last?"},
+        ),
+    ]
+    ev = best_sentence("How long does a self-rescuer last?", hits)
+    assert ev is not None and ev.sentence == "Every person carries a 30-minute SCSR."
+    plain = best_sentence("How long does a self-rescuer last?", hits, use_headings=False)
+    assert plain is not None and plain.excerpt == 1
+
+
 def _metrics(right: int, abstain: int, answerable: int = 10, unanswerable: int = 2) -> dict:
     return {
         "items": answerable + unanswerable,
@@ -172,3 +192,13 @@ def test_tuning_gate_ships_only_a_better_tuned_model_within_budget():
     assert forgot.shipped == "base" and "general PPL x1.40 > x1.25" in forgot.reason
     warned = decide(base, _metrics(right=4, abstain=1), None, 1.25, 0.0, enforced=False)
     assert warned.shipped == "tuned" and "shipping the tuned model anyway" in warned.reason
+
+
+def test_settings_choice_prefers_utility_then_citations_and_keeps_ties():
+    from edgekit.qa.choose import better
+
+    assert better((0.6, 0.5), (0.5, 1.0))  # more right answers win over citations
+    assert not better((0.5, 1.0), (0.6, 0.5))
+    assert better((0.5, 0.9), (0.5, 0.8))  # same utility: more cited excerpts
+    assert not better((0.5, 0.8), (0.5, 0.8))  # a full tie keeps what was there
+    assert not better((-1.0, 0.0), (0.0, 0.0))  # a pruned trial never wins

@@ -3,10 +3,10 @@ split, like `quantize.gguf: auto` chooses a quant type.
 
 A coordinate search: start from the bundle's settings, try the alternatives of one
 dimension at a time, keep one only when it answers more dev questions right (ties keep
-what was there: the defaults win unless measured worse). A trial stops as soon as it can
-no longer win (the items left could not lift it above the best so far), which makes poor
-candidates cheap. Dimensions whose values the config sets explicitly are pinned and never
-searched.
+what was there: the defaults win unless measured worse; equal utility goes to more
+citations of the answer's excerpt). A trial stops as soon as it can no longer win (the
+items left could not lift it to the best so far), which makes poor candidates cheap.
+Dimensions whose values the config sets explicitly are pinned and never searched.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ EXTENDED: tuple[tuple[str, tuple[Candidate, ...]], ...] = (
     ("repeat_penalty", ({"repeat_penalty": 1.0}, {"repeat_penalty": 1.15})),
 )
 Progress = Callable[[int, int, str], None]  # (done, total, what)
+Score = tuple[float, float]  # (dev utility, citation accuracy)
+PERFECT: Score = (1.0, 1.0)
 
 
 @dataclass
@@ -81,47 +83,60 @@ def choose_settings(
     pinned: Sequence[str] = (),
     search: Sequence[tuple[str, Sequence[Candidate]]] = SEARCH,
     progress: Progress | None = None,
+    fusion_dev: Sequence[Any] | None = None,
 ) -> Choice:
-    """The best settings on ``dev`` reachable one dimension at a time from ``base``."""
+    """The best settings on ``dev`` reachable one dimension at a time from ``base``: most
+    dev utility, then (on a tie) most answers whose excerpt is cited. Fusion weights are
+    chosen by retrieval alone on ``fusion_dev`` (default ``dev``; no answers, so cheap)."""
     total = 1 + sum(len(alts) - 1 for _, alts in search)
     done = 0
 
-    def trial(label: str, settings: AnswerSettings, beat: float | None = None) -> float:
-        """Dev utility of ``settings``; 0 when pruned (it could not score above ``beat``)."""
+    def trial(label: str, settings: AnswerSettings, beat: float | None = None) -> Score:
+        """(utility, citation accuracy) of ``settings`` on dev; pruned: it could not reach
+        ``beat``."""
         nonlocal done
         result = session.evaluate(dev, settings, beat=beat)
-        u = 0.0 if result["pruned"] else utility(result["metrics"])
+        m = result["metrics"]
+        score = (-1.0, 0.0) if result["pruned"] else (utility(m), m["citation_accuracy"] or 0.0)
         choice.trials.append(
             {
                 "dimension": label,
                 "settings": settings.tunable(),
-                "utility": round(u, 4),
-                "metrics": result["metrics"],
+                "utility": round(max(score[0], 0.0), 4),
+                "metrics": m,
             }
             | ({"pruned_after": len(result["records"])} if result["pruned"] else {})
         )
         done += 1
         if progress:
             progress(done, total, label)
-        return u
+        return score
 
     choice = Choice(base, 0.0, pinned=sorted(pinned))
     if not any(k in pinned for alt in FUSION for k in alt):
-        choice.settings = choose_fusion(session, dev, base, choice.trials)
-    choice.utility = trial("start", choice.settings)
+        choice.settings = choose_fusion(session, fusion_dev or dev, base, choice.trials)
+    best_score = trial("start", choice.settings)
     for label, alternatives in search:
         if any(key in pinned for alt in alternatives for key in alt):
             continue
-        best, best_u = choice.settings, choice.utility
+        best = choice.settings
         for alt in alternatives:
             candidate = choice.settings.with_values(**alt)
-            if candidate == choice.settings:
-                continue
-            u = trial(label, candidate, beat=best_u)
-            if u > best_u + 1e-9:
-                best, best_u = candidate, u
-        choice.settings, choice.utility = best, best_u
+            if candidate == choice.settings or best_score >= PERFECT:
+                continue  # nothing beats every dev item right with its excerpt cited
+            score = trial(label, candidate, beat=best_score[0])
+            if better(score, best_score):
+                best, best_score = candidate, score
+        choice.settings = best
+    choice.utility = best_score[0]
     return choice
+
+
+def better(score: Score, best: Score) -> bool:
+    """More utility, or as much and more citations (ties keep what was there)."""
+    if score[0] != best[0]:
+        return score[0] > best[0] + 1e-9
+    return score[1] > best[1] + 1e-9
 
 
 def retrieval_score(session: QASession, items: Sequence[Any], settings: AnswerSettings) -> float:

@@ -68,7 +68,9 @@ def evaluate_bundle(
     if choose and dev:
         search = SEARCH + EXTENDED if full_search else SEARCH
         subset = dev[:choose_items] if choose_items else dev
-        choice = choose_settings(session, subset, base, pinned, search, progress=progress)
+        choice = choose_settings(
+            session, subset, base, pinned, search, progress=progress, fusion_dev=dev
+        )
         chosen = choice.settings
         result["choice"] = choice.to_json()
 

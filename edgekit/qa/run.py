@@ -105,8 +105,8 @@ class QASession:
     ) -> dict[str, Any]:
         """Every item with ``settings`` (default: the bundle's): metrics and records.
 
-        With ``beat`` (a utility), stop as soon as the settings can no longer score above it
-        even if every remaining item went right; the result then says ``"pruned": True`` and
+        With ``beat`` (a utility), stop as soon as the settings can no longer reach it even
+        if every remaining item went right; the result then says ``"pruned": True`` and
         its metrics cover the items asked."""
         settings = settings or self.settings
         records: list[dict[str, Any]] = []
@@ -118,7 +118,7 @@ class QASession:
             if progress:
                 progress(i + 1, len(items))
             left = len(items) - i - 1
-            if beat is not None and left and (wins + left) / len(items) <= beat + 1e-9:
+            if beat is not None and left and (wins + left) / len(items) < beat - 1e-9:
                 pruned = True
                 break
         metrics = summarize([r["scores"] for r in records], [r["seconds"] for r in records])
