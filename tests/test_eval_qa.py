@@ -37,12 +37,15 @@ def test_eval_qa_counts_by_hand_and_leaves_the_bundle_unchanged(tiny_project, tm
     m = got["metrics"]
     assert (m["items"], m["answerable"], m["unanswerable"]) == (3, 2, 1)
     assert m["answer_accuracy"] == 1.0 and m["citation_accuracy"] == 1.0
-    # the first quote comes from the induction document, not the FAQ the item names
-    assert m["inline_citation_accuracy"] == 0.5 and m["retrieval_hit"] == 1.0
+    # both quotes cite an excerpt holding the answer; the first is the FAQ's sentence (its
+    # heading is the question), not the induction document's near copy of it
+    assert m["inline_citation_accuracy"] == 1.0 and m["retrieval_hit"] == 1.0
     assert m["degenerate_rate"] == 0.0
     first = got["records"][0]
     assert first["answer"].startswith('"Call the control room on extension 222')
+    assert first["answer"].startswith('"Call the control room on extension 222." [')
     assert first["answer"].endswith("]") and first["scores"]["correct"] is True
+    assert first["scores"]["cited_inline"] is True
     assert sha256_tree(bundle) == before and verify(bundle).ok
     table = run_cli(
         "eval",
