@@ -177,6 +177,14 @@ def test_kill_9_during_import_keeps_the_previous_adapter(hq, tmp_path, step):
     assert not [n for n in leftovers if n.startswith(".incoming-")]
 
 
+def _wait_for_answers(results: list, sent_after: float, count: int = 2) -> None:
+    """Until ``count`` requests sent after ``sent_after`` have been answered (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while sum(t > sent_after for t, _, _ in results) < count:
+        assert time.monotonic() < deadline, "no answers after the switch"
+        time.sleep(0.2)
+
+
 def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
     pub, packages, built = hq
     bundle = site_copy(built, tmp_path)
@@ -223,12 +231,13 @@ def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
             assert time.time() < deadline, "the server never switched to v2"
             time.sleep(0.1)
         switched_at = time.monotonic()
-        time.sleep(2)
+        # on a loaded machine an answer takes seconds: wait for answers sent after it
+        _wait_for_answers(results, switched_at + 1.5)
         # and back again through the admin API
         r = httpx.post(f"{server.url}/admin/adapters/activate", json={"version": "v1"}, timeout=60)
         assert r.status_code == 200 and r.json()["active"] == "v1", r.text
         back_at = time.monotonic()
-        time.sleep(2)
+        _wait_for_answers(results, back_at + 0.2)
     finally:
         stop.set()
         for t in threads:
