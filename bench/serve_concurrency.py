@@ -1,121 +1,438 @@
-"""4 concurrent clients: `edgekit serve` vs `python -m llama_cpp.server` on the same GGUF.
+"""Concurrent clients: `edgekit serve` vs `llama-server` vs `python -m llama_cpp.server`.
 
-Baseline: llama-cpp-python's own OpenAI server (what users would run instead), given all
-usable cores as threads. edgekit serve runs with its default pool for this machine. Each
-client sends a bounded number of requests to 127.0.0.1 only; prints requests/s and p50/p95
-latency for both and the throughput ratio.
+All three serve the same GGUF on 127.0.0.1. Baselines: llama-server, llama.cpp's own server
+with continuous batching, built from the llama.cpp vendored in the llama-cpp-python 0.3.36
+sdist that edgekit pins (cached in ~/.cache/edgekit); llama-cpp-python's OpenAI server,
+which serves one request at a time.
 
-    .venv/bin/python bench/serve_concurrency.py BUNDLE [--requests 6] [--tokens 48] [--json]
+Fairness. Each server is started once, with slots = the largest client count, and kept up
+for the whole bench, as each would be deployed (restarting per round would change slot
+counts between rounds and put model loading next to the measurement). Rounds interleave:
+per pass and client count, each server runs in turn, the order rotated every round; the
+CPU the idle servers use meanwhile is printed. Every server gets the same prompt text:
+edgekit adds its bundle's system prompt itself, the baselines get it as a system message;
+temperature 0, the same max_tokens, the bundle's repeat_penalty, no knowledge base ("kb":
+false for edgekit). Each user message starts with a tag unique to the request (the same
+for every server), so no server reuses the cached prompt of an earlier identical request;
+llama-server's RAM prompt cache is off (--cache-ram 0), which also keeps it out of its RSS.
+
+Per round and server, CLIENTS clients each send --requests streamed chats of a short
+question (--tokens tokens), then --long-requests chats of the "long prompt" (about 700
+tokens: five technical excerpts and a question, shaped like a KB answer's prompt but sent
+with kb false so all servers get the very same text; --long-tokens tokens). Measured:
+tok/s = completion tokens of the short requests, summed over clients / round wall time;
+p50 time to first content token (TTFT), short and long prompt. Tokens are the usage of the
+last chunk (stream_options.include_usage); a server sending no usage (llama_cpp.server) is
+counted by content chunks, shown as "chunks". RSS: VmRSS summed over each server's process
+tree after warm-up (one short and one long request each) and at the end.
+
+    .venv/bin/python bench/serve_concurrency.py BUNDLE [--clients 1,4,8,16] [--json]
+    .venv/bin/python bench/serve_concurrency.py --gguf M.gguf --servers llama-server
+    .venv/bin/python bench/serve_concurrency.py --build-only   # just build/find llama-server
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import shutil
 import statistics
+import subprocess
+import tarfile
 import tempfile
+import textwrap
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
-from serve_common import edgekit_server, free_port, llama_server, machine_load
+from serve_common import (
+    QUESTIONS,
+    Server,
+    edgekit_server,
+    find_sdist,
+    free_port,
+    llama_cpp_server,
+    llama_server_bin,
+    long_prompt,
+    machine_load,
+    nproc,
+    p50_ttft_ms,
+    pip_cache_dir,
+    run_load,
+    stop,
+    stream_tokens,
+    tree_cpu_s,
+    tree_rss_mb,
+)
 
-QUESTIONS = [
-    "What does the ventilation officer check every shift?",
-    "Explain how gas detectors are tested.",
-    "Describe the duties of a shot firer.",
-    "What should I do if I see loose rock in the roof?",
+from edgekit.runtime.threads import physical_cores
+
+VERSION = "0.3.36"  # llama-cpp-python, as pinned in pyproject.toml
+SDIST = f"llama_cpp_python-{VERSION}.tar.gz"
+CACHE = Path.home() / ".cache" / "edgekit" / f"llama-server-{VERSION}"
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+CMAKE_FLAGS = [
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_CURL=OFF",
+    "-DGGML_NATIVE=ON",
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",  # one self-contained binary to cache
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_OPENSSL=OFF",  # loopback only
+    "-DLLAMA_BUILD_UI=OFF",  # no npm ...
+    "-DLLAMA_USE_PREBUILT_UI=OFF",  # ... and no web UI download: offline build
+    # As the Makefile builds llama-cpp-python: -march=native without the AMX kernels, which
+    # crash in VMs whose CPU reports AMX (Firecracker guest, kernel 6.18).
+    f"-DCMAKE_C_FLAGS={NO_AMX}",
+    f"-DCMAKE_CXX_FLAGS={NO_AMX}",
 ]
+SERVERS = ("edgekit", "llama-server", "llama_cpp.server")
 
 
-def load(url: str, clients: int, per_client: int, tokens: int, extra: dict) -> dict:
-    def client(i: int) -> list[float]:
-        lat = []
-        with httpx.Client(timeout=600) as c:
-            for n in range(per_client):
-                body = {
-                    "messages": [{"role": "user", "content": QUESTIONS[(i + n) % 4]}],
-                    "max_tokens": tokens,
-                    "temperature": 0.0,
-                    **extra,
-                }
-                t = time.perf_counter()
-                r = c.post(f"{url}/v1/chat/completions", json=body)
-                r.raise_for_status()
-                lat.append(time.perf_counter() - t)
-        return lat
+def build_llama_server(cache_dir: Path = CACHE, sdists: Sequence[Path] = ()) -> Path:
+    """CACHE_DIR/llama-server, built once from the llama.cpp vendored in the sdist (found in
+    SDISTS or pip's cache): only the llama-server target, CMAKE_FLAGS, -j all usable CPUs.
+    Later calls return the cached binary if it was built with these flags."""
+    binary, stamp = cache_dir / "llama-server", cache_dir / "build.json"
+    if os.access(binary, os.X_OK) and stamp.is_file():
+        if json.loads(stamp.read_text()).get("flags") == CMAKE_FLAGS:
+            return binary
+    sdist = find_sdist(SDIST, sdists)
+    if sdist is None:
+        raise SystemExit(
+            f"{SDIST} not found in {pip_cache_dir()} nor in --sdist. Get it with\n"
+            f"  pip download --no-deps --no-binary :all: llama-cpp-python=={VERSION} -d DIR\n"
+            "and pass --sdist DIR, or pass --llama-server PATH to use a built binary."
+        )
+    if shutil.which("cmake") is None:
+        raise SystemExit("cmake not found: it is needed to build llama-server")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=cache_dir))
+    log = cache_dir / "build.log"
+    vendored = f"{SDIST.removesuffix('.tar.gz')}/vendor/llama.cpp"
+    cmds = [
+        ["cmake", "-S", str(work / vendored), "-B", str(work / "build"), *CMAKE_FLAGS],
+        ["cmake", "--build", str(work / "build"), "--target", "llama-server", "-j", str(nproc())],
+    ]
+    print(f"building llama-server from {sdist} (about 10 min on 2 cores); log: {log}", flush=True)
+    t0 = time.time()
+    try:
+        with tarfile.open(sdist, "r:gz") as tf:
+            members = [m for m in tf.getmembers() if m.name.startswith(vendored + "/")]
+            kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tf.extractall(work, members=members, **kw)
+        with open(log, "w") as out:
+            for cmd in cmds:
+                out.write(f"$ {shlex.join(cmd)}\n")
+                out.flush()
+                if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode:
+                    raise SystemExit(f"failed: {shlex.join(cmd)}\n{log.read_text()[-3000:]}")
+        shutil.copy2(work / "build" / "bin" / "llama-server", cache_dir / "llama-server.tmp")
+        (cache_dir / "llama-server.tmp").replace(binary)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    info = {"sdist": str(sdist), "flags": CMAKE_FLAGS, "commands": cmds}
+    stamp.write_text(json.dumps({**info, "seconds": round(time.time() - t0)}, indent=1))
+    print(f"built {binary} in {time.time() - t0:.0f} s", flush=True)
+    return binary
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        lats = [x for part in pool.map(client, range(clients)) for x in part]
-    wall = time.perf_counter() - start
-    lats.sort()
+
+def measure(srv: Server, clients: int, tag: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One round for one server: the short requests, then the long-prompt ones."""
+    short, wall = run_load(
+        srv,
+        clients,
+        args.requests,
+        args.tokens,
+        lambda i, n: f"(ticket {tag}-{i}-{n}) {QUESTIONS[(i + n) % len(QUESTIONS)]}",
+    )
+    long_, _ = run_load(
+        srv,
+        clients,
+        args.long_requests,
+        args.long_tokens,
+        lambda i, n: f"(ticket {tag}-L{i}-{n})\n{long_prompt()}",
+    )
+    ok = [s for s in short if s.error is None]
+    errors = [s.error for s in short + long_ if s.error]
     return {
-        "requests": len(lats),
-        "seconds": wall,
-        "rps": len(lats) / wall,
-        "p50_s": statistics.median(lats),
-        "p95_s": lats[int(0.95 * (len(lats) - 1))],
+        "tok_s": sum(s.tokens for s in ok) / wall,
+        "ttft_ms": p50_ttft_ms(short),
+        "long_ttft_ms": p50_ttft_ms(long_),
+        "completion_tokens": sum(s.tokens for s in ok),
+        "wall_s": wall,
+        "long_prompt_tokens": median([s.prompt_tokens for s in long_]),
+        "counted_by": "usage" if ok and all(s.by_usage for s in ok) else "chunks",
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("bundle", type=Path)
-    ap.add_argument("--clients", type=int, default=4)
-    ap.add_argument("--requests", type=int, default=6, help="per client")
-    ap.add_argument("--tokens", type=int, default=48)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+OPTIONS: list[tuple[str, Any, Any, str]] = [  # flag, type, default, help
+    ("--gguf", Path, None, "GGUF to serve (default: the bundle's model)"),
+    ("--servers", str, ",".join(SERVERS), "comma list, any subset of %(default)s"),
+    ("--clients", str, "1,4,8,16", "concurrent clients of each round (default %(default)s)"),
+    ("--requests", int, 2, "short requests per client and round (default %(default)s)"),
+    ("--tokens", int, 64, "max_tokens of the short requests (default %(default)s)"),
+    ("--long-requests", int, 1, "long-prompt requests per client, round (default %(default)s)"),
+    ("--long-tokens", int, 16, "max_tokens of the long-prompt requests (default %(default)s)"),
+    ("--passes", int, 1, "passes over --clients; figures are medians over passes"),
+    ("--threads", int, None, "edgekit serve --threads (default: edgekit's own choice)"),
+    ("--baseline-threads", int, None, "baselines' threads (default: --threads or phys. cores)"),
+    ("--ctx", int, None, "tokens per slot (default: bundle n_ctx, else 2048); see below"),
+    ("--llama-server", Path, None, "use this llama-server binary; build nothing"),
+    ("--cache-dir", Path, CACHE, "where the llama-server build is cached (default %(default)s)"),
+    ("--logs", Path, None, "keep the servers' logs in this folder (default: a temp folder)"),
+]
+LISTS = [  # flag, help: repeatable options
+    (
+        "--sdist",
+        f"{SDIST}, or a folder holding it, to build llama-server from; pip's cache "
+        f"({pip_cache_dir()}) is searched too",
+    ),
+    ("--edgekit-arg", "extra argument of edgekit serve (write --edgekit-arg=--flag)"),
+    ("--llama-server-arg", "extra argument of llama-server, after the bench's (overrides)"),
+]
 
-    from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.pool import plan_pool
-    from edgekit.runtime.threads import usable_cpus
 
-    site = open_bundle(args.bundle)
-    plan = plan_pool()
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        proc = llama_server(site.model_path(), port, Path(tmp) / "llama.log", usable_cpus(), 2048)
-        try:
-            results["llama_cpp.server"] = load(
-                f"http://127.0.0.1:{port}", args.clients, args.requests, args.tokens, {}
-            )
-        finally:
-            proc.terminate()
-            proc.wait()
-        port = free_port()
-        proc = edgekit_server(args.bundle, port, Path(tmp) / "serve.log")
-        try:
-            results["edgekit serve"] = load(
-                f"http://127.0.0.1:{port}", args.clients, args.requests, args.tokens, {"kb": False}
-            )
-        finally:
-            proc.terminate()
-            proc.wait()
-    ratio = results["edgekit serve"]["rps"] / results["llama_cpp.server"]["rps"]
-    print(
-        f"{args.clients} clients x {args.requests} requests, {args.tokens} tokens each; "
-        f"edgekit pool {plan.instances} x {plan.threads} thread(s); "
-        f"llama_cpp.server {usable_cpus()} threads; {machine_load()}"
+def parse_args() -> argparse.Namespace:
+    epilog = (
+        "Commands: llama-server -m GGUF --host 127.0.0.1 --port P -np SLOTS -c SLOTS*CTX "
+        "-t BASELINE_THREADS --jinja --cache-ram 0 [--llama-server-arg ...]; python -m "
+        "llama_cpp.server --model GGUF --n_threads BASELINE_THREADS --n_ctx CTX "
+        "--interrupt_requests false; edgekit serve BUNDLE --no-auth --slots SLOTS --max-queue "
+        "max(8,SLOTS) [--threads T] [--edgekit-arg ...]. SLOTS = the largest --clients. "
+        f"llama-server is built once with cmake {' '.join(CMAKE_FLAGS)} (target llama-server "
+        f"only) and cached as {CACHE}/llama-server. Targets, edgekit/llama-server: 1 client "
+        "tok/s >= 0.97x; 8 and 16 clients tok/s >= 1.0x and p50 TTFT (short and long prompt) "
+        "<= 1.0x; RSS <= llama-server's + 300 MB (after warm-up and at the end)."
     )
-    print(f"{'server':<18}{'req/s':>8}{'p50 s':>8}{'p95 s':>8}")
-    for name, r in results.items():
-        print(f"{name:<18}{r['rps']:>8.2f}{r['p50_s']:>8.2f}{r['p95_s']:>8.2f}")
-    print(f"throughput ratio edgekit/llama_cpp.server: {ratio:.2f}  (goal >= 1.5)")
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "results": results,
-                    "ratio": ratio,
-                    "load": machine_load(),
-                    "pool": [plan.instances, plan.threads],
-                }
-            )
+    epilog = textwrap.fill(epilog, 88)
+    ap = argparse.ArgumentParser(
+        description=__doc__, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("bundle", type=Path, nargs="?", help="edgekit bundle (needed for edgekit)")
+    for flag, typ, default, help_ in OPTIONS:
+        ap.add_argument(flag, type=typ, default=default, help=help_)
+    for flag, help_ in LISTS:
+        ap.add_argument(flag, action="append", default=[], help=help_ + " (repeatable)")
+    ap.add_argument("--build-only", action="store_true", help="build/find llama-server, exit")
+    ap.add_argument("--json", action="store_true", help="also one JSON object, as the last line")
+    args = ap.parse_args()
+    args.sdist = [Path(p) for p in args.sdist]
+    return args
+
+
+def start_servers(
+    args: argparse.Namespace, names: list[str], cfg: dict[str, Any], logs: Path
+) -> list[Server]:
+    servers: list[Server] = []
+    slots, ctx, threads = cfg["slots"], cfg["ctx_per_slot"], cfg["baseline_threads"]
+    body = {"repeat_penalty": cfg["repeat_penalty"]} if cfg["repeat_penalty"] else {}
+    try:
+        for name in names:
+            port, log = free_port(), logs / f"{name}.log"
+            if name == "edgekit":
+                extra = ["--slots", str(slots), "--max-queue", str(max(8, slots))]
+                extra += ["--threads", str(args.threads)] if args.threads else []
+                proc = edgekit_server(args.bundle, port, log, *extra, *args.edgekit_arg)
+            elif name == "llama-server":
+                extra = ["--cache-ram", "0", *args.llama_server_arg]
+                proc = llama_server_bin(
+                    cfg["llama_server"], args.gguf, port, log, slots, ctx, threads, *extra
+                )
+            else:
+                proc = llama_cpp_server(args.gguf, port, log, threads, ctx)
+            own = name == "edgekit"  # edgekit adds the system prompt and needs kb: false
+            extras, system = ({"kb": False}, "") if own else (body, cfg["system"])
+            servers.append(Server(name, f"http://127.0.0.1:{port}", proc, extras, system))
+    except BaseException as e:  # not started, or Ctrl-C: stop what runs
+        for s in servers:
+            stop(s.proc)
+        if isinstance(e, RuntimeError):
+            raise SystemExit(f"{e}\nlogs: {logs}") from None
+        raise
+    return servers
+
+
+def main() -> None:
+    args = parse_args()
+    if args.build_only:
+        print(args.llama_server or build_llama_server(args.cache_dir, args.sdist))
+        return
+    names = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if unknown := set(names) - set(SERVERS):
+        raise SystemExit(f"unknown servers {sorted(unknown)}; choose from {SERVERS}")
+    counts = [int(c) for c in args.clients.split(",")]
+    cfg: dict[str, Any] = {"system": "", "repeat_penalty": None, "n_ctx": 2048}
+    if args.bundle:
+        from edgekit.bundle.answer_settings import AnswerSettings
+        from edgekit.runtime.bundle import open_bundle
+
+        site = open_bundle(args.bundle)
+        answer = AnswerSettings.from_manifest(site.manifest)
+        cfg.update(
+            system=answer.system_prompt, repeat_penalty=answer.repeat_penalty, n_ctx=answer.n_ctx
         )
+        args.gguf = args.gguf or site.model_path()
+    elif "edgekit" in names:
+        raise SystemExit("edgekit needs a BUNDLE (or leave it out of --servers)")
+    if args.gguf is None:
+        raise SystemExit("give a BUNDLE or --gguf")
+    cfg.update(
+        gguf=str(args.gguf),
+        bundle=str(args.bundle) if args.bundle else None,
+        servers=names,
+        clients=counts,
+        slots=max(counts),
+        ctx_per_slot=args.ctx or cfg["n_ctx"],
+        baseline_threads=args.baseline_threads or args.threads or physical_cores(),
+        edgekit_threads=args.threads,
+        **{k: getattr(args, k) for k in ("requests", "tokens", "long_requests", "long_tokens")},
+        passes=args.passes,
+    )
+    if "llama-server" in names:
+        binary = args.llama_server or build_llama_server(args.cache_dir, args.sdist)
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60)
+        cfg.update(llama_server=str(binary), llama_server_version=(out.stdout + out.stderr)[-200:])
+    cfg["load_before"] = machine_load()
+    logs = args.logs or Path(tempfile.mkdtemp(prefix="serve-concurrency-"))
+    logs.mkdir(parents=True, exist_ok=True)
+    servers = start_servers(args, names, cfg, logs)
+    try:
+        for srv in servers:  # warm-up: one short and one long-prompt request each
+            with httpx.Client(timeout=600) as c:
+                for text in ("(warm-up) " + QUESTIONS[0], "(warm-up)\n" + long_prompt()):
+                    if err := stream_tokens(c, srv.url, srv.request(text, 8)).error:
+                        raise SystemExit(f"{srv.name} warm-up failed: {err}\nlogs: {logs}")
+        rss = {s.name: {"after_warmup": tree_rss_mb(s.proc.pid)} for s in servers}
+        runs: dict[str, dict[int, list]] = {s.name: {c: [] for c in counts} for s in servers}
+        idle_cpu = 0.0  # most of one CPU the idle servers used while another was measured
+        for p in range(args.passes):
+            for r, clients in enumerate(counts):
+                k = (p * len(counts) + r) % len(servers)  # rotate who goes first
+                for srv in servers[k:] + servers[:k]:
+                    others = [s.proc.pid for s in servers if s is not srv]
+                    cpu0, t0 = sum(map(tree_cpu_s, others)), time.perf_counter()
+                    runs[srv.name][clients].append(measure(srv, clients, f"{p}-{clients}", args))
+                    cpu = sum(map(tree_cpu_s, others)) - cpu0
+                    idle_cpu = max(idle_cpu, cpu / (time.perf_counter() - t0))
+        for s in servers:
+            rss[s.name]["end"] = tree_rss_mb(s.proc.pid)
+    finally:
+        for s in servers:
+            stop(s.proc)
+    cfg.update(load_after=machine_load(), rss_mb=rss, idle_cpu_share=idle_cpu)
+    if "edgekit" in names:  # its own line on its pool: "serving ... (N instance(s) x T ...)"
+        lines = (logs / "edgekit.log").read_text().splitlines()
+        cfg["edgekit_plan"] = next((x for x in lines if x.startswith("serving ")), None)
+    cfg["results"] = {
+        name: {
+            c: {**rs[-1], **{k: median([r[k] for r in rs]) for k in KEYS}} for c, rs in per.items()
+        }
+        for name, per in runs.items()
+    }
+    report(cfg, args.json)
+
+
+KEYS = ("tok_s", "ttft_ms", "long_ttft_ms")
+
+
+def median(xs: Sequence[float | None]) -> float | None:
+    vals = [x for x in xs if x is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(x: float | None, spec: str = ".1f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def check(cfg: dict[str, Any], name: str, value: float | None, op: str, target: float) -> str:
+    if value is None:
+        return "n/a"
+    ok = value >= target if op == ">=" else value <= target
+    cfg["targets"].append({"name": name, "value": value, "target": f"{op} {target}", "ok": ok})
+    return f"{value:.3f}x (target {op} {target}x: {'ok' if ok else 'MISS'})"
+
+
+def report(cfg: dict[str, Any], as_json: bool) -> None:
+    res, rss = cfg["results"], cfg["rss_mb"]
+    cfg["long_prompt_tokens"] = median(
+        [r["long_prompt_tokens"] for x in res.values() for r in x.values()]
+    )
+    cfg["targets"], cfg["ratios_edgekit_llama_server"] = [], {}
+    print(f"machine before: {cfg['load_before']}")
+    if cfg.get("edgekit_plan"):
+        print(f"edgekit: {cfg['edgekit_plan']}")
+    print(
+        f"{Path(cfg['gguf']).name}; each server started once, {cfg['slots']} slots of "
+        f"{cfg['ctx_per_slot']} tokens; baseline threads {cfg['baseline_threads']}, edgekit "
+        f"threads {cfg['edgekit_threads'] or 'its default'}; {cfg['passes']} pass(es) of "
+        "interleaved rounds (each server in turn, order rotated)"
+    )
+    print(
+        f"short prompt: {cfg['requests']} request(s)/client of {cfg['tokens']} tokens. Long "
+        f"prompt (excerpts + question, {fmt(cfg['long_prompt_tokens'], '.0f')} prompt tokens "
+        f"by usage, kb false for edgekit): {cfg['long_requests']} request(s)/client of "
+        f"{cfg['long_tokens']} tokens. tok/s = short completion tokens / round wall time"
+    )
+    both = "edgekit" in res and "llama-server" in res
+    for c in cfg["clients"]:
+        print(f"\n{c} client(s)")
+        print(
+            f"{'server':<18}{'tok/s':>9}{'TTFT p50 ms':>13}{'long-prompt TTFT p50 ms':>25}"
+            f"{'tokens by':>11}{'errors':>8}"
+        )
+        for name in cfg["servers"]:
+            r = res[name][c]
+            print(
+                f"{name:<18}{fmt(r['tok_s']):>9}{fmt(r['ttft_ms'], '.0f'):>13}"
+                f"{fmt(r['long_ttft_ms'], '.0f'):>25}{r['counted_by']:>11}{r['errors']:>8}"
+            )
+            if r["first_error"]:
+                print(f"  first error: {r['first_error']}")
+        if not both:
+            continue
+        e, ls = res["edgekit"][c], res["llama-server"][c]
+        q = {k: e[k] / ls[k] if e[k] is not None and ls[k] else None for k in KEYS}
+        cfg["ratios_edgekit_llama_server"][c] = q
+        line = "edgekit/llama-server: tok/s "
+        if c == 1:
+            print(line + check(cfg, "tok_s@1", q["tok_s"], ">=", 0.97))
+        elif c in (8, 16):
+            print(line + check(cfg, f"tok_s@{c}", q["tok_s"], ">=", 1.0))
+            print("  TTFT " + check(cfg, f"ttft@{c}", q["ttft_ms"], "<=", 1.0))
+            print(
+                "  long-prompt TTFT " + check(cfg, f"long_ttft@{c}", q["long_ttft_ms"], "<=", 1.0)
+            )
+        else:
+            print(
+                f"{line}{fmt(q['tok_s'], '.3f')}x, TTFT {fmt(q['ttft_ms'], '.3f')}x, long-prompt"
+                f" TTFT {fmt(q['long_ttft_ms'], '.3f')}x (no target)"
+            )
+    print(f"\n{'RSS MB (process tree)':<24}{'after warm-up':>14}{'end':>8}")
+    for name in cfg["servers"]:
+        print(f"{name:<24}{rss[name]['after_warmup']:>14.0f}{rss[name]['end']:>8.0f}")
+    if both:
+        for when in ("after_warmup", "end"):
+            over = rss["edgekit"][when] - rss["llama-server"][when]
+            ok = over <= 300
+            cfg["targets"].append(
+                {"name": f"rss_{when}", "value": over, "target": "<= +300 MB", "ok": ok}
+            )
+            print(
+                f"edgekit - llama-server RSS, {when}: {over:+.0f} MB (target <= +300 MB: "
+                f"{'ok' if ok else 'MISS'})"
+            )
+    print(f"idle servers used at most {cfg['idle_cpu_share']:.0%} of one CPU while another ran")
+    print(f"machine after: {cfg['load_after']}")
+    if as_json:
+        print(json.dumps(cfg))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def main() -> None:
             args.bundle,
             port,
             Path(tmp) / "serve.log",
-            "--instances",
+            "--slots",
             "1",
             "--threads",
             str(args.threads),

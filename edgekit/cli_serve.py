@@ -21,12 +21,20 @@ from edgekit.errors import EdgekitError
 @click.option("--port", default=8080, show_default=True)
 @click.option("--no-auth", is_flag=True, help="Serve without API keys (prints a warning).")
 @click.option(
+    "--slots",
     "--instances",
+    "slots",
     type=int,
     default=None,
-    help="llama.cpp instances (default: chosen for this machine).",
+    help="Requests generated at once, batched into each llama.cpp step over one copy of "
+    "the weights (default: 4 per physical core, at least 4, at most 16).",
 )
-@click.option("--threads", type=int, default=None, help="Threads per instance.")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="llama.cpp threads (default: the physical cores).",
+)
 @click.option(
     "--gpu-layers",
     type=int,
@@ -37,7 +45,7 @@ from edgekit.errors import EdgekitError
     "--max-queue",
     default=8,
     show_default=True,
-    help="Requests that may wait for an instance before 503.",
+    help="Requests that may wait for a free slot before 503.",
 )
 @click.option("--max-output-tokens", default=1024, show_default=True)
 @click.option(
@@ -86,7 +94,7 @@ def serve(
     host: str,
     port: int,
     no_auth: bool,
-    instances: int | None,
+    slots: int | None,
     threads: int | None,
     gpu_layers: int | None,
     max_queue: int,
@@ -114,7 +122,7 @@ def serve(
     settings = ServeSettings(
         bundle,
         no_auth=no_auth,
-        instances=instances,
+        slots=slots,
         threads=threads,
         gpu_layers=gpu_layers,
         max_queue=max_queue,
@@ -130,9 +138,9 @@ def serve(
     app = create_app(settings)
     srv = app.state.server
     click.echo(
-        f"serving {srv.model_id} on http://{host}:{port}  ({srv.plan.instances} "
-        f"instance(s) x {srv.plan.threads} thread(s), gpu layers {srv.pool.gpu_layers}, "
-        f"kb {'on' if srv.kb else 'off'}, {srv.pool.label})",
+        f"serving {srv.model_id} on http://{host}:{port}  ({srv.plan.slots} slot(s), "
+        f"{srv.plan.threads} thread(s), gpu layers {srv.model.gpu_layers}, "
+        f"kb {'on' if srv.kb else 'off'}, {srv.lane.label})",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")

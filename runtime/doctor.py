@@ -105,7 +105,7 @@ def _netns_available() -> bool:
 
 def run_doctor(bundle: Path) -> dict[str, Any]:
     from edgekit import __version__
-    from edgekit.runtime.pool import gpu_available, plan_pool
+    from edgekit.runtime.engine import gpu_available, plan_lane
     from edgekit.runtime.threads import default_threads, physical_cores, usable_cpus
 
     bundle = Path(bundle).resolve()
@@ -119,7 +119,7 @@ def run_doctor(bundle: Path) -> dict[str, Any]:
             "physical_cores": physical_cores(),
             "cpu_flags": _cpu_flags(),
             "default_threads": default_threads(),
-            "pool": list(plan_pool().__dict__.values()),
+            "engine": {"slots": plan_lane(0).slots, "threads": plan_lane(0).threads},
             "gpu_offload": gpu_available(),
             "disk_free_gb": round(shutil.disk_usage(bundle).free / 2**30, 1),
         },

@@ -1,25 +1,13 @@
-"""Turning an API request into llama.cpp calls: prompt assembly, streaming, accounting."""
+"""Turning an API request into an answer plan, and accounting for the answer."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
-from edgekit.runtime.answer import (
-    AnswerPlan,
-    Decoding,
-    StreamState,
-    plan_answer,
-    prompt_tokens,
-    stream_plan,
-)
+from edgekit.runtime.answer import AnswerPlan, Decoding, plan_answer, prompt_tokens
 from edgekit.runtime.api_models import ChatRequest
 from edgekit.runtime.audit import text_hash
 
@@ -125,34 +113,6 @@ def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
     return prepared
 
 
-def chat_pieces(llm: Any, p: Prepared, req: ChatRequest, state: dict[str, Any]) -> Iterator[str]:
-    """Text pieces from llama.cpp (one per token); sets state['finish_reason']."""
-    if p.plan is None:
-        raise ValueError("chat_pieces needs a Prepared made by prepare_chat")
-    stream_state = StreamState()
-    try:
-        yield from stream_plan(llm, p.plan, stream_state)
-    finally:
-        state["finish_reason"] = stream_state.finish_reason
-        state["loop_stopped"] = stream_state.loop_stopped
-
-
-def tool_call(llm: Any, p: Prepared, req: ChatRequest) -> dict[str, Any]:
-    """One non-streamed completion that may call tools (ChatML function-calling format:
-    grammar-constrained, so arguments always parse against the tool's JSON schema)."""
-    from llama_cpp.llama_chat_format import chatml_function_calling
-
-    return chatml_function_calling(
-        llama=llm,
-        messages=p.messages,
-        tools=req.tools,
-        tool_choice=req.tool_choice,
-        temperature=p.temperature,
-        max_tokens=p.max_tokens,
-        stream=False,
-    )
-
-
 def sse(obj: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(obj)}\n\n".encode()
 
@@ -206,89 +166,3 @@ class Accounting:
             "completion_tokens": self.tokens,
             "total_tokens": self.p.prompt_tokens + self.tokens,
         }
-
-
-async def stream_chat(
-    server: Any,
-    request: Any,
-    llm: Any,
-    p: Prepared,
-    req: ChatRequest,
-    acct: Accounting,
-    pool: Any = None,
-    model_name: str | None = None,
-) -> AsyncIterator[bytes]:
-    """SSE chunks; the last one carries finish_reason and the citations.
-
-    A watcher task waits for the client's disconnect and then stops generation and gives the
-    instance back itself: once the client is gone the server may never pull this generator
-    again, so cleanup cannot wait for its `finally`.
-    """
-    cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    state: dict[str, Any] = {"finish_reason": "stop", "released": False}
-    it = chat_pieces(llm, p, req, state)
-    pool = pool or server.pool
-    base = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model_name or server.model_id,
-        "system_fingerprint": pool.label,
-    }
-    step = asyncio.Lock()  # held while a token is being produced in a worker thread
-
-    def release(finish: str) -> None:
-        if not state["released"]:
-            state["released"] = True
-            it.close()
-            pool.give(llm)
-            acct.finish(finish)
-
-    async def watch() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        async with step:
-            release("disconnected")
-
-    watcher = asyncio.create_task(watch())
-    finish = "disconnected"  # until the loop below ends on its own
-    try:
-        yield sse(
-            base
-            | {
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"role": "assistant", "content": ""},
-                        "finish_reason": None,
-                    }
-                ]
-            }
-        )
-        while True:
-            async with step:
-                if state["released"]:
-                    return
-                piece = await anyio.to_thread.run_sync(next, it, None)
-            if piece is None:
-                finish = state["finish_reason"]
-                break
-            acct.piece(piece)
-            yield sse(
-                base
-                | {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-            )
-            if acct.timed_out():
-                finish = "length"
-                break
-        last = base | {
-            "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
-            "citations": p.citations,
-        }
-        if (req.stream_options or {}).get("include_usage"):
-            last["usage"] = acct.usage()
-        yield sse(last)
-        yield b"data: [DONE]\n\n"
-    finally:
-        watcher.cancel()
-        release(finish)

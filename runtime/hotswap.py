@@ -2,9 +2,10 @@
 
 A watcher thread checks the pointer file every `adapter_poll` seconds. When it names another
 version (after `edgekit adapter import|rollback`, or the admin endpoint), the new adapter is
-verified and a new pool is loaded beside the old one; then new requests go to the new pool
-and the old one is retired: requests in flight (and those already waiting for it) finish on
-the old adapter, and its instances close when the last one is done. No request fails.
+verified and loaded over the server's one model, with a new engine lane beside the old one;
+then new requests go to the new lane and the old one is retired: requests in flight (and
+those already queued on it) finish on the old adapter, and its context closes when the last
+one is done. No request fails.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle.site_adapters import POINTER, AdapterStore
-from edgekit.runtime.pool import ModelPool
+from edgekit.runtime.engine import Lane
 
 log = logging.getLogger("edgekit.serve")
 
@@ -40,22 +41,18 @@ class SiteAdapters:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
-    def _new_pool(self, version: str | None, lora: Path | None) -> ModelPool:
-        srv, s = self.server, self.server.settings
-        return ModelPool(
-            str(srv.site.model_path()),
-            srv.n_ctx,
+    def _new_lane(self, version: str | None, lora: Path | None) -> Lane:
+        srv = self.server
+        return srv.new_lane(
             srv.plan,
-            s.max_queue,
-            s.gpu_layers,
-            lora_path=str(lora) if lora else None,
+            adapter=str(lora) if lora else None,
             label=f"adapter:{version}" if version else "base",
         )
 
-    def load_active(self) -> ModelPool:
-        """The pool for the adapter active at start (verified like the bundle)."""
+    def load_active(self) -> Lane:
+        """The lane for the adapter active at start (verified like the bundle)."""
         self.version, lora = self.store.active_gguf(self.server.settings.pubkey)
-        return self._new_pool(self.version, lora)
+        return self._new_lane(self.version, lora)
 
     def reload(self) -> bool:
         """Swap to the adapter the pointer names now; True when a swap happened."""
@@ -66,13 +63,13 @@ class SiteAdapters:
                 version, lora = self.store.active_gguf(self.server.settings.pubkey)
                 if version == self.version:
                     return False
-                pool = self._new_pool(version, lora)
+                lane = self._new_lane(version, lora)
             except Exception as exc:  # keep serving the old adapter, say why
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("adapter switch refused, still serving %s: %s", self.version, exc)
                 return False
-            old = self.server.pool
-            self.server.pool = pool
+            old = self.server.lane
+            self.server.lane = lane
             old.retire()
             previous, self.version = self.version, version
             self.last_switch_seconds = time.perf_counter() - start

@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+SEQ_BUCKETS = (1, 2, 4, 8, 16, 32)
 TOKEN_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1)
 
 
@@ -35,9 +37,26 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "edgekit_queue_depth", "Requests waiting for a model instance", registry=r
+            "edgekit_queue_depth", "Requests waiting for a free slot", registry=r
         )
-        self.busy = Gauge("edgekit_instances_busy", "Model instances generating", registry=r)
+        self.busy = Gauge("edgekit_slots_busy", "Slots generating (active lane)", registry=r)
+        self.batch_tokens = Histogram(
+            "edgekit_batch_tokens",
+            "Tokens in one llama.cpp decode step (generating sequences + prompt chunks)",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_sequences = Histogram(
+            "edgekit_batch_sequences",
+            "Sequences in one decode step (slot occupancy)",
+            buckets=SEQ_BUCKETS,
+            registry=r,
+        )
+
+    def step(self, tokens: int, sequences: int) -> None:
+        """Called by the engine for every decode step."""
+        self.batch_tokens.observe(tokens)
+        self.batch_sequences.observe(sequences)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

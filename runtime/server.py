@@ -7,29 +7,25 @@ Endpoints: /v1/chat/completions (SSE streaming or not), /v1/completions, /v1/emb
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.runtime import audit as audit_mod
-from edgekit.runtime.answer import token_counter
-from edgekit.runtime.api_models import ChatRequest, CompletionRequest, EmbeddingRequest
+from edgekit.runtime.api_models import EmbeddingRequest
 from edgekit.runtime.auth import ApiKey, KeyStore
 from edgekit.runtime.bundle import SiteBundle, open_bundle
+from edgekit.runtime.engine import EngineModel, Lane, LanePlan, gpu_available, plan_lane
 from edgekit.runtime.hotswap import SiteAdapters
-from edgekit.runtime.loops import trim_loop
 from edgekit.runtime.metrics import Metrics
-from edgekit.runtime.pool import ModelPool, PoolClosed, PoolPlan, QueueFull, plan_pool
 from edgekit.runtime.prompting import load_rules, load_tools
 
 
@@ -37,7 +33,7 @@ from edgekit.runtime.prompting import load_rules, load_tools
 class ServeSettings:
     bundle: Path
     no_auth: bool = False
-    instances: int | None = None
+    slots: int | None = None
     threads: int | None = None
     gpu_layers: int | None = None
     max_queue: int = 8
@@ -82,7 +78,8 @@ def _error(
 
 
 class Server:
-    """Everything one app instance holds: bundle, pool, KB, rules, tools, keys, metrics."""
+    """Everything one app instance holds: bundle, model and lanes, KB, rules, tools, keys,
+    metrics."""
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
@@ -96,21 +93,26 @@ class Server:
         self.default_max_tokens = self.answer_settings.max_tokens
         self.default_temperature = self.answer_settings.temperature
         self.model_id = self.site.name
-        self.plan: PoolPlan = plan_pool(settings.instances, settings.threads)
+        self.metrics = Metrics()
+        gpu_layers = settings.gpu_layers
+        if gpu_layers is None:
+            gpu_layers = -1 if gpu_available() else 0
+        self.model = EngineModel(str(self.site.model_path()), gpu_layers)
+        self.plan: LanePlan = plan_lane(
+            self.n_ctx, settings.slots, settings.threads, settings.max_queue
+        )
         self.adapters_site = SiteAdapters(self)
-        self.pool = self.adapters_site.load_active()
-        self.adapters: dict[str, tuple[ModelPool, list[str]]] = {}
+        self.lane = self.adapters_site.load_active()
+        self.adapters: dict[str, tuple[Lane, list[str]]] = {}
+        expert_plan = replace(self.plan, slots=min(2, self.plan.slots))
         for e in self.site.manifest.get(mf.K_EXPERTS) or []:
             if e.get(mf.K_GGUF):
-                pool = ModelPool(
-                    str(self.site.model_path()),
-                    self.n_ctx,
-                    PoolPlan(1, self.plan.threads),
-                    settings.max_queue,
-                    settings.gpu_layers,
-                    lora_path=str(self.site.root / e[mf.K_GGUF]),
+                lane = self.new_lane(
+                    expert_plan,
+                    adapter=str(self.site.root / e[mf.K_GGUF]),
+                    label=f"expert:{e[mf.K_NAME]}",
                 )
-                self.adapters[e[mf.K_NAME]] = (pool, list(e.get(mf.K_PATTERNS) or []))
+                self.adapters[e[mf.K_NAME]] = (lane, list(e.get(mf.K_PATTERNS) or []))
         self.kb = None
         from edgekit.runtime.knowledge import has_kb, open_kb
 
@@ -119,17 +121,30 @@ class Server:
         self.rules = load_rules(self.site.root / mf.RULES_FILE)
         self.tools = load_tools(self.site.root / mf.TOOLS_DIR)
         self.keys = KeyStore(self.site.root)
-        self.metrics = Metrics()
         log = settings.audit_log or self.site.root.with_name(self.site.root.name + ".audit.jsonl")
         self.audit = audit_mod.AuditLog(log)
         self.max_prompt = settings.max_prompt_tokens or max(64, self.n_ctx - 256)
         self.adapters_site.start()
 
-    def count_tokens(self, text: str) -> int:
-        return token_counter(self.pool.instances[0])(text)
+    def new_lane(
+        self, plan: LanePlan, adapter: str | None = None, label: str | None = None
+    ) -> Lane:
+        """A lane of continuous batching over the server's one model."""
+        return Lane(self.model, plan, adapter=adapter, label=label, observe=self.metrics.step)
 
-    def pick(self, requested: str, top_source: str | None) -> tuple[str | None, ModelPool]:
-        """(adapter name or None, pool) for a request's `model`.
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenize(text, add_bos=False, special=True))
+
+    def check_model(self, name: str) -> None:
+        if name and name != self.model_id and not name.startswith(f"{self.model_id}:"):
+            raise ApiError(
+                404,
+                f"model {name!r} is not served here; this server serves {self.model_id!r}",
+                "model",
+            )
+
+    def pick(self, requested: str, top_source: str | None) -> tuple[str | None, Lane]:
+        """(adapter name or None, lane) for a request's `model`.
 
         `bundle:NAME` asks for an expert adapter, `bundle:base` for none; plain `bundle` (or
         empty) routes by the best knowledge-base hit: the expert whose document patterns
@@ -139,7 +154,7 @@ class Server:
 
         name = requested.split(":", 1)[1] if ":" in requested else None
         if name == "base":
-            return None, self.pool
+            return None, self.lane
         if name is not None:
             if name not in self.adapters:
                 raise ApiError(
@@ -151,29 +166,10 @@ class Server:
             return name, self.adapters[name][0]
         if top_source:
             rel = top_source.split("/", 1)[1] if "/" in top_source else top_source
-            for expert, (pool, patterns) in self.adapters.items():
+            for expert, (lane, patterns) in self.adapters.items():
                 if any(fnmatch.fnmatch(rel, p) for p in patterns):
-                    return expert, pool
-        return None, self.pool
-
-    def take(self, pool: ModelPool | None = None) -> tuple[ModelPool, Any]:
-        """(pool, instance): give the instance back to that pool. A pool retired by an
-        adapter swap after the request picked it sends the request to the new pool."""
-        try:
-            for _ in range(3):
-                use = pool or self.pool
-                try:
-                    return use, use.take(self.settings.queue_timeout)
-                except PoolClosed:
-                    pool = None
-            raise QueueFull
-        except QueueFull:
-            raise ApiError(
-                503,
-                "server busy: every model instance is in use and the wait "
-                "queue is full; retry shortly",
-                headers={"Retry-After": "2"},
-            ) from None
+                    return expert, lane
+        return None, self.lane
 
 
 class _LimitsAndCounts:
@@ -209,7 +205,6 @@ class _LimitsAndCounts:
 
 def create_app(settings: ServeSettings) -> FastAPI:
     from edgekit.fsutil import sha256_file
-    from edgekit.runtime import generation as gen
 
     srv = Server(settings)
     srv.manifest_sha256 = sha256_file(srv.site.root / mf.MANIFEST_FILE)
@@ -263,13 +258,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/ready")
     def ready() -> JSONResponse:
-        ok = len(srv.pool.instances) > 0
+        ok = not srv.lane.closed
         return JSONResponse(
             {
                 "ready": ok,
-                "instances": len(srv.pool.instances),
-                "threads_per_instance": srv.plan.threads,
-                "gpu_layers": srv.pool.gpu_layers,
+                "slots": srv.plan.slots,
+                "threads": srv.plan.threads,
+                "gpu_layers": srv.model.gpu_layers,
                 "kb": srv.kb is not None,
             },
             status_code=200 if ok else 503,
@@ -277,8 +272,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/metrics")
     def metrics(_: ApiKey = user) -> Response:
-        srv.metrics.queue_depth.set(srv.pool.waiting)
-        srv.metrics.busy.set(srv.pool.busy)
+        srv.metrics.queue_depth.set(srv.lane.waiting)
+        srv.metrics.busy.set(srv.lane.busy)
         return Response(srv.metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
@@ -295,123 +290,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
             )
         return {"object": "list", "data": data}
 
-    def check_model(name: str) -> None:
-        if name and name != srv.model_id and not name.startswith(f"{srv.model_id}:"):
-            raise ApiError(
-                404,
-                f"model {name!r} is not served here; this server serves {srv.model_id!r}",
-                "model",
-            )
+    from edgekit.runtime import serve_chat
 
-    @app.post("/v1/chat/completions", response_model=None)
-    async def chat(
-        body: ChatRequest, request: Request, key: ApiKey = user
-    ) -> Response | dict[str, Any]:
-        check_model(body.model)
-        prepared = await anyio.to_thread.run_sync(gen.prepare_chat, srv, body)
-        top = prepared.citations[0]["source"] if prepared.citations else None
-        adapter, pool = srv.pick(body.model, top)
-        model_name = f"{srv.model_id}:{adapter}" if adapter else srv.model_id
-        pool, llm = await anyio.to_thread.run_sync(srv.take, pool)
-        acct = gen.Accounting(srv, key.id, prepared, adapter or pool.label)
-        if body.tools:
-            try:
-                result = await anyio.to_thread.run_sync(gen.tool_call, llm, prepared, body)
-            finally:
-                pool.give(llm)
-            message = result["choices"][0]["message"]
-            acct.piece(
-                json.dumps(message.get("tool_calls"))
-                if message.get("tool_calls")
-                else message.get("content") or ""
-            )
-            acct.finish(result["choices"][0].get("finish_reason") or "stop")
-            result["model"] = model_name
-            result["system_fingerprint"] = pool.label
-            return result
-        if body.stream:
-            return StreamingResponse(
-                gen.stream_chat(srv, request, llm, prepared, body, acct, pool, model_name),
-                media_type="text/event-stream",
-            )
-        state: dict[str, Any] = {"finish_reason": "stop"}
-
-        def run() -> str:
-            for piece in gen.chat_pieces(llm, prepared, body, state):
-                acct.piece(piece)
-                if acct.timed_out():
-                    state["finish_reason"] = "length"
-                    break
-            text = "".join(acct.pieces)
-            return trim_loop(text) if state.get("loop_stopped") else text
-
-        try:
-            text = await anyio.to_thread.run_sync(run)
-        finally:
-            pool.give(llm)
-        acct.finish(state["finish_reason"])
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model_name,
-            "system_fingerprint": pool.label,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": state["finish_reason"],
-                }
-            ],
-            "usage": acct.usage(),
-            "citations": prepared.citations,
-        }
-
-    @app.post("/v1/completions", response_model=None)
-    async def completions(body: CompletionRequest, key: ApiKey = user) -> dict[str, Any]:
-        check_model(body.model)
-        prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt[:1])
-        n_prompt = srv.count_tokens(prompt)
-        if n_prompt > srv.max_prompt:
-            raise ApiError(
-                400,
-                f"prompt is {n_prompt} tokens; the limit is {srv.max_prompt} (max_prompt_tokens)",
-                "prompt",
-            )
-        max_tokens = body.max_tokens or srv.default_max_tokens
-        if max_tokens > settings.max_output_tokens:
-            raise ApiError(
-                400,
-                f"max_tokens {max_tokens} is over this server's limit of "
-                f"{settings.max_output_tokens} (max_output_tokens)",
-                "max_tokens",
-            )
-        pool, llm = await anyio.to_thread.run_sync(srv.take)
-        temperature = srv.default_temperature if body.temperature is None else body.temperature
-
-        def run() -> dict[str, Any]:
-            return llm.create_completion(
-                prompt,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=body.stop,
-                seed=body.seed,
-            )
-
-        try:
-            result = await anyio.to_thread.run_sync(run)
-        finally:
-            pool.give(llm)
-        prepared = gen.Prepared(
-            [{"role": "user", "content": prompt}], max_tokens, temperature, n_prompt
-        )
-        acct = gen.Accounting(srv, key.id, prepared, pool.label)
-        for _ in range(result["usage"]["completion_tokens"]):
-            acct.piece("")
-        acct.pieces = [result["choices"][0]["text"]]
-        acct.finish(result["choices"][0].get("finish_reason") or "stop")
-        result["model"] = srv.model_id
-        return result
+    serve_chat.register(app, srv, user)
 
     @app.post("/v1/embeddings")
     def embeddings(body: EmbeddingRequest, _: ApiKey = user) -> dict[str, Any]:

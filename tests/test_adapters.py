@@ -185,18 +185,35 @@ def _wait_for_answers(results: list, sent_after: float, count: int = 2) -> None:
         time.sleep(0.2)
 
 
+def _ask(http: httpx.Client, body: dict, stream: bool) -> tuple[int, str | None]:
+    """(status, system_fingerprint) of one chat request; -2 for a stream cut before
+    [DONE]."""
+    if not stream:
+        r = http.post("/v1/chat/completions", json=body)
+        return r.status_code, r.json().get("system_fingerprint") if r.status_code == 200 else None
+    with http.stream("POST", "/v1/chat/completions", json=body) as r:
+        text = "".join(r.iter_text())
+    if r.status_code != 200:
+        return r.status_code, None
+    if not text.rstrip().endswith("data: [DONE]"):
+        return -2, None
+    first = next(x for x in text.splitlines() if x.startswith("data: {"))
+    return 200, json.loads(first[6:]).get("system_fingerprint")
+
+
 def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
     pub, packages, built = hq
     bundle = site_copy(built, tmp_path)
     first = _import(bundle, packages["v1"], pub)
     assert first.returncode == 0, first.stderr
     server = RunningServer(
-        bundle, "--no-auth", "--instances", "2", "--adapter-poll", "0.2", "--pubkey", str(pub)
+        bundle, "--no-auth", "--slots", "2", "--adapter-poll", "0.2", "--pubkey", str(pub)
     )
     results: list[tuple[float, int, str | None]] = []
     stop = threading.Event()
 
     def client(stream: bool) -> None:
+        # a stream cut before [DONE] (-2), a transport error or any exception (-1) fails
         with httpx.Client(base_url=server.url, timeout=60) as http:
             while not stop.is_set():
                 body = {
@@ -205,17 +222,10 @@ def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
                     "stream": stream,
                 }
                 sent = time.monotonic()
-                if stream:
-                    with http.stream("POST", "/v1/chat/completions", json=body) as r:
-                        text = "".join(r.iter_text())
-                        ok = r.status_code == 200 and text.rstrip().endswith("data: [DONE]")
-                        first = next(x for x in text.splitlines() if x.startswith("data: {"))
-                        fp = json.loads(first[6:]).get("system_fingerprint")
-                        results.append((sent, 200 if ok else r.status_code, fp))
-                else:
-                    r = http.post("/v1/chat/completions", json=body)
-                    fp = r.json().get("system_fingerprint") if r.status_code == 200 else None
-                    results.append((sent, r.status_code, fp))
+                try:
+                    results.append((sent, *_ask(http, body, stream)))
+                except Exception as exc:  # noqa: BLE001 - recorded as a failure
+                    results.append((sent, -1, f"{type(exc).__name__}: {exc}"))
 
     threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(4)]
     try:
@@ -243,6 +253,7 @@ def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
         for t in threads:
             t.join(timeout=120)
         server.stop()
+    assert not any(t.is_alive() for t in threads), "a client thread never finished"
     statuses = [s for _, s, _ in results]
     assert len(results) > 20 and set(statuses) == {200}, statuses
     seen = [fp for _, _, fp in results]

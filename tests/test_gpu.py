@@ -14,15 +14,21 @@ pytestmark = [
 ]
 
 
-def test_pool_offloads_all_layers_and_generates(tiny_project):
+def test_engine_offloads_all_layers_once_and_generates(tiny_project):
     from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.pool import ModelPool, PoolPlan, gpu_available
+    from edgekit.runtime.engine import EngineModel, Lane, LanePlan, SamplingSpec, gpu_available
 
     _, result = tiny_project
     site = open_bundle(result.bundle)
     assert gpu_available()
-    pool = ModelPool(str(site.model_path()), 512, PoolPlan(1, 4))
-    assert pool.gpu_layers == -1
-    with pool.acquire(5) as llm:
-        out = llm.create_completion("Hello", max_tokens=8, temperature=0)
-    assert out["usage"]["completion_tokens"] > 0
+    model = EngineModel(str(site.model_path()), gpu_layers=-1)
+    lanes = [Lane(model, LanePlan(slots=4, threads=4, n_ctx=512)) for _ in range(2)]
+    handles = [
+        lane.submit(model.tokenize("Hello"), SamplingSpec(max_tokens=8, temperature=0))
+        for lane in lanes
+    ]
+    for h in handles:
+        events = list(h.events(timeout=60))
+        assert events[-1][0] == "done" and events[-1][2] > 0
+    for lane in lanes:
+        lane.retire()

@@ -49,7 +49,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_model):
     _, user = add_key(bundle, "user", "tests")
     _, admin = add_key(bundle, "admin", "ops")
     server = RunningServer(
-        bundle, "--instances", "1", "--max-queue", "0", "--max-prompt-tokens", "400"
+        bundle, "--slots", "1", "--max-queue", "0", "--max-prompt-tokens", "400"
     )
     yield {"bundle": bundle, "url": server.url, "user": user, "admin": admin, "server": server}
     server.stop()
@@ -62,7 +62,7 @@ def client(s, key: str | None = None) -> openai.OpenAI:
 def test_health_ready_and_models(served):
     assert httpx.get(f"{served['url']}/health").json() == {"status": "ok"}
     ready = httpx.get(f"{served['url']}/ready").json()
-    assert ready["ready"] and ready["instances"] == 1 and ready["kb"] is True
+    assert ready["ready"] and ready["slots"] == 1 and ready["kb"] is True
     models = client(served).models.list()
     assert [m.id for m in models.data] == ["site-0.1.0", "site-0.1.0:faq"]
     spec = httpx.get(f"{served['url']}/openapi.json").json()

@@ -52,7 +52,7 @@ def test_type_a_question_see_streamed_answer_and_citation(tiny_project, browser,
     bundle = tmp_path / result.bundle.name
     shutil.copytree(result.bundle, bundle)
     _, key = add_key(bundle, "user", "browser")
-    server = RunningServer(bundle, "--instances", "1")
+    server = RunningServer(bundle, "--slots", "1")
     try:
         browser.get(server.url + "/")
         wait = WebDriverWait(browser, 60)
