@@ -33,7 +33,7 @@ from edgekit.errors import EdgekitError
     "--threads",
     type=int,
     default=None,
-    help="llama.cpp threads (default: the physical cores).",
+    help="llama.cpp threads (default: the physical cores, one left free up to 4 cores).",
 )
 @click.option(
     "--gpu-layers",

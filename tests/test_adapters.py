@@ -255,7 +255,7 @@ def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
         server.stop()
     assert not any(t.is_alive() for t in threads), "a client thread never finished"
     statuses = [s for _, s, _ in results]
-    assert len(results) > 20 and set(statuses) == {200}, statuses
+    assert len(results) > 20 and set(statuses) == {200}, [r for r in results if r[1] != 200]
     seen = [fp for _, _, fp in results]
     assert "adapter:v1" in seen and "adapter:v2" in seen
     # requests sent well after each switch ran on the new adapter

@@ -53,14 +53,14 @@ class LanePlan:
 def plan_lane(
     n_ctx: int, slots: int | None = None, threads: int | None = None, max_queue: int = 8
 ) -> LanePlan:
-    """Slots x threads for this machine. One lane owns the cores: threads default to the
-    physical cores; a step costs about the same for 1 or 16 sequences while decode is
-    memory-bound, so slots default to 4 per core (at least 4, at most 16)."""
-    from edgekit.runtime.threads import physical_cores
+    """Slots x threads for this machine. Threads as for any llama.cpp run here
+    (`default_threads`: one core left free up to 4 cores, since llama.cpp's threads spin
+    at every barrier and crawl when a core is taken); a step costs about the same for 1 or
+    16 sequences while decode is memory-bound, so slots default to 4 per core (4 to 16)."""
+    from edgekit.runtime.threads import default_threads, physical_cores
 
-    cores = physical_cores()
-    threads = threads or cores
-    slots = slots or max(4, min(16, 4 * cores))
+    threads = threads or default_threads()
+    slots = slots or max(4, min(16, 4 * physical_cores()))
     return LanePlan(slots=slots, threads=threads, n_ctx=n_ctx, max_queue=max_queue)
 
 
@@ -233,7 +233,8 @@ class Lane:
         self.last_batch = b.n_tokens
         if self._observe is not None:
             self._observe(b.n_tokens, len(active))
-        rc = self._ll.llama_decode(self._ctx.ctx, b)
+        with self.model.decode_lock:
+            rc = self._ll.llama_decode(self._ctx.ctx, b)
         self.steps += 1
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")

@@ -45,6 +45,9 @@ class EngineModel:
         self._formatter = _chat_formatter(self._model, self.metadata, llama_chat_format)
         self._adapters: dict[str, tuple[Any, int]] = {}  # path -> (adapter, users)
         self._lock = threading.Lock()
+        # lanes (adapter sets) take turns: one decode at a time keeps llama.cpp's threads
+        # within the cores (two teams of spinning threads on the same cores crawl)
+        self.decode_lock = threading.Lock()
 
     def tokenize(self, text: str, add_bos: bool = True, special: bool = True) -> list[int]:
         return self._model.tokenize(text.encode(), add_bos=add_bos, special=special)
