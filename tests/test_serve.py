@@ -48,9 +48,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_model):
     bundle = build(load_config(config), console=Console(quiet=True)).bundle
     _, user = add_key(bundle, "user", "tests")
     _, admin = add_key(bundle, "admin", "ops")
-    server = RunningServer(
-        bundle, "--slots", "1", "--max-queue", "0", "--max-prompt-tokens", "400"
-    )
+    server = RunningServer(bundle, "--slots", "1", "--max-queue", "0", "--max-prompt-tokens", "400")
     yield {"bundle": bundle, "url": server.url, "user": user, "admin": admin, "server": server}
     server.stop()
 
@@ -246,6 +244,63 @@ def test_queue_full_is_503_and_disconnect_frees_the_instance(served):
     lines = Path(str(served["bundle"]) + ".audit.jsonl").read_text().splitlines()
     stopped = [json.loads(x) for x in lines if json.loads(x)["finish_reason"] == "disconnected"]
     assert stopped and stopped[0]["completion_tokens"] < 1000  # generation stopped early
+
+
+def test_concurrent_streams_each_equal_the_answer_alone(served):
+    """8 streamed requests in flight at once on an 8-slot server get exactly the answers
+    each gets alone (seeded sampling, so the random-weight model says different things):
+    continuous batching changes nothing."""
+    server = RunningServer(served["bundle"], "--slots", "8", "--no-auth")
+    questions = [f"Question {i}: what does the {w} do?" for i, w in enumerate(WORDS)]
+    c = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+
+    def ask(q: str) -> str:
+        stream = c.chat.completions.create(
+            model="site-0.1.0",
+            messages=[{"role": "user", "content": q}],
+            max_tokens=24,
+            temperature=1.0,
+            seed=len(q),
+            stream=True,
+        )
+        return "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+
+    try:
+        alone = [ask(q) for q in questions]
+        together: dict[int, str] = {}
+        threads = [
+            threading.Thread(target=lambda i=i: together.__setitem__(i, ask(questions[i])))
+            for i in range(len(questions))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        metrics = httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+    assert [together.get(i) for i in range(len(questions))] == alone
+    assert len(set(alone)) > 1  # the questions got different answers
+    steps = {
+        s.labels["le"]: s.value
+        for f in text_string_to_metric_families(metrics)
+        if f.name == "edgekit_batch_sequences"
+        for s in f.samples
+        if s.name.endswith("_bucket")
+    }
+    assert steps["+Inf"] > steps["1.0"]  # some steps decoded several sequences at once
+
+
+WORDS = [
+    "fan",
+    "pump",
+    "shot firer",
+    "deputy",
+    "refuge chamber",
+    "self-rescuer",
+    "gas monitor",
+    "conveyor",
+]
 
 
 def test_rules_add_instructions_or_reply_fixed(served):
