@@ -69,7 +69,7 @@ from serve_common import (
     tree_rss_mb,
 )
 
-from edgekit.runtime.threads import physical_cores
+from edgekit.runtime.threads import default_threads
 
 VERSION = "0.3.36"  # llama-cpp-python, as pinned in pyproject.toml
 SDIST = f"llama_cpp_python-{VERSION}.tar.gz"
@@ -182,8 +182,8 @@ OPTIONS: list[tuple[str, Any, Any, str]] = [  # flag, type, default, help
     ("--long-requests", int, 1, "long-prompt requests per client, round (default %(default)s)"),
     ("--long-tokens", int, 16, "max_tokens of the long-prompt requests (default %(default)s)"),
     ("--passes", int, 1, "passes over --clients; figures are medians over passes"),
-    ("--threads", int, None, "edgekit serve --threads (default: edgekit's own choice)"),
-    ("--baseline-threads", int, None, "baselines' threads (default: --threads or phys. cores)"),
+    ("--threads", int, None, "threads of every server (default: edgekit's own choice)"),
+    ("--baseline-threads", int, None, "baselines' threads (default: the same as edgekit's)"),
     ("--ctx", int, None, "tokens per slot (default: bundle n_ctx, else 2048); see below"),
     ("--llama-server", Path, None, "use this llama-server binary; build nothing"),
     ("--cache-dir", Path, CACHE, "where the llama-server build is cached (default %(default)s)"),
@@ -239,7 +239,7 @@ def start_servers(
             port, log = free_port(), logs / f"{name}.log"
             if name == "edgekit":
                 extra = ["--slots", str(slots), "--max-queue", str(max(8, slots))]
-                extra += ["--threads", str(args.threads)] if args.threads else []
+                extra += ["--threads", str(cfg["edgekit_threads"])]
                 proc = edgekit_server(args.bundle, port, log, *extra, *args.edgekit_arg)
             elif name == "llama-server":
                 extra = ["--cache-ram", "0", *args.llama_server_arg]
@@ -291,8 +291,8 @@ def main() -> None:
         clients=counts,
         slots=max(counts),
         ctx_per_slot=args.ctx or cfg["n_ctx"],
-        baseline_threads=args.baseline_threads or args.threads or physical_cores(),
-        edgekit_threads=args.threads,
+        baseline_threads=args.baseline_threads or args.threads or default_threads(),
+        edgekit_threads=args.threads or default_threads(),
         **{k: getattr(args, k) for k in ("requests", "tokens", "long_requests", "long_tokens")},
         passes=args.passes,
     )
