@@ -19,6 +19,10 @@ from pathlib import Path
 
 import httpx
 
+# a new connection per request for every server: llama-server closes a connection after
+# a streamed answer, and a client reusing it gets 'Server disconnected'
+NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
+
 # Prompts: short questions, and the long prompt (about 700 SmolLM2 tokens): plain technical
 # excerpts and a question, shaped like the prompt of a KB answer.
 QUESTIONS = [
@@ -338,7 +342,7 @@ def run_load(
     user text of request n of client i being text(i, n); (results, wall seconds)."""
 
     def client(i: int) -> list[Stream]:
-        with httpx.Client(timeout=600) as c:
+        with httpx.Client(timeout=600, limits=NO_KEEPALIVE) as c:
             return [
                 stream_tokens(c, srv.url, srv.request(text(i, n), tokens))
                 for n in range(per_client)

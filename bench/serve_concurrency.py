@@ -50,6 +50,7 @@ from typing import Any
 
 import httpx
 from serve_common import (
+    NO_KEEPALIVE,
     QUESTIONS,
     Server,
     edgekit_server,
@@ -306,7 +307,7 @@ def main() -> None:
     servers = start_servers(args, names, cfg, logs)
     try:
         for srv in servers:  # warm-up: one short and one long-prompt request each
-            with httpx.Client(timeout=600) as c:
+            with httpx.Client(timeout=600, limits=NO_KEEPALIVE) as c:
                 for text in ("(warm-up) " + QUESTIONS[0], "(warm-up)\n" + long_prompt()):
                     if err := stream_tokens(c, srv.url, srv.request(text, 8)).error:
                         raise SystemExit(f"{srv.name} warm-up failed: {err}\nlogs: {logs}")

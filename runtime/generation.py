@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.runtime.answer import AnswerPlan, Decoding, plan_answer, prompt_tokens
+from edgekit.runtime.api_error import ApiError
 from edgekit.runtime.api_models import ChatRequest
 from edgekit.runtime.audit import text_hash
 
@@ -57,8 +58,6 @@ def citation_entries(hits: list[Any]) -> list[dict[str, Any]]:
 
 def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
     """The one answer path's plan for a request; checks the prompt and output token limits."""
-    from edgekit.runtime.server import ApiError
-
     use_kb = server.kb is not None if req.kb is None else req.kb
     if use_kb and server.kb is None:
         raise ApiError(400, "this bundle has no knowledge base; send kb: false", "kb")

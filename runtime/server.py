@@ -6,22 +6,19 @@ Endpoints: /v1/chat/completions (SSE streaming or not), /v1/completions, /v1/emb
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import anyio
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.runtime import audit as audit_mod
-from edgekit.runtime.api_models import EmbeddingRequest
-from edgekit.runtime.auth import ApiKey, KeyStore
+from edgekit.runtime.api_error import ApiError, error_response
+from edgekit.runtime.auth import KeyStore
 from edgekit.runtime.bundle import SiteBundle, open_bundle
 from edgekit.runtime.engine import EngineModel, Lane, LanePlan, gpu_available, plan_lane
 from edgekit.runtime.hotswap import SiteAdapters
@@ -47,34 +44,6 @@ class ServeSettings:
     pubkey: Path | None = None
     adapter_poll: float = 1.0  # seconds between checks of the active-adapter pointer
     config_settings: bool = False  # the config's answer settings, not the build's choice
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        param: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param, self.headers = status, message, param, headers
-
-
-def _error(
-    status: int, message: str, param: str | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    kind = {
-        400: "invalid_request_error",
-        401: "authentication_error",
-        403: "permission_error",
-        404: "not_found_error",
-        413: "invalid_request_error",
-        422: "invalid_request_error",
-        503: "overloaded_error",
-    }.get(status, "server_error")
-    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class Server:
@@ -187,7 +156,7 @@ class _LimitsAndCounts:
         length = dict(scope["headers"]).get(b"content-length", b"")
         status = {"code": 500}
         if length.isdigit() and int(length) > limit:
-            response = _error(
+            response = error_response(
                 413, f"request body is {int(length)} bytes; the limit is {limit} (max_body_bytes)"
             )
             await response(scope, receive, send)
@@ -212,8 +181,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.state.server = srv
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.param, exc.headers)
+    async def _apierror_response(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.param, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -221,155 +190,12 @@ def create_app(settings: ServeSettings) -> FastAPI:
         for e in exc.errors():
             loc = ".".join(str(x) for x in e["loc"] if x != "body") or "body"
             problems.append(f"{loc}: {e['msg']}")
-        return _error(422, "; ".join(problems), problems[0].split(":")[0] if problems else None)
-
-    app.add_middleware(_LimitsAndCounts, srv=srv)
-
-    def auth(role: str) -> Callable[[Request], ApiKey]:
-        def check(request: Request) -> ApiKey:
-            if settings.no_auth:
-                return ApiKey("no-auth", "admin", "", "", False)
-            header = request.headers.get("authorization", "")
-            if not header.lower().startswith("bearer "):
-                raise ApiError(
-                    401,
-                    "missing API key: send 'Authorization: Bearer <key>' "
-                    "(create one with `edgekit apikey add`)",
-                )
-            key = srv.keys.check(header[7:].strip())
-            if key is None:
-                raise ApiError(401, "invalid or revoked API key")
-            if role == "admin" and key.role != "admin":
-                raise ApiError(403, "this endpoint needs an admin key")
-            return key
-
-        return check
-
-    user, admin = Depends(auth("user")), Depends(auth("admin"))
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> HTMLResponse:
-        page = Path(__file__).with_name("web") / "index.html"
-        return HTMLResponse(page.read_text().replace("{{MODEL}}", srv.model_id))
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/ready")
-    def ready() -> JSONResponse:
-        ok = not srv.lane.closed
-        return JSONResponse(
-            {
-                "ready": ok,
-                "slots": srv.plan.slots,
-                "threads": srv.plan.threads,
-                "gpu_layers": srv.model.gpu_layers,
-                "kb": srv.kb is not None,
-            },
-            status_code=200 if ok else 503,
+        return error_response(
+            422, "; ".join(problems), problems[0].split(":")[0] if problems else None
         )
 
-    @app.get("/metrics")
-    def metrics(_: ApiKey = user) -> Response:
-        srv.metrics.queue_depth.set(srv.lane.waiting)
-        srv.metrics.busy.set(srv.lane.busy)
-        return Response(srv.metrics.render(), media_type="text/plain; version=0.0.4")
+    app.add_middleware(_LimitsAndCounts, srv=srv)
+    from edgekit.runtime.routes import register_all
 
-    @app.get("/v1/models")
-    def models(_: ApiKey = user) -> dict[str, Any]:
-        data = [{"id": srv.model_id, "object": "model", "created": 0, "owned_by": "edgekit"}]
-        for name in srv.adapters:
-            data.append(
-                {
-                    "id": f"{srv.model_id}:{name}",
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": "edgekit",
-                }
-            )
-        return {"object": "list", "data": data}
-
-    from edgekit.runtime import serve_chat
-
-    serve_chat.register(app, srv, user)
-
-    @app.post("/v1/embeddings")
-    def embeddings(body: EmbeddingRequest, _: ApiKey = user) -> dict[str, Any]:
-        if srv.kb is None:
-            raise ApiError(400, "this bundle has no embedder (it was built without docs)")
-        texts = [body.input] if isinstance(body.input, str) else list(body.input)
-        if not texts:
-            raise ApiError(400, "input is empty", "input")
-        vectors = srv.kb.embedder.embed(texts)
-        n = sum(srv.kb.embedder.count_tokens(t) for t in texts)
-
-        def encode(v: Any) -> Any:
-            if body.encoding_format == "base64":  # what the openai client asks for
-                import base64
-
-                return base64.b64encode(v.astype("<f4").tobytes()).decode()
-            return v.tolist()
-
-        return {
-            "object": "list",
-            "model": "edgekit-embedder",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": encode(v)}
-                for i, v in enumerate(vectors)
-            ],
-            "usage": {"prompt_tokens": n, "total_tokens": n},
-        }
-
-    @app.get("/v1/tools")
-    def tools(_: ApiKey = user) -> dict[str, Any]:
-        return {"object": "list", "data": [t.spec() for t in srv.tools.values()]}
-
-    @app.post("/v1/tools/{name}")
-    async def call_tool(name: str, request: Request, _: ApiKey = user) -> dict[str, Any]:
-        tool = srv.tools.get(name)
-        if tool is None:
-            raise ApiError(404, f"no tool {name!r} in this bundle", "name")
-        try:
-            args = await request.json()
-            assert isinstance(args, dict)
-        except (json.JSONDecodeError, AssertionError):
-            raise ApiError(400, "send the tool's arguments as a JSON object") from None
-        try:
-            result = tool.function(**args)
-        except TypeError as exc:
-            raise ApiError(400, f"bad arguments for {name}: {exc}") from None
-        return {"name": name, "result": result}
-
-    @app.get("/admin/adapters")
-    def adapter_status(_: ApiKey = admin) -> dict[str, Any]:
-        return srv.adapters_site.status()
-
-    @app.post("/admin/adapters/activate")
-    async def adapter_activate(request: Request, _: ApiKey = admin) -> dict[str, Any]:
-        """Body {"version": "v3"} (or "base"; omitted: roll back to the previous one).
-        Switches the pointer like `edgekit adapter rollback`, then swaps at once."""
-        from edgekit.errors import EdgekitError
-
-        try:
-            body = await request.json() if await request.body() else {}
-            assert isinstance(body, dict)
-        except (json.JSONDecodeError, AssertionError):
-            raise ApiError(400, 'send {"version": "<installed version or base>"}') from None
-        site = srv.adapters_site
-        try:
-            await anyio.to_thread.run_sync(site.store.rollback, body.get("version"))
-        except EdgekitError as exc:
-            raise ApiError(400, str(exc), "version") from None
-        await anyio.to_thread.run_sync(site.reload)
-        if site.last_error:
-            raise ApiError(500, f"switch failed, still serving {site.version}: {site.last_error}")
-        return site.status()
-
-    @app.get("/admin/keys")
-    def list_api_keys(_: ApiKey = admin) -> dict[str, Any]:
-        from edgekit.runtime.auth import list_keys
-
-        return {"keys": [k.__dict__ for k in list_keys(srv.site.root)]}
-
+    register_all(app, srv)
     return app

@@ -220,8 +220,8 @@ class Lane:
             if s.next_token is not None:
                 outputs.append((s, b.n_tokens))
                 self._add(s, s.next_token, True)
-        for s in active:
-            room = budget - b.n_tokens
+        for s in sorted(active, key=lambda s: s.job.submitted if s.job else 0.0):
+            room = budget - b.n_tokens  # prompts in arrival order: the first waits least
             if not s.pending or room <= 0:
                 continue
             chunk, s.pending = s.pending[:room], s.pending[room:]

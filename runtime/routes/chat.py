@@ -20,6 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from edgekit.runtime import generation as gen
 from edgekit.runtime.answer import StreamState
+from edgekit.runtime.api_error import ApiError
 from edgekit.runtime.api_models import ChatRequest, CompletionRequest
 from edgekit.runtime.engine import Handle, Lane, LaneClosed, QueueFull, SamplingSpec
 from edgekit.runtime.engine.completion import LaneCompletion
@@ -29,8 +30,6 @@ BUSY = "server busy: every slot is in use and the wait queue is full; retry shor
 
 
 def _busy() -> Exception:
-    from edgekit.runtime.server import ApiError
-
     return ApiError(503, BUSY, headers={"Retry-After": "2"})
 
 
@@ -96,7 +95,7 @@ async def pieces(
         handle.cancel()  # no-op when it finished; frees the slot otherwise
 
 
-def register(app: FastAPI, srv: Any, user: Any) -> None:
+def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(
         body: ChatRequest, request: Request, key: Any = user
@@ -230,8 +229,6 @@ async def _tool_call(
 
 
 async def _completion(srv: Any, body: CompletionRequest, key: Any) -> dict[str, Any]:
-    from edgekit.runtime.server import ApiError
-
     srv.check_model(body.model)
     prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt[:1])
     n_prompt = srv.count_tokens(prompt)

@@ -1,0 +1,44 @@
+"""Admin routes (admin key): adapter status and switch, API key list."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+
+from edgekit.runtime.api_error import ApiError
+
+
+def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
+    @app.get("/admin/adapters")
+    def adapter_status(_: Any = admin) -> dict[str, Any]:
+        return srv.adapters_site.status()
+
+    @app.post("/admin/adapters/activate")
+    async def adapter_activate(request: Request, _: Any = admin) -> dict[str, Any]:
+        """Body {"version": "v3"} (or "base"; omitted: roll back to the previous one).
+        Switches the pointer like `edgekit adapter rollback`, then swaps at once."""
+        from edgekit.errors import EdgekitError
+
+        try:
+            body = await request.json() if await request.body() else {}
+            assert isinstance(body, dict)
+        except (json.JSONDecodeError, AssertionError):
+            raise ApiError(400, 'send {"version": "<installed version or base>"}') from None
+        site = srv.adapters_site
+        try:
+            await anyio.to_thread.run_sync(site.store.rollback, body.get("version"))
+        except EdgekitError as exc:
+            raise ApiError(400, str(exc), "version") from None
+        await anyio.to_thread.run_sync(site.reload)
+        if site.last_error:
+            raise ApiError(500, f"switch failed, still serving {site.version}: {site.last_error}")
+        return site.status()
+
+    @app.get("/admin/keys")
+    def list_api_keys(_: Any = admin) -> dict[str, Any]:
+        from edgekit.runtime.auth import list_keys
+
+        return {"keys": [k.__dict__ for k in list_keys(srv.site.root)]}
