@@ -188,3 +188,21 @@ def test_two_adapters_in_flight_answer_with_their_own_weights(tiny_model, tmp_pa
         )
     assert expected[0] != expected[1]  # the adapters differ
     assert [got[0], got[1]] == expected
+
+
+def test_a_bad_request_fails_alone_and_the_lane_keeps_serving(model):
+    from edgekit.runtime.engine import SamplingSpec
+
+    lane = _lane(model, slots=2)
+    try:
+        running = _submit(lane, model, QUESTIONS[1], 30)
+        bad = lane.submit(model.tokenize("Hi"), SamplingSpec(grammar="root ::= ("))
+        events = list(bad.events(timeout=60))
+        assert events[-1][0] == "error" and events[-1][2] == 400, events
+        assert "grammar" in events[-1][1]
+        assert _answer(running)[1] in ("stop", "length")
+        assert _answer(_submit(lane, model, QUESTIONS[3], 8))[0]
+        with pytest.raises(ValueError, match="a slot holds"):
+            lane.submit(list(range(600)), SamplingSpec())
+    finally:
+        lane.retire()

@@ -2,7 +2,8 @@
 
 Events flow from the engine thread to the caller: ("start",) when the request gets a slot,
 ("text", piece) for each piece of text, then ("done", finish_reason, completion_tokens) or
-("error", message). A caller in asyncio passes its loop and awaits; others block.
+("error", message, http_status): 400 when the request itself is at fault, 500 when the
+engine failed. A caller in asyncio passes its loop and awaits; others block.
 """
 
 from __future__ import annotations

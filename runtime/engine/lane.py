@@ -82,14 +82,19 @@ class Lane:
         self._observe = observe
         llama_cpp = deps.require("llama_cpp")
         self._ll = llama_cpp
-        params = model.context_params(
-            plan.n_ctx * plan.slots, plan.slots, plan.threads, plan.n_batch
-        )
-        self._ctx = model.new_context(params)
+        ptr = model.adapter(adapter) if adapter else None  # a bad adapter fails first
+        try:
+            params = model.context_params(
+                plan.n_ctx * plan.slots, plan.slots, plan.threads, plan.n_batch
+            )
+            self._ctx = model.new_context(params)
+        except BaseException:
+            if adapter:
+                model.release_adapter(adapter)
+            raise
         self._mem = llama_cpp.llama_get_memory(self._ctx.ctx)
         self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(self._ctx.ctx))
-        if adapter:
-            ptr = model.adapter(adapter)
+        if ptr is not None:
             arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(ptr)
             scales = (ctypes.c_float * 1)(1.0)
             llama_cpp.llama_set_adapters_lora(self._ctx.ctx, arr, 1, scales)
@@ -158,11 +163,12 @@ class Lane:
                 self._step(active)
         except Exception as exc:  # the engine must not die silently: fail what is in flight
             log.exception("engine lane %s failed", self.label)
+            failed = f"engine failed: {type(exc).__name__}: {exc}"
             for s in self.slots:
                 if s.job is not None:
-                    s.job.emit("error", f"{type(exc).__name__}: {exc}")
+                    s.job.emit("error", failed, 500)
             for job in self._inbox:
-                job.emit("error", f"{type(exc).__name__}: {exc}")
+                job.emit("error", failed, 500)
         finally:
             self._close()
 
@@ -189,7 +195,13 @@ class Lane:
             if not free:
                 return
             job = self._inbox.popleft()
-            self._start(job, free)
+            try:
+                self._start(job, free)
+            except Exception as exc:  # this request's own fault (e.g. its grammar)
+                for slot in free:
+                    if slot.job is job:
+                        slot.job = None
+                job.emit("error", f"{type(exc).__name__}: {exc}", 400)
 
     def _start(self, job: Job, free: list[Slot]) -> None:
         prompt = job.prompt

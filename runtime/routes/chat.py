@@ -45,6 +45,8 @@ async def start(srv: Any, lane: Lane, prompt: list[int], spec: SamplingSpec) -> 
             lane = srv.lane
         except QueueFull:
             raise _busy() from None
+        except ValueError as exc:  # e.g. longer than a slot once templated
+            raise ApiError(400, str(exc), "messages") from None
     else:
         raise _busy()
     try:
@@ -53,7 +55,7 @@ async def start(srv: Any, lane: Lane, prompt: list[int], spec: SamplingSpec) -> 
         handle.cancel()
         raise _busy() from None
     if event[0] == "error":
-        raise _busy()
+        raise ApiError(event[2], event[1])
     return handle
 
 
