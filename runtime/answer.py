@@ -2,8 +2,10 @@
 decoding parameters, then the streamed answer with loop detection.
 
 `edgekit chat`, `edgekit serve`, the behaviour eval and the QA eval all call
-:func:`plan_answer` and :func:`stream_plan`, so the same question gets the same prompt
-and, greedy, the same answer everywhere.
+:func:`plan_answer`, so the same question gets the same prompt everywhere. `chat` and the
+evals generate with :func:`stream_plan` (llama-cpp-python's `Llama`); `serve` sends the
+plan to its batching engine (`runtime/engine`), which applies the same chat template and
+sampler chain, so a greedy answer is the same on both paths (tests/test_engine.py).
 """
 
 from __future__ import annotations
