@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -143,6 +145,9 @@ def serve(
         f"kb {'on' if srv.kb else 'off'}, {srv.lane.label})",
         err=True,
     )
+    # the engine thread takes the GIL back after every llama_decode; the default 5 ms
+    # switch interval would make it wait behind the HTTP thread for up to a token's time
+    sys.setswitchinterval(float(os.environ.get("EDGEKIT_SWITCH_INTERVAL", "0.0005")))
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
