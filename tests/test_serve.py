@@ -246,11 +246,13 @@ def test_queue_full_is_503_and_disconnect_frees_the_instance(served):
     assert stopped and stopped[0]["completion_tokens"] < 1000  # generation stopped early
 
 
-def test_concurrent_streams_each_equal_the_answer_alone(served):
+def test_concurrent_streams_each_equal_the_answer_alone(served, tmp_path: Path):
     """8 streamed requests in flight at once on an 8-slot server get exactly the answers
     each gets alone (seeded sampling, so the random-weight model says different things):
     continuous batching changes nothing."""
-    server = RunningServer(served["bundle"], "--slots", "8", "--no-auth")
+    server = RunningServer(  # its own audit log: the module's server keeps one chain
+        served["bundle"], "--slots", "8", "--no-auth", "--audit-log", str(tmp_path / "a.jsonl")
+    )
     questions = [f"Question {i}: what does the {w} do?" for i, w in enumerate(WORDS)]
     c = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
 
