@@ -14,7 +14,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 # llama.cpp is built for this CPU (-march=native) but without its AMX kernels: in VMs whose
 # CPU reports AMX (seen on a Firecracker guest, kernel 6.18) they crash on the first
 # multi-token prompt. AVX-512/AVX2 kernels serve instead. Built without pip's wheel cache,
-# which would hand back a wheel built with other flags. CMAKE_ARGS given by the user (e.g.
+# which would hand back a wheel built with other flags, into .venv/wheels. CMAKE_ARGS given by the user (e.g.
 # -DGGML_CUDA=on) are kept.
 NO_AMX     := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)' $(CMAKE_ARGS)
@@ -32,8 +32,11 @@ install: $(STAMP)
 $(LLAMA_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip setuptools wheel
-	CMAKE_ARGS="$(LLAMA_ARGS)" $(PIPC) --no-cache-dir --force-reinstall --no-deps \
-	  llama-cpp-python==0.3.36
+	rm -rf $(VENV)/wheels
+	CMAKE_ARGS="$(LLAMA_ARGS)" $(PIP) wheel -c constraints.txt --no-cache-dir --no-deps \
+	  -w $(VENV)/wheels llama-cpp-python==0.3.36
+	@# the bundle's wheelhouse (edgekit build --wheelhouse) takes this same wheel
+	$(PIPC) --force-reinstall --no-deps $(VENV)/wheels/llama_cpp_python-*.whl
 	touch $@
 
 $(STAMP): pyproject.toml constraints.txt $(LLAMA_STAMP)

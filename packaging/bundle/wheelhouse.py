@@ -3,7 +3,9 @@
 Built on the build side (which may reach a package index) with pip:
 
 - this machine's Python and platform (default): `pip wheel`, which also builds the wheels
-  that exist only as source (llama-cpp-python compiles llama.cpp once; pip caches it);
+  that exist only as source. The wheels `make install` built for this environment
+  (`<venv>/wheels`: llama-cpp-python, compiled with the Makefile's flags) are used as they
+  are, so the site runs the llama.cpp that was tested here;
 - another target (`--python-version 3.11 --platform manylinux_2_28_x86_64`): `pip download
   --only-binary=:all:`; wheels PyPI does not have for it (llama-cpp-python) must be given
   with `--find-links DIR`, built once on a machine like the site's.
@@ -74,7 +76,9 @@ def build_wheelhouse(
     tmp = temp_dir_beside(out)
     log = out.with_name(out.name + ".log")
     log.write_text("")
-    links = [a for fl in find_links for a in ("--find-links", str(fl))]
+    own = Path(sys.prefix) / "wheels"  # wheels this environment was installed from
+    dirs = [*find_links, *([own] if own.is_dir() else [])]
+    links = [a for fl in dirs for a in ("--find-links", str(fl))]
     constraints = (
         ["-c", str(root / "constraints.txt")] if (root / "constraints.txt").is_file() else []
     )
