@@ -329,7 +329,7 @@ def main() -> None:
         for s in servers:
             stop(s.proc)
     cfg.update(load_after=machine_load(), rss_mb=rss, idle_cpu_share=idle_cpu)
-    if "edgekit" in names:  # its own line on its pool: "serving ... (N instance(s) x T ...)"
+    if "edgekit" in names:  # its own line on its engine: "serving ... (N slot(s), T thread(s) ...)"
         lines = (logs / "edgekit.log").read_text().splitlines()
         cfg["edgekit_plan"] = next((x for x in lines if x.startswith("serving ")), None)
     cfg["results"] = {

@@ -109,6 +109,7 @@ def run_doctor(bundle: Path) -> dict[str, Any]:
     from edgekit.runtime.threads import default_threads, physical_cores, usable_cpus
 
     bundle = Path(bundle).resolve()
+    plan = plan_lane(0)
     report: dict[str, Any] = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "bundle": str(bundle),
@@ -119,7 +120,7 @@ def run_doctor(bundle: Path) -> dict[str, Any]:
             "physical_cores": physical_cores(),
             "cpu_flags": _cpu_flags(),
             "default_threads": default_threads(),
-            "engine": {"slots": plan_lane(0).slots, "threads": plan_lane(0).threads},
+            "engine": {"slots": plan.slots, "threads": plan.threads},
             "gpu_offload": gpu_available(),
             "disk_free_gb": round(shutil.disk_usage(bundle).free / 2**30, 1),
         },
@@ -170,7 +171,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"cpu             {h['cpus']} CPUs ({h['physical_cores']} cores), flags: "
         f"{' '.join(h['cpu_flags']) or 'none detected'}",
         f"threads         {h['default_threads']} per chat; "
-        f"serve pool {h['pool'][0]} x {h['pool'][1]}",
+        f"serve {h['engine']['slots']} slots x {h['engine']['threads']} thread(s)",
         f"gpu offload     {'available' if h['gpu_offload'] else 'not available (CPU build)'}",
         f"disk free       {h['disk_free_gb']} GiB",
         "versions        " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()),

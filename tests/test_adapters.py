@@ -234,7 +234,7 @@ def test_swap_under_concurrent_load_fails_no_request(hq, tmp_path: Path):
         time.sleep(2)
         imported = _import(bundle, packages["v2"], pub)
         assert imported.returncode == 0, imported.stderr
-        # the window starts when the server says it serves v2 (loading the new pool takes
+        # the window starts when the server says it serves v2 (loading the new lane takes
         # longer on a loaded machine), not when the import returned
         deadline = time.time() + 60
         while httpx.get(f"{server.url}/admin/adapters").json()["active"] != "v2":
