@@ -104,7 +104,6 @@ class Lane:
         self._cv = threading.Condition()
         self._retired = False
         self.closed = False
-        self.last_batch = 0
         self.steps = 0  # decode steps run
         self._thread = threading.Thread(target=self._run, name=f"lane-{label}", daemon=True)
         self._thread.start()
@@ -242,7 +241,6 @@ class Lane:
                 if last:
                     outputs.append((s, b.n_tokens))
                 self._add(s, tok, last)
-        self.last_batch = b.n_tokens
         if self._observe is not None:
             self._observe(b.n_tokens, len(active))
         with self.model.decode_lock:
