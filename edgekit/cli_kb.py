@@ -100,7 +100,7 @@ def kb_query(db: Path, text: str, k: int, mode: str, section: bool) -> None:
     """Show ranked hits with source, heading, page, score."""
     from edgekit.kb.store import KnowledgeBase
 
-    kbase = KnowledgeBase.open(db)
+    kbase = KnowledgeBase.open_read_only(db)
     for rank, hit in enumerate(kbase.query(text, k=k, mode=mode), start=1):
         click.secho(f"{rank}. {hit.score:.3f}  {hit.citation()}", bold=True)
         body = kbase.section_text(hit) if section else hit.text
@@ -113,7 +113,7 @@ def kb_stats(db: Path) -> None:
     """Documents, chunks, embedder and collection of a KB."""
     from edgekit.kb.store import KnowledgeBase
 
-    stats = KnowledgeBase.open(db).stats()
+    stats = KnowledgeBase.open_read_only(db).stats()
     emb = stats["embedder"]
     click.echo(f"collection: {stats['collection']}  ({stats['server'] or 'embedded Chroma'})")
     click.echo(f"documents:  {stats['documents']}\nchunks:     {stats['chunks']}")

@@ -29,7 +29,12 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
 @click.option("--length-words", type=int, default=None, help="Word limit asked for (default 30).")
 @click.option("--quant", default=None, help="Which GGUF type to evaluate (default: the default).")
 @click.option("--threads", type=int, default=None, help="llama.cpp threads.")
-@click.option("--no-save", is_flag=True, help="Print the results; leave the bundle unchanged.")
+@click.option(
+    "--save",
+    is_flag=True,
+    help="Also store the results in the bundle (report/behaviour.json, manifest, report); "
+    "this removes its signature. Without it the bundle is only read.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def eval_behaviour(
     bundle_dir: Path,
@@ -39,15 +44,15 @@ def eval_behaviour(
     length_words: int | None,
     quant: str | None,
     threads: int | None,
-    no_save: bool,
+    save: bool,
     as_json: bool,
 ) -> None:
     """Ask BUNDLE its held-out questions through the site runtime and score the answers.
 
     Correctness (KB on and off), compliance (JSON, length), stability (rewording, seeds),
     diversity, multi-turn consistency, safety (bundled red-team prompts) and fluency.
-    Saves report/behaviour.json into the bundle, updates its manifest and report; a
-    signature is removed (re-sign with `edgekit bundle sign`).
+    The bundle is only read; with --save the results go into it (report/behaviour.json,
+    manifest, report) and its signature is removed (re-sign with `edgekit bundle sign`).
     """
     import json
 
@@ -79,7 +84,7 @@ def eval_behaviour(
 
         _console().print(behaviour_table(summary(result)))
         click.echo(f"{result['generations']} answers in {result['seconds']:.1f}s")
-    if no_save:
+    if not save:
         return
     from edgekit.behaviour.save import save_behaviour
 

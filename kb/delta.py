@@ -22,7 +22,7 @@ D_REMOVED, D_CHANGED, D_ADDED, D_ROWS = "removed", "changed", "added", "rows"
 
 def export_delta(old_dir: Path, new_dir: Path, out: Path) -> dict[str, Any]:
     """Write the difference between two KBs built with the same embedder to ``out``."""
-    old, new = KnowledgeBase.open(old_dir), KnowledgeBase.open(new_dir)
+    old, new = KnowledgeBase.open_read_only(old_dir), KnowledgeBase.open_read_only(new_dir)
     if old.embedder.fingerprint != new.embedder.fingerprint:
         raise EdgekitError(
             "the two knowledge bases use different embedders; a delta cannot "

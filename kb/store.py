@@ -10,8 +10,10 @@ the chunks of removed ones.
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,6 +121,8 @@ class KnowledgeBase:
         self.default_weights: FusionWeights = DEFAULT_FUSION
         self.top_k = 4
         self.context_tokens = 800
+        #: private copy made by open_read_only, removed by close()
+        self.scratch: Path | None = None
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -185,6 +189,33 @@ class KnowledgeBase:
                 f"({stored[:12]}…); re-ingest into a new collection"
             )
         return cls(kb_dir, settings, embedder, col)
+
+    @classmethod
+    def open_read_only(cls, kb_dir: Path) -> KnowledgeBase:
+        """Open ``kb_dir`` leaving every byte of it as it was.
+
+        Chroma writes to its SQLite file and index files even when it only answers queries,
+        which would break a signed bundle. Its folder is copied to a private temp folder
+        (removed by ``close()`` or at exit); the embedder is read in place through a link.
+        """
+        kb_dir = Path(kb_dir)
+        if not (kb_dir / KB_FILE).is_file():
+            return cls.open(kb_dir)  # the same clear error, nothing copied
+        work = Path(tempfile.mkdtemp(prefix="edgekit-kb-"))
+        atexit.register(shutil.rmtree, work, True)
+        shutil.copy2(kb_dir / KB_FILE, work / KB_FILE)
+        if (kb_dir / CHROMA_DIR).is_dir():
+            shutil.copytree(kb_dir / CHROMA_DIR, work / CHROMA_DIR)
+        (work / EMBEDDER_DIR).symlink_to((kb_dir / EMBEDDER_DIR).resolve())
+        kb = cls.open(work)
+        kb.scratch = work
+        return kb
+
+    def close(self) -> None:
+        """Remove the private copy a read-only open made (no-op otherwise)."""
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
     # ---- reading -------------------------------------------------------------------------
     def _all(self) -> dict[str, Any]:

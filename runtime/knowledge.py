@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
@@ -17,20 +13,14 @@ def has_kb(bundle: SiteBundle) -> bool:
 
 
 def open_kb(bundle: SiteBundle) -> Any:
-    """Open the bundle's KB from a temporary copy.
-
-    Chroma writes to its database files even when only reading; a copy keeps the verified
-    bundle byte-for-byte unchanged (so it still verifies after a chat).
-    """
+    """Open the bundle's KB read-only (a private copy of Chroma's files: the verified
+    bundle stays byte-for-byte unchanged, so it still verifies after a chat)."""
     from edgekit.bundle.answer_settings import AnswerSettings
     from edgekit.kb.store import KnowledgeBase
     from edgekit.runtime.answer import retrieval_weights
 
     info = bundle.manifest[mf.K_KB]
-    work = Path(tempfile.mkdtemp(prefix="edgekit-kb-"))
-    atexit.register(shutil.rmtree, work, True)
-    shutil.copytree(bundle.root / info[mf.K_PATH], work / "kb")
-    kb = KnowledgeBase.open(work / "kb")
+    kb = KnowledgeBase.open_read_only(bundle.root / info[mf.K_PATH])
     settings = AnswerSettings.from_manifest(bundle.manifest)
     kb.default_weights = retrieval_weights(settings)
     kb.top_k = settings.top_k

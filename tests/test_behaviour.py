@@ -89,7 +89,7 @@ def test_eval_behaviour_end_to_end(tiny_project, tmp_path: Path):
     run_cli("keygen", "--out", str(tmp_path / "keys"), check=True)
     run_cli("bundle", "sign", str(bundle), "--key", str(tmp_path / "keys/edgekit.key"), check=True)
     args = ["--limit", "2", "--max-tokens", "8", "--seeds", "1,2"]
-    proc = run_cli("eval", "behaviour", str(bundle), *args, check=True)
+    proc = run_cli("eval", "behaviour", str(bundle), *args, "--save", check=True)
     assert "correctness" in proc.stdout and "refusal_rate" in proc.stdout
     assert "re-sign with `edgekit bundle sign`" in proc.stderr
     assert not (bundle / "manifest.sig").exists()
@@ -114,7 +114,7 @@ def test_eval_behaviour_end_to_end(tiny_project, tmp_path: Path):
     shown = run_cli("bundle", "inspect", str(bundle), check=True).stdout
     assert "behaviour eval" in shown and "token_f1_kb_on" in shown
 
-    again = run_cli("eval", "behaviour", str(bundle), *args, "--no-save", "--json", check=True)
+    again = run_cli("eval", "behaviour", str(bundle), *args, "--json", check=True)
     # same seeds, same answers: the eval is reproducible
     assert json.loads(again.stdout)["metrics"]["correctness"] == saved["metrics"]["correctness"]
 

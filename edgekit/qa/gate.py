@@ -8,8 +8,6 @@ LoRA in llama.cpp's adapter format (no merge, no second conversion).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,16 +63,13 @@ def decide(
 
 
 def _open_kb(kb_dir: Path, settings: AnswerSettings) -> Any:
-    """The build's KB from a private copy (Chroma writes even when reading)."""
+    """The build's KB, read-only (Chroma writes even when reading)."""
     from edgekit.kb.store import KnowledgeBase
     from edgekit.runtime.answer import retrieval_weights
 
-    work = Path(tempfile.mkdtemp(prefix="edgekit-gate-kb-"))
-    shutil.copytree(kb_dir, work / "kb")
-    kb = KnowledgeBase.open(work / "kb")
+    kb = KnowledgeBase.open_read_only(kb_dir)
     kb.default_weights = retrieval_weights(settings)
     kb.top_k, kb.context_tokens = settings.top_k, settings.context_tokens
-    kb.scratch = work  # removed by the caller
     return kb
 
 
@@ -105,4 +100,4 @@ def measure(
     try:
         return QASession(None, llm, kb, rules, settings).evaluate(items, settings)["metrics"]
     finally:
-        shutil.rmtree(kb.scratch, ignore_errors=True)
+        kb.close()
