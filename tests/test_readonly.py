@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import run_cli
 from serving import RunningServer
+
+from conftest import run_cli
 
 
 def snapshot(root: Path) -> dict[str, str]:
