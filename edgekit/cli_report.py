@@ -125,5 +125,6 @@ def register(cli: click.Group) -> None:
 
     eval_group.add_command(eval_behaviour)
     bundle = cli.commands["bundle"]
-    assert isinstance(bundle, click.Group)
+    if not isinstance(bundle, click.Group):
+        raise TypeError(f"`bundle` must be a command group, not {type(bundle).__name__}")
     bundle.add_command(bundle_report)

@@ -67,6 +67,20 @@ from edgekit.errors import EdgekitError
     help="Default: <bundle>.audit.jsonl next to the bundle.",
 )
 @click.option(
+    "--audit-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Secret key of the audit log's keyed hashes. Default: <audit log>.key if it "
+    "exists, else audit.key of the `edgekit install` root, else <audit log>.key, created "
+    "(mode 0600) on first start.",
+)
+@click.option(
+    "--audit-text",
+    is_flag=True,
+    help="Also record each question and answer text in the audit log. Default: metadata "
+    "only (key id, model, chunk ids, document hashes, sha256 of prompt and answer).",
+)
+@click.option(
     "--full-verify",
     is_flag=True,
     help="Rehash every file at start, ignoring the cache of large files' hashes.",
@@ -104,6 +118,8 @@ def serve(
     max_prompt_tokens: int | None,
     request_timeout: float,
     audit_log: Path | None,
+    audit_key: Path | None,
+    audit_text: bool,
     full_verify: bool,
     pubkey: Path | None,
     adapter_poll: float,
@@ -132,6 +148,8 @@ def serve(
         max_prompt_tokens=max_prompt_tokens,
         request_timeout=request_timeout,
         audit_log=audit_log,
+        audit_key=audit_key,
+        audit_text=audit_text,
         full_verify=full_verify,
         pubkey=pubkey,
         adapter_poll=adapter_poll,
@@ -199,23 +217,37 @@ def apikey_revoke(bundle: Path, key_id: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
-@click.group(cls=_Group, short_help="Verify hash-chained audit logs.")
+@click.group(cls=_Group, short_help="Verify keyed, hash-chained audit logs.")
 def audit() -> None:
     """Audit logs written by `edgekit serve`."""
 
 
 @audit.command("verify")
 @click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def audit_verify(log: Path) -> None:
-    """Check every line's hash and the chain; name each edited or missing line (exit 1)."""
-    from edgekit.runtime.audit import verify_log
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The log's audit key. Default: LOG.key if it exists, else audit.key of the "
+    "`edgekit install` root LOG lies under.",
+)
+def audit_verify(log: Path, key: Path | None) -> None:
+    """Check every line's hash, keyed hash and link, and the head record LOG.head (lines
+    cut off the end); name each edited, missing or torn line. Exit 1 on any problem,
+    including a wrong or missing key and an unkeyed (legacy) log."""
+    from edgekit.runtime.audit_verify import verify_log
 
-    report = verify_log(log)
+    report = verify_log(log, key)
+    for note in report.notes:
+        click.echo(f"NOTE {note}")
     for problem in report.problems:
         click.secho(f"FAIL {problem}", fg="red")
     if not report.ok:
-        raise EdgekitError(f"{log}: audit chain broken ({len(report.problems)} problem(s))")
-    click.echo(f"OK {log}: {report.lines} lines, chain intact")
+        raise EdgekitError(f"{log}: audit log not verified ({len(report.problems)} problem(s))")
+    click.echo(
+        f"OK {log}: {report.lines} lines, chain intact, keyed hashes and head record match "
+        f"{report.key_path}"
+    )
 
 
 @click.command(short_help="Check this machine; prove the bundle runs with no egress.")
@@ -285,3 +317,4 @@ def install(
     click.echo(f"  bundle: {done.bundle}")
     click.echo(f"  venv:   {done.venv}")
     click.echo(f"  unit:   {done.unit}" + ("  (installed)" if systemd else ""))
+    click.echo(f"  audit key: {done.audit_key} (keep it: `edgekit audit verify` needs it)")

@@ -80,18 +80,25 @@ def train(config: Path, data_dir: Path | None, out: Path | None, resume: bool) -
     """
     from edgekit.data.build import build_data
     from edgekit.models import prepare_model
+    from edgekit.train.trainer import process_state
     from edgekit.train.trainer import train as run_train
 
     loaded, work = _paths(config)
     data_dir = data_dir or work / "data"
-    if not (data_dir / "train.jsonl").is_file():
-        build_data(loaded, data_dir, progress=progress_bar("self-replay"))
-    base = prepare_model(loaded.config.model.base)
+    state = process_state()
+    # under `accelerate launch` every process runs this: rank 0 builds the data and
+    # prepares the base model, the others then find both done
+    with state.main_process_first():
+        if not (data_dir / "train.jsonl").is_file():
+            build_data(loaded, data_dir, progress=progress_bar("self-replay"))
+        base = prepare_model(loaded.config.model.base)
     result = run_train(loaded, data_dir, out or work / "train", base, resume=resume)
-    click.echo(
-        f"{result.output}: {result.steps} steps, final loss {result.final_loss:.3f}, "
-        f"{result.tokens_per_s:.0f} tokens/s; log {result.log}"
-    )
+    if state.is_main_process:
+        click.echo(
+            f"{result.output}: {result.steps} steps, final loss {result.final_loss:.3f}, "
+            f"{result.tokens_per_s:.0f} tokens/s; {state.num_processes} process(es); "
+            f"log {result.log}"
+        )
 
 
 @click.group(cls=_Group, short_help="Evaluate what tuning changed.", name="eval")

@@ -31,3 +31,7 @@ class BundleError(EdgekitError):
 
 class ModelError(EdgekitError):
     """A model spec cannot be resolved or a model cannot be used as asked."""
+
+
+class AuditError(EdgekitError):
+    """An audit log or its key cannot be used as asked (wrong key, unreadable, damaged)."""

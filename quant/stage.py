@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.config import LoadedConfig
+from edgekit.errors import EdgekitError
 from edgekit.fsutil import sha256_json
 from edgekit.quant import gguf as q
 
@@ -83,13 +84,12 @@ def quant_stages(
             }
         )
         info_path = work / "gptq" / "gptq.json"
+        g = cfg.gptq
 
         def do_gptq() -> str:
             from edgekit.fsutil import atomic_write_json
             from edgekit.quant.gptq import quantize_gptq
 
-            g = cfg.gptq
-            assert g is not None
             r = quantize_gptq(
                 model_dir,
                 gptq_dir,
@@ -176,7 +176,10 @@ def quant_stages(
         chosen = json.loads(report_json.read_text())["chosen"]
         out.ggufs.append(quantize_stage(chosen))
     else:
-        assert isinstance(cfg.gguf, list)
+        if not isinstance(cfg.gguf, list):
+            raise EdgekitError(
+                f"quantize.gguf must be a list of GGUF types or 'auto', not {cfg.gguf!r}"
+            )
         out.ggufs = [quantize_stage(t) for t in cfg.gguf]
         if cfg.measure:
             runner.stage(
@@ -197,20 +200,20 @@ def quant_stages(
 
 
 def _gptq_rows(out: QuantOutputs, f16: Path, texts: list[str], cfg: Any, n_params: int) -> Any:
-    if out.gptq is None:
+    gptq, info = out.gptq, out.gptq_info
+    if gptq is None:
         return None
+    if info is None:
+        raise EdgekitError(f"{gptq}: GPTQ checkpoint without its gptq.json; rebuild it")
 
     def rows(_ref: Any) -> list[dict[str, Any]]:
         from edgekit.quant.auto import budget_dict, make_row
         from edgekit.quant.gptq import checkpoint_size, evaluate_gptq
 
-        assert out.gptq is not None and out.gptq_info is not None
-        metrics = evaluate_gptq(
-            f16, out.gptq, texts, total_tokens=cfg.eval_tokens, threads=_threads()
-        )
+        metrics = evaluate_gptq(f16, gptq, texts, total_tokens=cfg.eval_tokens, threads=_threads())
         row = make_row(
-            out.gptq_info["label"],
-            checkpoint_size(out.gptq),
+            info["label"],
+            checkpoint_size(gptq),
             n_params,
             metrics,
             budget_dict(cfg.budget),

@@ -25,6 +25,7 @@ class Prepared:
     rules_fired: list[str] = field(default_factory=list)
     fixed_reply: str | None = None
     plan: AnswerPlan | None = None
+    question: str | None = None  # the last user message as sent (before the KB context)
 
 
 def _conversation(req: ChatRequest) -> list[dict[str, Any]]:
@@ -37,6 +38,10 @@ def _conversation(req: ChatRequest) -> list[dict[str, Any]]:
             d["tool_call_id"] = m.tool_call_id
         msgs.append(d)
     return msgs
+
+
+def _last_user(messages: list[dict[str, Any]]) -> str:
+    return next((str(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
 
 
 def citation_entries(hits: list[Any]) -> list[dict[str, Any]]:
@@ -68,9 +73,10 @@ def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
         seed=req.seed,
         stop=req.stop,
     )
+    conversation = _conversation(req)
     plan = plan_answer(
         server.answer_settings,
-        _conversation(req),
+        conversation,
         server.count_tokens,
         kb=server.kb,
         rules=server.rules,
@@ -90,6 +96,7 @@ def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
         rules_fired=plan.rules_fired,
         fixed_reply=plan.fixed_reply,
         plan=plan,
+        question=_last_user(conversation),
     )
     if prepared.prompt_tokens > server.max_prompt:
         raise ApiError(
@@ -144,7 +151,13 @@ class Accounting:
             per = (time.perf_counter() - self.first) / (self.tokens - 1)
             for _ in range(self.tokens - 1):
                 m.per_token.observe(per)
+        text: dict[str, str] = {}
+        if self.server.settings.audit_text:
+            question = self.p.question
+            text["question"] = _last_user(self.p.messages) if question is None else question
+            text["answer"] = "".join(self.pieces)
         self.server.audit.append(
+            **text,
             key_id=self.key_id,
             model=self.server.model_id,
             adapter=self.adapter,

@@ -6,9 +6,10 @@ Endpoints: /v1/chat/completions (SSE streaming or not), /v1/completions, /v1/emb
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +23,7 @@ from edgekit.runtime.auth import KeyStore
 from edgekit.runtime.bundle import SiteBundle, open_bundle
 from edgekit.runtime.engine import EngineModel, Lane, LanePlan, gpu_available, plan_lane
 from edgekit.runtime.hotswap import SiteAdapters
+from edgekit.runtime.limits import LimitsAndCounts
 from edgekit.runtime.metrics import Metrics
 from edgekit.runtime.prompting import load_rules, load_tools
 
@@ -40,6 +42,8 @@ class ServeSettings:
     max_prompt_tokens: int | None = None
     max_output_tokens: int = 1024
     audit_log: Path | None = None
+    audit_key: Path | None = None  # default: edgekit.runtime.audit.default_key_path
+    audit_text: bool = False  # also record question and answer text, not only hashes
     full_verify: bool = False
     pubkey: Path | None = None
     adapter_poll: float = 1.0  # seconds between checks of the active-adapter pointer
@@ -83,6 +87,12 @@ class Server:
                 )
                 self.adapters[e[mf.K_NAME]] = (lane, list(e.get(mf.K_PATTERNS) or []))
         self.kb = None
+        # prompts are prepared (tokenize, embed, retrieve) on a few threads of their own:
+        # Chroma keeps one SQLite connection per thread, so file descriptors stay bounded
+        self.prepare_pool = ThreadPoolExecutor(
+            max_workers=max(2, min(8, (os.cpu_count() or 2) // 2)),
+            thread_name_prefix="edgekit-prepare",
+        )
         from edgekit.runtime.knowledge import has_kb, open_kb
 
         if has_kb(self.site):
@@ -91,7 +101,7 @@ class Server:
         self.tools = load_tools(self.site.root / mf.TOOLS_DIR)
         self.keys = KeyStore(self.site.root)
         log = settings.audit_log or self.site.root.with_name(self.site.root.name + ".audit.jsonl")
-        self.audit = audit_mod.AuditLog(log)
+        self.audit = audit_mod.AuditLog(log, key_path=settings.audit_key)
         self.max_prompt = settings.max_prompt_tokens or max(64, self.n_ctx - 256)
         self.adapters_site.start()
 
@@ -141,37 +151,6 @@ class Server:
         return None, self.lane
 
 
-class _LimitsAndCounts:
-    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware would buffer streamed bodies and
-    hide client disconnects): refuses oversized bodies, counts requests by status."""
-
-    def __init__(self, app: Any, srv: Server) -> None:
-        self.app, self.srv = app, srv
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.srv.settings.max_body_bytes
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        status = {"code": 500}
-        if length.isdigit() and int(length) > limit:
-            response = error_response(
-                413, f"request body is {int(length)} bytes; the limit is {limit} (max_body_bytes)"
-            )
-            await response(scope, receive, send)
-            status["code"] = 413
-        else:
-
-            async def counting_send(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    status["code"] = message["status"]
-                await send(message)
-
-            await self.app(scope, receive, counting_send)
-        self.srv.metrics.requests.labels(scope["path"], str(status["code"])).inc()
-
-
 def create_app(settings: ServeSettings) -> FastAPI:
     from edgekit.fsutil import sha256_file
 
@@ -194,7 +173,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
             422, "; ".join(problems), problems[0].split(":")[0] if problems else None
         )
 
-    app.add_middleware(_LimitsAndCounts, srv=srv)
+    app.add_middleware(
+        LimitsAndCounts,
+        limit=settings.max_body_bytes,
+        count=lambda path, code: srv.metrics.requests.labels(path, str(code)).inc(),
+    )
     from edgekit.runtime.routes import register_all
 
     register_all(app, srv)

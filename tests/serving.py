@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -17,22 +18,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve_command(
+    bundle: Path, port: int, *args: str, python_flags: Sequence[str] = ()
+) -> list[str]:
+    """`python [FLAGS] -m edgekit serve BUNDLE --port PORT ARGS` with this interpreter."""
+    return [
+        sys.executable,
+        *python_flags,
+        "-m",
+        "edgekit",
+        "serve",
+        str(bundle),
+        "--port",
+        str(port),
+        *args,
+    ]
+
+
 class RunningServer:
-    def __init__(self, bundle: Path, *args: str, timeout: float = 120) -> None:
+    """`edgekit serve` in a subprocess, ready once /ready answers 200.
+
+    ``python_flags`` go to the interpreter, e.g. ``("-O",)`` to run with asserts stripped."""
+
+    def __init__(
+        self,
+        bundle: Path,
+        *args: str,
+        timeout: float = 120,
+        python_flags: Sequence[str] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = bundle.parent / f"serve-{self.port}.log"
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgekit",
-                "serve",
-                str(bundle),
-                "--port",
-                str(self.port),
-                *args,
-            ],
+            serve_command(bundle, self.port, *args, python_flags=python_flags),
             stdout=open(self.log, "w"),
             stderr=subprocess.STDOUT,
         )
@@ -55,3 +74,34 @@ class RunningServer:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def refused_start(bundle: Path, *args: str, timeout: float = 120) -> tuple[int, str]:
+    """Start `edgekit serve` that must refuse to start: (exit status, its output).
+
+    Fails the test if the server answers /ready (with any status) before it exits, or is
+    still running after ``timeout`` seconds."""
+    port = free_port()
+    log = bundle.parent / f"serve-{port}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            serve_command(bundle, port, *args), stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.time() + timeout
+        while proc.poll() is None:
+            if time.time() > deadline:
+                raise AssertionError(f"server neither started nor exited:\n{log.read_text()}")
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1)
+            except httpx.HTTPError:
+                time.sleep(0.2)
+                continue
+            raise AssertionError(
+                f"/ready answered {answer.status_code}: the server started:\n{log.read_text()}"
+            )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=20)
+    return proc.returncode, log.read_text()

@@ -65,6 +65,23 @@ def hq(tmp_path_factory: pytest.TempPathFactory):
     return root / "keys" / "edgekit.pub", packages, bundle
 
 
+@pytest.fixture(scope="module")
+def other_bundle(hq, tmp_path_factory: pytest.TempPathFactory, tiny_model) -> Path:
+    """Another site's bundle: the same project name as hq's (so the same bundle name), built
+    on builtin:tiny-random instead of SmolLM2."""
+    from rich.console import Console
+
+    from edgekit.config import load_config
+    from edgekit.init import init_project
+    from edgekit.pipeline import build
+
+    _, _, hq_bundle = hq
+    folder = tmp_path_factory.mktemp("other") / hq_bundle.parent.parent.name
+    config = init_project(folder, base="builtin:tiny-random")
+    edit_config(config, {"quantize.measure": False, **NO_QA})
+    return build(load_config(config), console=Console(stderr=True, quiet=True)).bundle
+
+
 def _import(bundle: Path, package: Path, pub: Path, **env: str):
     return run_cli(
         "adapter",
@@ -130,33 +147,79 @@ def test_gate_accepts_refuses_then_rollback(hq, tmp_path: Path):
     assert chat.returncode == 0
 
 
-def test_wrong_key_wrong_bundle_and_tampering_are_refused(hq, tmp_path: Path):
+def test_wrong_key_and_tampering_are_refused(hq, tmp_path: Path):
     import shutil
-    import tarfile
 
     pub, packages, built = hq
     bundle = site_copy(built, tmp_path)
     run_cli("keygen", "--out", str(tmp_path / "other"), check=True)
     wrong = _import(bundle, packages["v1"], tmp_path / "other" / "edgekit.pub")
     assert wrong.returncode != 0 and "wrong key" in wrong.stderr
-    unsigned = run_cli("adapter", "import", str(bundle), str(packages["v1"]))
-    assert unsigned.returncode != 0 and "--pubkey" in unsigned.stderr
 
     # a package whose adapter.gguf was swapped after signing
-    work = tmp_path / "tamper"
-    with tarfile.open(packages["v1"]) as tf:
-        tf.extractall(work, filter="data")
-    root = next(work.iterdir())
+    root = _unpacked(packages["v1"], tmp_path / "tamper")
     shutil.copyfile(
         next((packages["bad"].parent).glob("*-bad/adapter.gguf")), root / "adapter.gguf"
     )
     tampered = _import(bundle, root, pub)
     assert tampered.returncode != 0 and "adapter.gguf: sha256 mismatch" in tampered.stderr
-
-    # a package for another bundle
-    manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["bundle_id"] == json.loads((bundle / "manifest.json").read_text())["name"]
     assert _active(bundle) is None
+
+
+def test_unsigned_package_is_refused_even_with_pubkey(hq, tmp_path: Path):
+    """A package with no signature at all, imported WITH --pubkey: refused, not waved
+    through because there was nothing to check."""
+    import tarfile
+
+    pub, packages, built = hq
+    bundle = site_copy(built, tmp_path)
+    root = _unpacked(packages["v1"], tmp_path / "unsigned")
+    (root / "manifest.sig").unlink()
+    unsigned = tmp_path / packages["v1"].name
+    with tarfile.open(unsigned, "w") as tf:
+        tf.add(root, arcname=root.name)
+    refused = _import(bundle, unsigned, pub)
+    assert refused.returncode != 0
+    assert "manifest.sig: missing (the bundle is not signed)" in refused.stderr, refused.stderr
+    assert _active(bundle) is None
+    # without --pubkey at all the import asks for one (or a knowing --unsigned)
+    nokey = run_cli("adapter", "import", str(bundle), str(packages["v1"]))
+    assert nokey.returncode != 0 and "give --pubkey" in nokey.stderr
+    assert _active(bundle) is None
+
+
+def test_package_for_another_bundle_is_refused(hq, other_bundle: Path, tmp_path: Path):
+    """Another site's bundle of the same name, built on another base model: the package's
+    base-model hash differs from the bundle's, and the refusal names both."""
+    import tarfile
+
+    pub, packages, built = hq
+    bundle = site_copy(other_bundle, tmp_path)
+    theirs = json.loads((bundle / "manifest.json").read_text())
+    assert theirs["name"] == json.loads((built / "manifest.json").read_text())["name"]
+    with tarfile.open(packages["v1"]) as tf:
+        member = next(m for m in tf.getmembers() if m.name.endswith("/manifest.json"))
+        package = json.loads(tf.extractfile(member).read())
+    assert package["bundle_id"] == theirs["name"]  # only the base model tells them apart
+    trained_on, bundle_base = package["base_sha256"], theirs["provenance"]["model_sha256"]
+    assert trained_on != bundle_base
+    refused = _import(bundle, packages["v1"], pub)
+    assert refused.returncode != 0
+    assert (
+        f"adapter was trained on base sha256 {trained_on[:12]}…, but this bundle's model is "
+        f"{bundle_base[:12]}…" in refused.stderr
+    ), refused.stderr
+    assert _active(bundle) is None
+    assert run_cli("bundle", "verify", str(bundle)).returncode == 0
+
+
+def _unpacked(package: Path, work: Path) -> Path:
+    """The folder inside a package tar, extracted under ``work``."""
+    import tarfile
+
+    with tarfile.open(package) as tf:
+        tf.extractall(work, filter="data")
+    return next(work.iterdir())
 
 
 @pytest.mark.parametrize("step", ["after-unpack", "during-gate", "before-switch"])

@@ -18,7 +18,9 @@ from edgekit.bundle.verify import verify
 from edgekit.kb.ingest import ingest_folder
 from edgekit.kb.store import KnowledgeBase
 
-SITE_QUERY = r"""
+# The no-egress guard of the site query below: records and refuses every connection that
+# leaves loopback. test_the_no_egress_guard_catches_a_real_connection is its positive control.
+GUARD = r"""
 import json, socket, sys
 attempts = []
 _connect = socket.socket.connect
@@ -30,6 +32,11 @@ def guard(self, address):
         raise OSError(f"blocked non-loopback connection to {host}")
     return _connect(self, address)
 socket.socket.connect = guard
+"""
+
+SITE_QUERY = (
+    GUARD
+    + r"""
 from pathlib import Path
 from edgekit.kb.store import KnowledgeBase
 kb = KnowledgeBase.open(Path(sys.argv[1]))
@@ -37,6 +44,7 @@ hits = kb.query("At what methane level does the crew withdraw?", k=2)
 print(json.dumps({"torch": "torch" in sys.modules, "transformers": "transformers" in sys.modules,
                   "attempts": attempts, "top": hits[0].source, "text": hits[0].text}))
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +78,44 @@ def test_site_query_imports_no_torch_and_opens_no_outside_socket(small_kb: Path,
     assert result["torch"] is False and result["transformers"] is False
     assert result["attempts"] == []
     assert result["top"] == "gas.md" and "1.25 percent" in result["text"]
+
+
+# Inside the guarded region: one connection to a routable address (the guard must refuse
+# and record it) and one to a loopback server (the guard must let it through).
+CONNECT_OUT_AND_IN = r"""
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(1)
+errors = {}
+for label, address in (("outside", ("10.255.255.1", 80)), ("loopback", server.getsockname())):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(address)
+        errors[label] = None
+    except OSError as exc:
+        errors[label] = str(exc)
+    finally:
+        s.close()
+print(json.dumps({"attempts": attempts, "errors": errors}))
+"""
+
+
+def test_the_no_egress_guard_catches_a_real_connection():
+    """Positive control: were GUARD a no-op, `attempts == []` above would prove nothing."""
+    proc = subprocess.run(
+        [sys.executable, "-c", GUARD + CONNECT_OUT_AND_IN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["attempts"] == ["10.255.255.1"]
+    assert result["errors"] == {
+        "outside": "blocked non-loopback connection to 10.255.255.1",
+        "loopback": None,
+    }
 
 
 def _free_port() -> int:
@@ -175,3 +221,61 @@ def test_doctor_reports_zero_egress_on_a_tiny_bundle(tiny_project, tmp_path: Pat
     report = json.loads((tmp_path / "doctor.json").read_text())
     assert report["egress_attempts"] == [] and report["probe"]["torch_imported"] is False
     assert report["probe"]["kb_hits"] > 0 and report["probe"]["citations"] > 0
+
+
+# A sitecustomize for the doctor's probe process: when the probe imports the bundle module
+# (after installing its guard), try to leave the machine, then reach loopback and resolve a
+# numeric address, and write down what each attempt met.
+EGRESS_CONTROL = r"""
+import importlib.abc, json, os, socket, sys
+
+class EgressControl(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "edgekit.runtime.bundle" or sys.argv[:1] != ["-c"]:
+            return None
+        sys.meta_path.remove(self)
+        met = {}
+        for label, address in (("outside", ("10.255.255.1", 80)), ("loopback", ("127.0.0.1", 9))):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(2)
+            try:
+                s.connect(address)
+                met[label] = "connected"
+            except OSError as exc:
+                met[label] = str(exc)
+            finally:
+                s.close()
+        socket.getaddrinfo("10.255.255.1", 80)  # numeric: no query leaves, but it is recorded
+        with open(os.environ["EDGEKIT_EGRESS_CONTROL"], "w") as f:
+            json.dump(met, f)
+        return None
+
+sys.meta_path.insert(0, EgressControl())
+"""
+
+
+def test_doctor_catches_a_real_connection_attempt(tiny_project, tmp_path: Path, monkeypatch):
+    """Positive control for `doctor`: a connection attempted inside its probe is refused by
+    the guard (not merely by the network namespace), reported, and fails the check."""
+    from edgekit.runtime.doctor import format_report, run_doctor
+
+    _, result = tiny_project
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(EGRESS_CONTROL)
+    met_file = tmp_path / "met.json"
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.setenv("EDGEKIT_EGRESS_CONTROL", str(met_file))
+    report = run_doctor(result.bundle)
+    assert met_file.is_file(), f"the probe made no attempt: {report['probe']}"
+    met = json.loads(met_file.read_text())
+    assert met["outside"] == "egress blocked by edgekit doctor: 10.255.255.1", met
+    assert "egress blocked" not in met["loopback"], met  # loopback is the guard's to allow
+    assert report["egress_attempts"] == ["10.255.255.1:80", "dns:10.255.255.1"], report
+    assert report["probe"]["chat_tokens"] is True  # the probe itself ran to the end
+    assert report["result"] == "FAIL"
+    text = format_report(report)
+    assert "egress          2 attempt(s): 10.255.255.1:80, dns:10.255.255.1" in text
+    assert "result          FAIL" in text

@@ -419,3 +419,155 @@ def test_chat_and_serve_send_the_same_prompt_and_give_the_same_greedy_answer(ser
     assert text_hash(json.dumps(plan.messages, sort_keys=True)) == logged
     out = run_cli("chat", str(bundle), q, "--temperature", "0", "--max-tokens", "24", check=True)
     assert out.stdout.split("\nSources:")[0].strip() == served_text.strip()
+
+
+def test_invalid_requests_are_4xx_under_python_O(served, tmp_path: Path):
+    """Under `python -O` (asserts stripped) the requests the handlers used to check with
+    `assert` are still refused with a 4xx and a JSON error that says why, never a 500."""
+    server = RunningServer(
+        served["bundle"],
+        "--no-auth",
+        "--slots",
+        "1",
+        "--audit-log",
+        str(tmp_path / "a.jsonl"),
+        python_flags=("-O",),
+    )
+    assert server.proc.args[1] == "-O"
+    not_utf8 = b"\xff\xfe\xfd"
+    cases = [
+        # the admin switch wants {"version": ...}: a JSON list, string, null, number
+        ("/admin/adapters/activate", b"[]"),
+        ("/admin/adapters/activate", b'"v1"'),
+        ("/admin/adapters/activate", b"null"),
+        ("/admin/adapters/activate", b"7"),
+        ("/admin/adapters/activate", b'{"version": 5}'),
+        ("/admin/adapters/activate", b'{"version": ["v1"]}'),
+        ("/admin/adapters/activate", b"{not json"),
+        ("/admin/adapters/activate", not_utf8),
+        # a tool wants its arguments as an object
+        ("/v1/tools/convert_units", b'[1.25, "percent", "ppm"]'),
+        ("/v1/tools/convert_units", b'"1.25 percent"'),
+        ("/v1/tools/convert_units", b"null"),
+        ("/v1/tools/convert_units", b"{not json"),
+        ("/v1/tools/convert_units", not_utf8),
+        ("/v1/tools/convert_units", b'{"value": 1.25}'),
+        # chat: the request model and the handler's own checks
+        ("/v1/chat/completions", b"[]"),
+        ("/v1/chat/completions", b'{"messages": []}'),
+        ("/v1/chat/completions", b'{"messages": [{"role": "user"}], "max_tokens": 0}'),
+        ("/v1/chat/completions", not_utf8),
+        ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "hi"}], "kb": 3}'),
+        (
+            "/v1/chat/completions",
+            b'{"model": "other", "messages": [{"role": "user", "content": "hi"}]}',
+        ),
+    ]
+    try:
+        got = {}
+        for path, body in cases:
+            r = httpx.post(
+                f"{server.url}{path}",
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            )
+            got[(path, body)] = (r.status_code, r.text)
+        health = httpx.get(f"{server.url}/health").status_code
+    finally:
+        server.stop()
+    not_4xx = {k: v for k, v in got.items() if not 400 <= v[0] < 500}
+    assert not not_4xx, not_4xx
+    for (path, body), (_, text) in got.items():
+        answer = json.loads(text)  # FastAPI's own body-parsing 400 says {"detail": ...}
+        assert answer.get("error", {}).get("message") or answer.get("detail"), (path, body, text)
+    assert health == 200
+
+
+def test_metrics_count_exactly_the_traffic_sent(served, tmp_path: Path):
+    """A fresh server gets a known mix: 3 chat completions, 1 streamed, 2 refused (422, 400)
+    and 1 unauthorized; /metrics counts exactly those, and its token counters equal the
+    `usage` the answers reported."""
+    server = RunningServer(
+        served["bundle"], "--slots", "1", "--audit-log", str(tmp_path / "a.jsonl")
+    )
+    chat = "/v1/chat/completions"
+    usages: list[dict[str, int]] = []
+    scrapes = 0
+    try:
+        with httpx.Client(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {served['user']}"},
+            timeout=60,
+        ) as http:
+            for q in ("hi", "Where do I sign in at the start of a shift?", "What is a fan?"):
+                r = http.post(
+                    chat,
+                    json={"messages": [{"role": "user", "content": q}], "max_tokens": 8},
+                )
+                assert r.status_code == 200, r.text
+                usages.append(r.json()["usage"])
+            body = {
+                "messages": [{"role": "user", "content": "Which extension do I call?"}],
+                "max_tokens": 8,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+            with http.stream("POST", chat, json=body) as r:
+                assert r.status_code == 200
+                events = [x[6:] for x in r.iter_lines() if x.startswith("data: ")]
+            assert events[-1] == "[DONE]"
+            usages.append(json.loads(events[-2])["usage"])
+            wrong = http.post(chat, json={"messages": [{"role": "robot", "content": "x"}]})
+            assert wrong.status_code == 422
+            too_many = http.post(
+                chat, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10**6}
+            )
+            assert too_many.status_code == 400
+            unauthorized = http.post(
+                chat,
+                json={"messages": [{"role": "user", "content": "hi"}]},
+                headers={"Authorization": "Bearer ek_not_a_key"},
+            )
+            assert unauthorized.status_code == 401
+            expected = {
+                (chat, "200"): 4,
+                (chat, "422"): 1,
+                (chat, "400"): 1,
+                (chat, "401"): 1,
+            }
+            # a request is counted when its response has gone out: poll until the last
+            # one shows (or a few seconds pass), then compare exactly
+            deadline = time.time() + 10
+            while True:
+                text = http.get("/metrics").text
+                requests, tokens = _counters(text)
+                if scrapes:
+                    expected[("/metrics", "200")] = scrapes
+                scrapes += 1
+                if requests == expected or time.time() > deadline:
+                    break
+                time.sleep(0.2)
+    finally:
+        server.stop()
+    assert requests == expected
+    assert tokens["prompt"] == sum(u["prompt_tokens"] for u in usages)
+    assert tokens["completion"] == sum(u["completion_tokens"] for u in usages)
+    assert tokens["completion"] > 0 and all(
+        u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] for u in usages
+    )
+
+
+def _counters(text: str) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+    """(requests by (endpoint, status) without /ready, {"prompt", "completion"} tokens)."""
+    requests: dict[tuple[str, str], float] = {}
+    tokens: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "edgekit_requests_total" and s.labels["endpoint"] != "/ready":
+                requests[(s.labels["endpoint"], s.labels["status"])] = s.value
+            elif s.name == "edgekit_prompt_tokens_total":
+                tokens["prompt"] = s.value
+            elif s.name == "edgekit_completion_tokens_total":
+                tokens["completion"] = s.value
+    return requests, tokens

@@ -6,7 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
+from serving import RunningServer, refused_start
 
 from conftest import run_cli
 
@@ -73,3 +75,41 @@ def test_unsigned_bundle_fails_signature_check(tiny_project, tmp_path: Path):
     run_cli("keygen", "--out", str(tmp_path / "k"), check=True)
     proc = verify(result.bundle, tmp_path / "k" / "edgekit.pub")
     assert proc.returncode == 1 and "not signed" in proc.stdout
+
+
+def _flip_one_byte(path: Path) -> None:
+    """Change one byte in the middle of ``path`` (same size: only the hash can tell)."""
+    with open(path, "r+b") as fh:
+        fh.seek(path.stat().st_size // 2)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("case", ["model-byte", "manifest"])
+def test_serve_with_pubkey_refuses_a_tampered_bundle(signed, case: str):
+    """`edgekit serve --pubkey` on a signed bundle changed after signing exits non-zero,
+    names the problem and never answers /ready."""
+    bundle, pub = signed
+    if case == "model-byte":
+        gguf = next((bundle / "model").glob("*.gguf"))
+        _flip_one_byte(gguf)
+        expect = f"model/{gguf.name}: sha256 mismatch"
+    else:  # hide nothing, change what the manifest says: only the signature catches it
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        manifest["version"] = "9.9.9"
+        (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        expect = "manifest.json: signature does not match"
+    code, log = refused_start(bundle, "--no-auth", "--pubkey", str(pub))
+    assert code != 0, log
+    assert "bundle failed verification, refusing to use it" in log and expect in log, log
+    assert "Traceback" not in log, log  # a clear message, not a crash
+
+
+def test_serve_with_pubkey_starts_the_untampered_signed_bundle(signed):
+    bundle, pub = signed
+    server = RunningServer(bundle, "--no-auth", "--pubkey", str(pub))
+    try:
+        assert httpx.get(f"{server.url}/ready").status_code == 200
+    finally:
+        server.stop()

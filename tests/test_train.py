@@ -245,6 +245,67 @@ def test_distillation_loss_against_a_teacher(tmp_path: Path, tiny_model):
     assert result.steps == 3
 
 
+def _random_teacher(tiny_model, out: Path, seed: int) -> Path:
+    """tiny-random's architecture and tokenizer with other (seeded, larger) weights."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model.path)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, p in sorted(model.named_parameters()):
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    model.save_pretrained(out, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_model.path).save_pretrained(out)
+    return out
+
+
+def test_distillation_changes_training_through_the_teacher(tmp_path: Path, tiny_model):
+    """Same seed, data and steps: with a teacher the loss mixes in a non-zero KL term and the
+    adapter differs from plain SFT, and from one trained against another teacher."""
+    from safetensors.torch import load_file
+
+    extra = "  max_steps: 4\n  epochs: 100\n  learning_rate: 0.01\n  eval_every: 1000\n"
+    runs = {}
+    for name, teacher_seed in (("plain", None), ("teacher1", 1), ("teacher2", 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        cfg_extra = extra
+        if teacher_seed is not None:
+            teacher = _random_teacher(tiny_model, tmp_path / f"t{teacher_seed}", teacher_seed)
+            cfg_extra += f"  distill: {{teacher: '{teacher}', weight: 0.5, top_k: 8}}\n"
+        result = _train(project(folder, cfg_extra), folder)
+        rows = [json.loads(x) for x in result.log.read_text().splitlines()]
+        weights = load_file(result.output / "adapter_model.safetensors")
+        runs[name] = rows, weights
+
+    plain_rows, plain_w = runs["plain"]
+    assert len(plain_rows) == 4 and all("distill_kl" not in r for r in plain_rows)
+    for name in ("teacher1", "teacher2"):
+        rows, _ = runs[name]
+        assert len(rows) == 4
+        for r in rows:  # the KL term is there, non-zero, and is what the loss mixes in
+            assert r["distill_kl"] > 0.01, (name, r)
+            assert r["loss"] == pytest.approx(0.5 * r["ce"] + 0.5 * r["distill_kl"], rel=1e-5)
+        # step 1 starts from the same weights on the same batch: same cross-entropy, and
+        # the logged loss differs only by the teacher's term
+        assert rows[0]["ce"] == pytest.approx(plain_rows[0]["loss"], rel=1e-5)
+        assert rows[0]["loss"] != pytest.approx(plain_rows[0]["loss"], rel=1e-3)
+    assert runs["teacher1"][0][0]["distill_kl"] != pytest.approx(
+        runs["teacher2"][0][0]["distill_kl"], rel=1e-3
+    )
+
+    def max_diff(a: dict, b: dict) -> float:
+        assert a.keys() == b.keys()
+        return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+    # distillation moved the adapter away from plain SFT, and which teacher it was matters
+    vs_plain = max_diff(plain_w, runs["teacher1"][1])
+    vs_other_teacher = max_diff(runs["teacher1"][1], runs["teacher2"][1])
+    assert vs_plain > 1e-3 and vs_other_teacher > 1e-3, (vs_plain, vs_other_teacher)
+
+
 def test_build_trains_merges_quantizes_and_chats(tmp_path: Path):
     from rich.console import Console
 
@@ -288,22 +349,123 @@ def test_self_instruct_filters():
     assert got == ["How often are fans inspected?", "Who inspects them?"]
 
 
-def test_self_instruct_with_a_local_teacher_is_bounded_and_resumable(tmp_path: Path):
-    cfg = project(tmp_path, base="builtin:smollm2-135m")
+REFUGE_DOC = """# Refuge Chambers
+
+## Capacity
+
+Each refuge chamber holds twenty miners for thirty-six hours. The shift supervisor checks its
+oxygen cylinders every week.
+
+## Self-rescuers
+
+Every miner carries a self-rescuer on the belt. A self-rescuer gives thirty minutes of oxygen
+after a fire.
+"""
+
+# What the scripted teacher writes: questions per section (keyed by the section's opening
+# words; other sections get no question) and an answer per question.
+TEACHER_QUESTIONS = {
+    "Each refuge chamber": "1. How long does a refuge chamber hold twenty miners?\n"
+    "2. Who checks the oxygen cylinders of a refuge chamber?",
+    "Every miner carries": "- How long does a self-rescuer give oxygen?\n"
+    "- How long does a refuge chamber hold twenty miners for?\n"
+    "- Where does every miner carry the self-rescuer?\nThat is all.",
+}
+TEACHER_ANSWERS = {
+    "How long does a refuge chamber hold twenty miners?": (
+        "A refuge chamber holds twenty miners for thirty-six hours."
+    ),
+    "Who checks the oxygen cylinders of a refuge chamber?": "Bananas are yellow and sweet.",
+    "How long does a self-rescuer give oxygen?": "A self-rescuer gives thirty minutes of oxygen.",
+    # supported by its (self-rescuer) section, but the question repeats a kept one
+    "How long does a refuge chamber hold twenty miners for?": "Every miner carries a self-rescuer.",
+    "Where does every miner carry the self-rescuer?": "Every miner carries it on the belt.",
+}
+
+
+class ScriptedTeacher:
+    """A deterministic local teacher: counts its calls, answers from the tables above."""
+
+    def __init__(self) -> None:
+        self.id = "scripted-teacher"
+        self.calls = 0
+
+    def generate(self, batch: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
+        out = []
+        for messages in batch:
+            self.calls += 1
+            prompt = messages[-1]["content"]
+            if "\nQuestion: " in prompt:
+                out.append(TEACHER_ANSWERS[prompt.rsplit("\nQuestion: ", 1)[1]])
+            else:
+                text = prompt.split("Text:\n", 1)[1]
+                key = next((k for k in TEACHER_QUESTIONS if text.startswith(k)), None)
+                out.append(TEACHER_QUESTIONS[key] if key else "I cannot think of any.")
+        return out
+
+
+def test_self_instruct_keeps_supported_novel_pairs_bounded_and_resumable(
+    tmp_path: Path, monkeypatch
+):
+    import edgekit.data.generate as generate
+
+    teacher, asked_for = ScriptedTeacher(), []
+
+    def make_generator(spec: str) -> ScriptedTeacher:
+        asked_for.append(spec)
+        return teacher
+
+    monkeypatch.setattr(generate, "make_generator", make_generator)
+    cfg = project(tmp_path)
+    (tmp_path / "docs" / "refuge.md").write_text(REFUGE_DOC)
     cfg.write_text(
         cfg.read_text().replace(
             "data: {",
-            "data: {augment: {teacher: 'builtin:smollm2-135m', max_pairs: 2, "
-            "questions_per_chunk: 2, min_support: 0.3}, rules: [faq], ",
+            "data: {augment: {teacher: 'local/teacher.gguf', max_pairs: 2, "
+            "questions_per_chunk: 3, min_support: 0.5}, rules: [faq], ",
         )
     )
     card = build_data(load_config(cfg), tmp_path / "data")
-    kept = card.per_rule.get("self_instruct", 0)
-    assert kept <= 2
-    assert kept + sum(n for r, n in card.dropped.items() if r.startswith("self-instruct")) > 0
-    cache = (tmp_path / "data" / "augment-cache.jsonl").read_text()
+    assert asked_for == ["local/teacher.gguf"]
+    assert card.per_rule == {"faq": 1, "self_instruct": 2}
+    assert card.dropped == {
+        "self-instruct: unsupported": 1,  # the bananas answer
+        "self-instruct: near-duplicate": 1,  # "... hold twenty miners for?"
+        "self-instruct: over max_pairs": 1,  # the belt question: supported, novel, third
+        "self-instruct: no question parsed": 1,  # vent.md's Main Fans section
+    }
+    rows = [
+        json.loads(x)
+        for f in ("train.jsonl", "eval_domain.jsonl")
+        for x in (tmp_path / "data" / f).read_text().splitlines()
+    ]
+    kept = [r for r in rows if r["rule"] == "self_instruct"]
+    kept.sort(key=lambda r: r["messages"][1]["content"])
+    assert [(r["source"], r["messages"][1:]) for r in kept] == [
+        (
+            "Refuge Chambers",
+            [
+                {"role": "user", "content": "How long does a refuge chamber hold twenty miners?"},
+                {
+                    "role": "assistant",
+                    "content": "A refuge chamber holds twenty miners for thirty-six hours.",
+                },
+            ],
+        ),
+        (
+            "Refuge Chambers",
+            [
+                {"role": "user", "content": "How long does a self-rescuer give oxygen?"},
+                {"role": "assistant", "content": "A self-rescuer gives thirty minutes of oxygen."},
+            ],
+        ),
+    ]
+    assert all(r["messages"][0]["role"] == "system" for r in kept)
+    calls, cache = teacher.calls, (tmp_path / "data" / "augment-cache.jsonl").read_text()
+    assert calls == 3 + 5  # one question call per long section, one answer call per question
     again = build_data(load_config(cfg), tmp_path / "data")  # every teacher call cached
-    assert again.per_rule == card.per_rule
+    assert teacher.calls == calls
+    assert again.per_rule == card.per_rule and again.dropped == card.dropped
     assert (tmp_path / "data" / "augment-cache.jsonl").read_text() == cache
 
 
@@ -316,3 +478,177 @@ def test_data_build_cli_reports_the_card(tmp_path: Path):
     assert (tmp_path / "d" / "card.json").is_file()
     bad = run_cli("data", "build", str(tmp_path / "missing.yaml"))
     assert bad.returncode == 2
+
+
+FAQ_DOC = """# Evacuation FAQ
+
+## Q: What do I do when the siren sounds?
+
+Stop work and switch off your machine. Take your self-rescuer from your belt.
+
+Walk to the nearest refuge chamber by the marked route. Do not run.
+
+Report to the supervisor at the chamber door and wait for the roll call.
+
+## Q: Where is the muster point?
+
+At the car park.
+"""
+
+
+def test_split_parts_packs_sentences_up_to_the_limit():
+    from edgekit.data.build import split_parts
+
+    text = "One two three. Four five.\n\nSix seven eight nine. Ten!"
+    assert split_parts(text, 30) == ["One two three. Four five.", "Six seven eight nine. Ten!"]
+    assert split_parts(text, 14) == [
+        "One two three.",
+        "Four five.",
+        "Six seven eight nine.",
+        "Ten!",
+    ]
+    # a sentence longer than the limit stays whole (it is never cut mid-sentence)
+    assert split_parts("A very long sentence here. Short.", 10) == [
+        "A very long sentence here.",
+        "Short.",
+    ]
+
+
+def test_long_faq_answers_become_exact_multi_turn_dialogues(tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "evac.md").write_text(FAQ_DOC)
+    cfg = tmp_path / "edgekit.yaml"
+    cfg.write_text(
+        "name: t\ndocs: docs\nmodel: {base: 'builtin:tiny-random'}\n"
+        "prompt: {system: 'Be brief.'}\n"
+        "data: {rules: [faq], general: none, grounded: false, eval_fraction: 0.0,"
+        " multi_turn_chars: 100}\n"
+    )
+    card = build_data(load_config(cfg), tmp_path / "data")
+    rows = [json.loads(x) for x in (tmp_path / "data" / "train.jsonl").read_text().splitlines()]
+    by_question = {r["messages"][1]["content"]: r["messages"] for r in rows}
+    assert by_question["What do I do when the siren sounds?"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What do I do when the siren sounds?"},
+        # sentences packed into parts of at most 100 characters, across paragraphs
+        {
+            "role": "assistant",
+            "content": "Stop work and switch off your machine. "
+            "Take your self-rescuer from your belt.",
+        },
+        {"role": "user", "content": "And then?"},  # follow-ups: seeded (data.seed 0)
+        {
+            "role": "assistant",
+            "content": "Walk to the nearest refuge chamber by the marked route. Do not run.",
+        },
+        {"role": "user", "content": "And then?"},
+        {
+            "role": "assistant",
+            "content": "Report to the supervisor at the chamber door and wait for the roll call.",
+        },
+    ]
+    assert by_question["Where is the muster point?"] == [  # short: one turn
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Where is the muster point?"},
+        {"role": "assistant", "content": "At the car park."},
+    ]
+    assert card.multi_turn == 1 and card.per_rule == {"faq": 2} and len(rows) == 2
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_cpu_processes_gives_an_adapter_like_one_process(
+    tmp_path: Path, tiny_model
+):
+    """The README's scale-out command, on CPU: 2 processes over gloo train one adapter that
+    has the files, keys and shapes of a single-process run and loads onto the base."""
+    import os
+
+    import torch
+    from peft import PeftModel, get_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from edgekit.train.trainer import train
+
+    extra = "  max_steps: 4\n  epochs: 100\n  learning_rate: 0.01\n  eval_every: 2\n"
+    cfg = project(tmp_path, extra)
+    loaded = load_config(cfg)
+
+    # accelerate's `--cpu` flag starts one process (more only through an MPI hostfile); the
+    # documented `--multi_gpu --num_processes N` form runs N processes, on CPU over gloo
+    # HF_HOME: no accelerate config of this machine's; no GPU: this is the CPU (gloo) path
+    env = {
+        **os.environ,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_OFFLINE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    launch = [
+        str(Path(sys.executable).with_name("accelerate")),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "edgekit",
+        "train",
+        str(cfg),
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "two"),
+    ]
+    proc = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # the launch built the data (rank 0, the other waiting); one process trains on the same
+    assert (tmp_path / "data" / "train.jsonl").is_file()
+    single = train(loaded, tmp_path / "data", tmp_path / "one", tiny_model, progress=False)
+    assert proc.stdout.count("4 steps") == 1, proc.stdout  # only the main process reports
+    assert "2 process(es)" in proc.stdout, proc.stdout
+
+    one, two = single.output, tmp_path / "two" / "adapter"
+    record = json.loads((two / "edgekit_adapter.json").read_text())
+    assert record["processes"] == 2
+    assert json.loads((one / "edgekit_adapter.json").read_text())["processes"] == 1
+    assert record["base_sha256"] == tiny_model.sha256
+    rows = [json.loads(x) for x in (tmp_path / "two" / "train-log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]  # one writer
+    assert "eval_domain" in rows[1] and "eval_domain" in rows[3]
+
+    assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in two.iterdir())
+
+    def adapter_config(folder: Path) -> dict:
+        config = json.loads((folder / "adapter_config.json").read_text())
+        config["target_modules"] = sorted(config["target_modules"])  # a set, saved as a list
+        return config
+
+    assert adapter_config(one) == adapter_config(two)
+    w1 = load_file(one / "adapter_model.safetensors")
+    w2 = load_file(two / "adapter_model.safetensors")
+    assert {k: v.shape for k, v in w1.items()} == {k: v.shape for k, v in w2.items()}
+    assert any(float(v.abs().max()) > 0 for k, v in w2.items() if "lora_B" in k)  # trained
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model.path)
+    model = PeftModel.from_pretrained(base, two)
+    loaded_w = get_peft_model_state_dict(model)
+    assert loaded_w.keys() == w2.keys()
+    assert all(bool((loaded_w[k] == w2[k]).all()) for k in w2)
+    logits = model(input_ids=torch.tensor([[1, 2, 3, 4]])).logits
+    assert logits.shape == (1, 4, base.config.vocab_size) and bool(torch.isfinite(logits).all())

@@ -17,7 +17,7 @@ from typing import Any
 
 from edgekit.bundle import manifest as mf
 from edgekit.config import LoadedConfig
-from edgekit.errors import BundleError
+from edgekit.errors import BundleError, EdgekitError
 from edgekit.fsutil import atomic_write_text
 
 HELD_OUT = "held-out split of the training data (never trained on)"
@@ -49,7 +49,8 @@ def _doc_pairs(loaded: LoadedConfig) -> list[dict[str, Any]]:
     from edgekit.data.rules import resolve_rules
 
     cfg, d = loaded.config, loaded.config.data
-    assert cfg.docs is not None
+    if cfg.docs is None:
+        raise EdgekitError(f"{loaded.path}: a behaviour eval set from documents needs `docs`")
     documents, _ = load_documents(cfg.docs)
     rules = resolve_rules(list(d.rules), list(d.custom_rules))
     rows, seen = [], set()

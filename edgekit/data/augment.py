@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.config_train import AugmentSection
+from edgekit.errors import EdgekitError
 from edgekit.kb.loaders import Document
 from edgekit.kb.retrieve import terms
 
@@ -75,7 +76,8 @@ def augment(
     """(question, answer, source title) pairs and counts of what was dropped and why."""
     from edgekit.data.generate import cached_generate, make_generator
 
-    assert cfg.teacher is not None
+    if cfg.teacher is None:
+        raise EdgekitError("data.augment needs a `teacher` model to write questions and answers")
     gen = make_generator(cfg.teacher)
     sections = [(d.title, s.text) for d in documents for s in d.sections if len(s.text) > 80]
     random.Random(seed).shuffle(sections)

@@ -132,13 +132,21 @@ def _user_replay(path: Path) -> list[list[dict[str, str]]]:
             continue
         try:
             messages = json.loads(line)["messages"]
-            assert messages and all({"role", "content"} <= set(m) for m in messages)
-        except (json.JSONDecodeError, KeyError, TypeError, AssertionError):
-            raise EdgekitError(
-                f'{path}:{n}: expected {{"messages": [{{"role", "content"}}]}}'
-            ) from None
+        except (json.JSONDecodeError, KeyError, TypeError):
+            messages = None
+        if not _is_conversation(messages):
+            raise EdgekitError(f'{path}:{n}: expected {{"messages": [{{"role", "content"}}]}}')
         rows.append(messages)
     return rows
+
+
+def _is_conversation(messages: object) -> bool:
+    """A non-empty list of messages, each a dict with at least `role` and `content`."""
+    return (
+        isinstance(messages, list)
+        and bool(messages)
+        and all(isinstance(m, dict) and {"role", "content"} <= m.keys() for m in messages)
+    )
 
 
 def question_key(question: str) -> str:

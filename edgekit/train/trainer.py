@@ -63,6 +63,24 @@ def use_bf16(precision: str, device: str) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def _cpu_only() -> bool:
+    """True when this host has no GPU (or other accelerator) for torch.
+
+    accelerate is then told so (``cpu=True``): a multi-process launch
+    (``accelerate launch --multi_gpu --num_processes N``) becomes N processes training one
+    model over gloo on the CPU, instead of N unconnected runs that each train on all the
+    data and write the same outputs."""
+    torch = deps.require("torch")
+    return not torch.accelerator.is_available()
+
+
+def process_state() -> Any:
+    """accelerate's view of this process (rank, world size), set up as the Trainer's will be:
+    ``with process_state().main_process_first():`` lets rank 0 prepare shared files first."""
+    accelerate = deps.require("accelerate")
+    return accelerate.PartialState(cpu=_cpu_only())
+
+
 def _latest_checkpoint(out: Path) -> Path | None:
     ckpts = sorted((out / CKPT_DIR).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
     return ckpts[-1] if ckpts else None
@@ -82,7 +100,9 @@ class Trainer:
         self.torch = deps.require("torch")
         self.transformers = deps.require("transformers")
         accelerate = deps.require("accelerate")
-        self.acc = accelerate.Accelerator(gradient_accumulation_steps=self.cfg.grad_accum)
+        self.acc = accelerate.Accelerator(
+            cpu=_cpu_only(), gradient_accumulation_steps=self.cfg.grad_accum
+        )
         self.log_progress = log_progress and self.acc.is_main_process
         self.bf16 = use_bf16(self.cfg.precision, self.acc.device.type)
 
@@ -248,6 +268,7 @@ class Trainer:
                         with self.autocast():
                             out = model(**batch)
                         loss = out.loss
+                        loss_terms: dict[str, float] = {}
                         if stage in caches:
                             from edgekit.train.distill import kl_loss
 
@@ -256,6 +277,11 @@ class Trainer:
                                 [caches[stage][i] for i in batches[b]],
                                 cfg.distill.temperature,
                             )
+                            # both terms are logged, so a run shows what the teacher added
+                            loss_terms = {
+                                "ce": float(loss.detach()),
+                                "distill_kl": float(kl.detach()),
+                            }
                             loss = (1 - cfg.distill.weight) * loss + cfg.distill.weight * kl
                         acc.backward(loss)
                         if acc.sync_gradients:
@@ -274,6 +300,7 @@ class Trainer:
                         "step": state["global_step"],
                         "epoch": state["epoch"],
                         "loss": float(loss.detach()),
+                        **loss_terms,
                         "lr": sched.get_last_lr()[0],
                         "tokens_per_s": rate,
                     }
@@ -354,6 +381,7 @@ class Trainer:
             "stages": list(self.cfg.stages),
             "train_data_sha256": data_hash,
             "train_config": self.cfg.model_dump(),
+            "processes": self.acc.num_processes,
         }
         if self.cfg.method == "lora":
             atomic_write_json(tmp / ADAPTER_RECORD, record)

@@ -6,6 +6,7 @@ Layout under the install root (default /opt/edgekit)::
     releases/<name>-<version>/venv/        edgekit[site] from the bundle's wheelhouse
     current -> releases/<name>-<version>   switched with one atomic rename
     trusted.pub                            the key every start checks the bundle against
+    audit.key                              the audit logs' secret (0600, kept on re-install)
     edgekit.service                        the systemd unit (`--systemd` installs it)
 
 Installing an older tar again switches back to it (its release is kept). Each step writes
@@ -38,6 +39,7 @@ class Installed:
     venv: Path
     unit: Path
     previous: str | None
+    audit_key: Path | None = None
 
 
 def _verify_archive(tar: Path, pubkey: Path | None) -> dict:
@@ -52,7 +54,8 @@ def _verify_archive(tar: Path, pubkey: Path | None) -> dict:
                 rel = member.name.split("/", 1)[-1]
                 if member.isfile() and rel in (mf.MANIFEST_FILE, SIGNATURE_FILE):
                     data = tf.extractfile(member)
-                    assert data is not None
+                    if data is None:
+                        raise BundleError(f"{tar}: cannot read {member.name} from the archive")
                     (Path(tmp) / rel).write_bytes(data.read())
             report.problems += check_signature(Path(tmp), pubkey)
     report.raise_if_bad()
@@ -101,6 +104,17 @@ def _venv(bundle_dir: Path, venv: Path, reuse_python: bool) -> None:
     if proc.returncode != 0:
         raise BundleError(f"offline pip install from {wheels} failed:\n{proc.stderr[-2000:]}")
     (venv / VENV_DONE).write_text("")
+
+
+def _audit_key(root: Path, user: str | None) -> Path:
+    """ROOT/audit.key, the secret of `serve`'s keyed audit logs: created once, never
+    replaced (a new key would leave the logs written so far unverifiable)."""
+    from edgekit.runtime.audit import KEY_NAME, create_key
+
+    key = root / KEY_NAME
+    if create_key(key) and user and os.geteuid() == 0:
+        shutil.chown(key, user)  # the service's user must read it
+    return key
 
 
 def _switch(root: Path, release: str) -> str | None:
@@ -156,6 +170,7 @@ def install_bundle(
         new_keys = rel_dir / "bundle.apikeys.json"
         if old_keys.is_file() and not new_keys.exists():
             shutil.copyfile(old_keys, new_keys)
+    audit_key = _audit_key(root, user)
     opts = {"host": host, "port": str(port), "user": user or getpass.getuser()}
     unit = _unit(bundle_dir, root, release, {**opts, "pubkey_arg": pubkey_arg})
     previous = _switch(root, release)
@@ -164,4 +179,4 @@ def install_bundle(
         shutil.copyfile(unit, target)
         if shutil.which("systemctl"):
             subprocess.run(["systemctl", "daemon-reload"], check=False)
-    return Installed(release, bundle_dir, rel_dir / "venv", unit, previous)
+    return Installed(release, bundle_dir, rel_dir / "venv", unit, previous, audit_key)

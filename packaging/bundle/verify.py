@@ -91,7 +91,8 @@ def verify_tar(path: Path) -> VerifyReport:
                     continue
                 rel = member.name.split("/", 1)[1] if "/" in member.name else member.name
                 f = tf.extractfile(member)
-                assert f is not None
+                if f is None:
+                    raise BundleError(f"{path}: cannot read {member.name} from the archive")
                 h = hashlib.sha256()
                 data = b""
                 while block := f.read(1 << 20):

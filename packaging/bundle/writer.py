@@ -48,12 +48,17 @@ class BundleWriter:
                 f"cannot {action}: bundle writer is {self._state.value}, expected {state.value}"
             )
 
+    def _staging(self) -> Path:
+        """The temp directory the bundle is built in (only between open and commit)."""
+        if self._tmp is None:
+            raise BundleError(f"bundle writer is {self._state.value}: it has no open directory")
+        return self._tmp
+
     def _dest(self, rel: str) -> Path:
         pure = PurePosixPath(rel)
         if pure.is_absolute() or ".." in pure.parts or rel in ("", mf.MANIFEST_FILE):
             raise BundleError(f"invalid bundle path {rel!r}")
-        assert self._tmp is not None
-        dest = self._tmp / pure
+        dest = self._staging() / pure
         if dest.exists():
             raise BundleError(f"{rel} was already added to the bundle")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -86,21 +91,20 @@ class BundleWriter:
     def read(self, rel: str) -> bytes | None:
         """Content of a file already added (None if absent), e.g. to render a report."""
         self._expect(_State.OPEN, f"read {rel}")
-        assert self._tmp is not None
-        path = self._tmp / PurePosixPath(rel)
+        path = self._staging() / PurePosixPath(rel)
         return path.read_bytes() if path.is_file() else None
 
     def finalize(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Hash every file added and write the manifest. Returns the manifest."""
         self._expect(_State.OPEN, "finalize")
-        assert self._tmp is not None
+        tmp = self._staging()
         files = [
             {
-                mf.K_PATH: p.relative_to(self._tmp).as_posix(),
+                mf.K_PATH: p.relative_to(tmp).as_posix(),
                 mf.K_SIZE: p.stat().st_size,
                 mf.K_SHA256: sha256_file(p),
             }
-            for p in iter_files(self._tmp)
+            for p in iter_files(tmp)
         ]
         manifest = {
             mf.K_FORMAT: mf.FORMAT_VERSION,
@@ -109,15 +113,14 @@ class BundleWriter:
             **meta,
             mf.K_FILES: files,
         }
-        atomic_write_bytes(self._tmp / mf.MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
+        atomic_write_bytes(tmp / mf.MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
         self._state = _State.FINALIZED
         return manifest
 
     def commit(self, tar: bool = True) -> Path:
         """Move the finished bundle into place (replacing an older one), then write the tar."""
         self._expect(_State.FINALIZED, "commit")
-        assert self._tmp is not None
-        replace_dir(self._tmp, self.target)
+        replace_dir(self._staging(), self.target)
         self._state = _State.COMMITTED
         if tar:
             write_tar(self.target, self.target.with_name(self.target.name + ".tar"))

@@ -75,7 +75,8 @@ class Handle:
                 return
 
     async def next_event(self) -> Event:
-        assert self.job._async is not None, "submit with loop= to await events"
+        if self.job._async is None:
+            raise RuntimeError("this handle has no event loop: submit with loop= to await events")
         return await self.job._async.get()
 
     async def aevents(self) -> AsyncIterator[Event]:

@@ -262,7 +262,8 @@ class Lane:
         s.cache.append(token)
 
     def _sample(self, s: Slot, idx: int) -> None:
-        assert s.job is not None and s.text is not None
+        if s.job is None or s.text is None:
+            raise RuntimeError(f"engine: slot {s.seq} sampled without a request")
         token = self._ll.llama_sampler_sample(s.chain.sampler, self._ctx.ctx, idx)
         if self.model.is_eog(token):
             self._finish(s, "stop")
@@ -279,7 +280,8 @@ class Lane:
             s.next_token = token
 
     def _finish(self, s: Slot, reason: str, flush: bool = True) -> None:
-        assert s.job is not None
+        if s.job is None:
+            raise RuntimeError(f"engine: slot {s.seq} finished without a request")
         if flush and s.text is not None and reason != "cancelled":
             tail = s.text.flush()
             if tail:

@@ -22,14 +22,19 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
         Switches the pointer like `edgekit adapter rollback`, then swaps at once."""
         from edgekit.errors import EdgekitError
 
+        usage = 'send {"version": "<installed version or base>"}'
         try:
             body = await request.json() if await request.body() else {}
-            assert isinstance(body, dict)
-        except (json.JSONDecodeError, AssertionError):
-            raise ApiError(400, 'send {"version": "<installed version or base>"}') from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, usage) from None
+        if not isinstance(body, dict):
+            raise ApiError(400, f"{usage}: the body must be a JSON object")
+        version = body.get("version")
+        if version is not None and not isinstance(version, str):
+            raise ApiError(400, f"{usage}: version must be a string", "version")
         site = srv.adapters_site
         try:
-            await anyio.to_thread.run_sync(site.store.rollback, body.get("version"))
+            await anyio.to_thread.run_sync(site.store.rollback, version)
         except EdgekitError as exc:
             raise ApiError(400, str(exc), "version") from None
         await anyio.to_thread.run_sync(site.reload)

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
 from edgekit.runtime import generation as gen
-from edgekit.runtime.answer import StreamState
+from edgekit.runtime.answer import AnswerPlan, StreamState
 from edgekit.runtime.api_error import ApiError
 from edgekit.runtime.api_models import ChatRequest, CompletionRequest
 from edgekit.runtime.engine import Handle, Lane, LaneClosed, QueueFull, SamplingSpec
@@ -59,13 +59,20 @@ async def start(srv: Any, lane: Lane, prompt: list[int], spec: SamplingSpec) -> 
     return handle
 
 
+def answer_plan(p: gen.Prepared) -> AnswerPlan:
+    """The answer plan of a prepared chat request (only text completions have none)."""
+    if p.plan is None:
+        raise ApiError(500, "internal error: a chat request was prepared without an answer plan")
+    return p.plan
+
+
 def plan_spec(srv: Any, p: gen.Prepared) -> tuple[list[int], SamplingSpec]:
-    assert p.plan is not None
-    prompt = srv.model.chat_prompt(p.plan.messages)
-    params = dict(p.plan.sampling)
+    plan = answer_plan(p)
+    prompt = srv.model.chat_prompt(plan.messages)
+    params = dict(plan.sampling)
     user_stop = params.get("stop") or []
     params["stop"] = ([user_stop] if isinstance(user_stop, str) else list(user_stop)) + prompt.stop
-    return prompt.tokens, SamplingSpec.from_params(params, grammar=p.plan.grammar)
+    return prompt.tokens, SamplingSpec.from_params(params, grammar=plan.grammar)
 
 
 async def pieces(
@@ -73,16 +80,16 @@ async def pieces(
 ) -> AsyncIterator[str]:
     """Text pieces of the answer; a fixed reply comes whole. The loop guard and the
     request timeout cancel the generation; `state.finish_reason` says how it ended."""
-    assert p.plan is not None
+    plan = answer_plan(p)
     if handle is None:
         state.finish_reason = "stop"
-        yield p.plan.fixed_reply or ""
+        yield plan.fixed_reply or ""
         return
     try:
         async for event in handle.aevents():
             if event[0] == "text":
                 yield event[1]
-                if state.guard.feed(event[1]) and p.plan.loop_guard:
+                if state.guard.feed(event[1]) and plan.loop_guard:
                     state.loop_stopped, state.finish_reason = True, "stop"
                     return
                 if acct.timed_out():
@@ -103,7 +110,8 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
         body: ChatRequest, request: Request, key: Any = user
     ) -> Response | dict[str, Any]:
         srv.check_model(body.model)
-        prepared = await anyio.to_thread.run_sync(gen.prepare_chat, srv, body)
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(srv.prepare_pool, gen.prepare_chat, srv, body)
         top = prepared.citations[0]["source"] if prepared.citations else None
         adapter, lane = srv.pick(body.model, top)
         model_name = f"{srv.model_id}:{adapter}" if adapter else srv.model_id
@@ -112,8 +120,7 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
         if body.tools:
             return await _tool_call(srv, lane, prepared, body, acct) | base
         handle = None
-        assert prepared.plan is not None
-        if prepared.plan.fixed_reply is None:
+        if answer_plan(prepared).fixed_reply is None:
             handle = await start(srv, lane, *plan_spec(srv, prepared))
         if body.stream:
             return StreamingResponse(
@@ -213,8 +220,8 @@ async def _tool_call(
             return chatml_function_calling(
                 llama=llm,
                 messages=p.messages,
-                tools=req.tools,
-                tool_choice=req.tool_choice,
+                tools=req.tool_dicts(),
+                tool_choice=req.tool_choice_value(),
                 temperature=p.temperature,
                 max_tokens=p.max_tokens,
                 stream=False,
@@ -234,6 +241,8 @@ async def _completion(srv: Any, body: CompletionRequest, key: Any) -> dict[str, 
     srv.check_model(body.model)
     prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt[:1])
     n_prompt = srv.count_tokens(prompt)
+    if n_prompt == 0:
+        raise ApiError(400, "prompt is empty", "prompt")
     if n_prompt > srv.max_prompt:
         raise ApiError(
             400,

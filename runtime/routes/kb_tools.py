@@ -48,11 +48,13 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
         tool = srv.tools.get(name)
         if tool is None:
             raise ApiError(404, f"no tool {name!r} in this bundle", "name")
+        usage = "send the tool's arguments as a JSON object"
         try:
             args = await request.json()
-            assert isinstance(args, dict)
-        except (json.JSONDecodeError, AssertionError):
-            raise ApiError(400, "send the tool's arguments as a JSON object") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, usage) from None
+        if not isinstance(args, dict):
+            raise ApiError(400, f"{usage}, not {type(args).__name__}")
         try:
             result = tool.function(**args)
         except TypeError as exc:
