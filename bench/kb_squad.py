@@ -81,7 +81,7 @@ def main() -> None:
         export_embedder("builtin:minilm", Path(tmp) / "emb")
         emb = OnnxEmbedder(Path(tmp) / "emb")
         t = time.perf_counter()
-        p_onnx = emb.embed(paras)
+        p_onnx = emb.embed_passages(paras)
         onnx_pps = len(paras) / (time.perf_counter() - t)
     cos = (p_onnx * p_torch).sum(axis=1)
     fig.update(
@@ -110,7 +110,7 @@ def main() -> None:
     for i, q in enumerate(qs):
         rows["vector_torch"].append([j for j, _ in vector_search(p_torch, q_torch[i], 10)])
         t = time.perf_counter()
-        qv = emb.embed([q])[0]
+        qv = emb.embed_queries([q])[0]
         h = hybrid_search(bm25, p_onnx, q, qv, 10, weights)
         latency.append(time.perf_counter() - t)
         rows["bm25"].append([j for j, _ in bm25.search(q, 10)])

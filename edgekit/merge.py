@@ -27,6 +27,9 @@ TOKENIZER_FILES = (
     "special_tokens_map.json",
     "chat_template.jinja",
     "tokenizer.model",
+    "vocab.json",  # byte-level BPE tokenizers (GPT-2, Qwen) in their slow-tokenizer form
+    "merges.txt",
+    "added_tokens.json",
     "generation_config.json",
 )
 

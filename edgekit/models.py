@@ -178,6 +178,27 @@ def prepare_model(spec: str, home: Path | None = None) -> PreparedModel:
             "Hugging Face model directory with a config.json. Nothing is downloaded: "
             "copy the model folder to this machine and give its path."
         )
+    check_model_folder(path)
     record = read_record(path / MODEL_RECORD)
     digest = record[M_SHA256] if record else checkpoint_hash(path, HashCache())
     return PreparedModel(str(path), path, digest, cached=True)
+
+
+#: Any one of these makes a folder's tokenizer loadable (fast, SentencePiece or byte BPE).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
+def check_model_folder(path: Path) -> None:
+    """Refuse a local model folder that lacks weights or a tokenizer, before any stage runs
+    (otherwise training or the GGUF converter fails much later with a less clear error)."""
+    missing = []
+    if not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin")):
+        missing.append("weights (*.safetensors or pytorch_model*.bin)")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        missing.append(f"a tokenizer ({' or '.join(TOKENIZER_FILES)})")
+    if missing:
+        raise ModelError(
+            f"{path} has a config.json but is missing {'; '.join(missing)}. Copy the whole "
+            "Hugging Face model folder (config.json, weights, tokenizer files and "
+            "tokenizer_config.json with its chat template) to this machine."
+        )

@@ -298,11 +298,11 @@ def kb_stages(
     kb_key = None
     if cfg.docs is not None and cfg.kb.enabled:
         from edgekit.kb.export import cached_embedder
-        from edgekit.kb.ingest import embedder_fingerprint
+        from edgekit.kb.ingest import drop_if_other_embedder, embedder_fingerprint, prefix_setting
 
         t0 = time.perf_counter()
         with console.status("[bold]export embedder[/] …"):
-            emb_dir, emb_cached = cached_embedder(cfg.kb.embedder)
+            emb_dir, emb_cached = cached_embedder(cfg.kb.embedder, prefix_setting(cfg.kb))
         fingerprint = embedder_fingerprint(emb_dir)
         runner._log(
             StageResult(
@@ -320,6 +320,8 @@ def kb_stages(
         )
 
         def do_ingest() -> str:
+            # an existing KB keeps its embedder: another embedder, pooling or prefix re-embeds
+            drop_if_other_embedder(kb_dir, fingerprint)
             report = ingest_in_subprocess(loaded.path, kb_dir, report_path)
             return (
                 f"{report['documents']} documents, {report['chunks']} chunks, "

@@ -43,7 +43,12 @@ class EdgekitEmbeddingFunction(EmbeddingFunction[Documents]):
         return self._embedder
 
     def __call__(self, input: Documents) -> Embeddings:
-        return list(self.embedder.embed(list(input)))
+        """Documents added without vectors: passages."""
+        return list(self.embedder.embed_passages(list(input)))
+
+    def embed_query(self, input: Documents) -> Embeddings:
+        """`query_texts` of a Chroma query: questions."""
+        return list(self.embedder.embed_queries(list(input)))
 
     @staticmethod
     def name() -> str:

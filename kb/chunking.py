@@ -6,9 +6,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A sentence ends at . ! ? (optionally followed by a quote/bracket) before whitespace, or at
-# a line break (list items, table rows and paragraphs are units of their own).
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+# A sentence ends at . ! ? (optionally followed by a quote/bracket) before whitespace; at
+# Chinese 。！？；… (the last of a run, then any closing quote/bracket; no space follows
+# them in Chinese); or at a line break (list items, table rows and paragraphs are units of
+# their own).
+_CJK_END = "。！？；…"
+_CJK_CLOSE = "”’」』）》】\"')"
+_BOUNDARY = re.compile(
+    rf"(?<=[.!?])[\"')\]]*\s+"
+    rf"|(?<=[{_CJK_END}])(?![{_CJK_END}])[{_CJK_CLOSE}]*\s*"
+    r"|\n+"
+)
+# Where an over-long sentence may be cut: a space-separated word, or one CJK character
+_PIECE = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
+)
 
 
 @dataclass(frozen=True)
@@ -33,9 +45,10 @@ def sentences(text: str) -> list[Span]:
 
 
 def _hard_split(text: str, span: Span, count: Callable[[str], int], max_tokens: int) -> list[Span]:
-    """Split one over-long sentence on word boundaries (only when there is no other way)."""
+    """Split one over-long sentence between words or Chinese characters (only when there
+    is no other way)."""
     out: list[Span] = []
-    words = [m.span() for m in re.finditer(r"\S+", text[span.start : span.end])]
+    words = [m.span() for m in _PIECE.finditer(text[span.start : span.end])]
     begin = 0
     while begin < len(words):
         end = begin + 1

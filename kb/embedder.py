@@ -1,12 +1,18 @@
-"""Site-side text embedder: onnxruntime + tokenizers only (no torch), mean pooling + L2 norm.
+"""Site-side text embedder: onnxruntime + tokenizers only (no torch).
 
 An exported embedder folder holds `model.onnx`, `tokenizer.json` and `embedder.json`
-(settings and fingerprint). `edgekit.kb.export` writes it on the build side.
+(settings and fingerprint). `edgekit.kb.export` writes it on the build side. The settings
+say how a text becomes a vector: the pooling (the CLS token's vector or the mean of the
+token vectors, then always L2-normalised) and the prefixes put before a query or a passage
+(e5: "query: " / "passage: "). Every caller embeds through `embed_queries` (a user's
+question) or `embed_passages` (a chunk of a document), so the site applies exactly what the
+build applied.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +34,52 @@ E_QUANT = "quantization"
 E_FINGERPRINT = "fingerprint"
 E_PAD_ID = "pad_id"
 E_PAD_TOKEN = "pad_token"
+E_POOLING = "pooling"
+E_QUERY_PREFIX = "query_prefix"
+E_PASSAGE_PREFIX = "passage_prefix"
+
+POOLING_MEAN = "mean"
+POOLING_CLS = "cls"
+POOLINGS = (POOLING_MEAN, POOLING_CLS)
 
 
-def fingerprint(folder: Path, max_length: int) -> str:
-    """Identity of an embedder: its weights, tokenizer and truncation length."""
-    return sha256_json(
-        {
-            "model": sha256_file(folder / MODEL_FILE),
-            "tokenizer": sha256_file(folder / TOKENIZER_FILE),
-            "max_length": max_length,
-            "pooling": "mean+l2",
-        }
-    )
+@dataclass(frozen=True)
+class Prefixes:
+    """Text put before a query and before a passage before they are embedded."""
+
+    query: str = ""
+    passage: str = ""
+
+
+@dataclass(frozen=True)
+class PrefixSetting:
+    """Prefixes asked for; None takes the model folder's own (its `prompts`), else none."""
+
+    query: str | None = None
+    passage: str | None = None
+
+    def resolve(self, folder_default: Prefixes) -> Prefixes:
+        return Prefixes(
+            folder_default.query if self.query is None else self.query,
+            folder_default.passage if self.passage is None else self.passage,
+        )
+
+
+def fingerprint(
+    folder: Path, max_length: int, pooling: str = POOLING_MEAN, prefixes: Prefixes | None = None
+) -> str:
+    """Identity of an embedder: weights, tokenizer, truncation length, pooling, prefixes.
+
+    Mean pooling without prefixes hashes as before prefixes existed (same fingerprints)."""
+    identity: dict[str, Any] = {
+        "model": sha256_file(folder / MODEL_FILE),
+        "tokenizer": sha256_file(folder / TOKENIZER_FILE),
+        "max_length": max_length,
+        "pooling": f"{pooling}+l2",
+    }
+    if prefixes and prefixes != Prefixes():
+        identity["prefixes"] = {"query": prefixes.query, "passage": prefixes.passage}
+    return sha256_json(identity)
 
 
 class OnnxEmbedder:
@@ -58,6 +98,15 @@ class OnnxEmbedder:
         self.max_length = int(self.meta[E_MAX_LENGTH])
         self.fingerprint = str(self.meta[E_FINGERPRINT])
         self.dim = int(self.meta[E_DIM])
+        # embedders exported before these keys existed: mean pooling, no prefixes
+        self.pooling = str(self.meta.get(E_POOLING, POOLING_MEAN))
+        if self.pooling not in POOLINGS:
+            raise EdgekitError(
+                f"{meta_path}: pooling {self.pooling!r} is not one of {', '.join(POOLINGS)}"
+            )
+        self.prefixes = Prefixes(
+            str(self.meta.get(E_QUERY_PREFIX, "")), str(self.meta.get(E_PASSAGE_PREFIX, ""))
+        )
         ort = deps.require("onnxruntime")
         tokenizers = deps.require("tokenizers")
         tok = tokenizers.Tokenizer.from_file(str(folder / TOKENIZER_FILE))
@@ -85,8 +134,22 @@ class OnnxEmbedder:
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         return list(self._counter.encode(text, add_special_tokens=False).offsets)
 
-    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """L2-normalised float32 vectors, one row per text."""
+    def embed_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors of questions (the query prefix put before each)."""
+        return self._embed([self.prefixes.query + t for t in texts], batch_size)
+
+    def embed_passages(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors of document text (the passage prefix put before each)."""
+        return self._embed([self.prefixes.passage + t for t in texts], batch_size)
+
+    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.pooling == POOLING_CLS:
+            return hidden[:, 0]
+        m = mask[..., None].astype(np.float32)
+        return (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+
+    def _embed(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """L2-normalised float32 vectors of ``texts`` as given, one row per text."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         # sort by length so each batch pads little
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -96,11 +159,9 @@ class OnnxEmbedder:
             ids = np.array([e.ids for e in encs], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
             feed = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._inputs:
+            if "token_type_ids" in self._inputs:  # one sentence: all zeros
                 feed["token_type_ids"] = np.zeros_like(ids)
-            hidden = self.session.run(None, feed)[0]
-            m = mask[..., None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            pooled = self._pool(self.session.run(None, feed)[0], mask)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[idx] = pooled / np.clip(norms, 1e-12, None)
         return out

@@ -56,8 +56,8 @@ def best_sentence(
     overlap = [len(q & (set(terms(s)) | t)) / len(q) for (_, s), t in zip(found, titles)]
     similarity = [0.0] * len(found)
     if embedder is not None:
-        vectors = embedder.embed([question] + [s for _, s in found])
-        similarity = [float(v @ vectors[0]) for v in vectors[1:]]
+        qv = embedder.embed_queries([question])[0]
+        similarity = [float(v @ qv) for v in embedder.embed_passages([s for _, s in found])]
     scored = [
         (0.5 * o + 0.5 * s - RANK_PENALTY * (n - 1), i)
         for i, ((n, _), o, s) in enumerate(zip(found, overlap, similarity))

@@ -6,17 +6,35 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgekit.errors import EdgekitError
 from edgekit.kb import store
-from edgekit.kb.embedder import E_FINGERPRINT, META_FILE
+from edgekit.kb.embedder import E_FINGERPRINT, META_FILE, PrefixSetting
 from edgekit.kb.store import IngestReport, KnowledgeBase
+
+if TYPE_CHECKING:
+    from edgekit.config import KBSection
 
 
 def embedder_fingerprint(folder: Path) -> str:
     """Fingerprint of an exported embedder, read without loading onnxruntime."""
     return str(json.loads((folder / META_FILE).read_text())[E_FINGERPRINT])
+
+
+def prefix_setting(kb: KBSection) -> PrefixSetting:
+    """The embedder prefixes a config's `kb` section asks for."""
+    return PrefixSetting(kb.query_prefix, kb.passage_prefix)
+
+
+def drop_if_other_embedder(db: Path, fingerprint: str) -> bool:
+    """Remove the KB at ``db`` when it was embedded by another embedder (or other pooling or
+    prefixes) than ``fingerprint``, so the next ingest re-embeds everything."""
+    emb = Path(db) / store.EMBEDDER_DIR
+    if (emb / META_FILE).is_file() and embedder_fingerprint(emb) != fingerprint:
+        shutil.rmtree(db)
+        return True
+    return False
 
 
 def _wanted(
@@ -41,11 +59,13 @@ def ingest_folder(
     server: str | None = None,
     prefix: str = "",
     progress: Callable[[str, int, int], None] | None = None,
+    embedder_prefixes: PrefixSetting | None = None,
 ) -> tuple[KnowledgeBase, IngestReport]:
     """Create or update the KB at ``db`` from ``docs``.
 
-    An existing KB keeps its own embedder (so a site can re-ingest without torch). When the
-    chunking, collection or server asked for differ from the KB's, it is rebuilt.
+    ``embedder`` and its query/passage ``embedder_prefixes`` make a new KB; an existing KB
+    keeps its own (so a site can re-ingest without torch). When the chunking, collection or
+    server asked for differ from the KB's, it is rebuilt.
     """
     if not Path(docs).is_dir():
         raise EdgekitError(f"{docs}: documents folder does not exist")
@@ -60,7 +80,7 @@ def ingest_folder(
     else:
         from edgekit.kb.export import cached_embedder
 
-        folder, _ = cached_embedder(embedder)
+        folder, _ = cached_embedder(embedder, embedder_prefixes)
         kb = KnowledgeBase.create(
             db,
             folder,
@@ -93,4 +113,5 @@ def ingest_config(
         k.server,
         prefix=f"{DOCS_DIR}/",
         progress=progress,
+        embedder_prefixes=prefix_setting(k),
     )

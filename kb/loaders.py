@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.kb import pdf_layout
+from edgekit.kb import pdf_layout, zh_markers
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 
@@ -55,8 +55,9 @@ class Document:
 
 
 def _norm(text: str) -> str:
-    """Collapse all runs of whitespace (including newlines and nbsp) to one space."""
-    return " ".join(text.split())
+    """Collapse all runs of whitespace (including newlines and nbsp) to one space; a line
+    break between two CJK characters is dropped (Chinese wraps without spaces)."""
+    return " ".join(zh_markers.unwrap(text).split())
 
 
 def _first_heading(events: list[_Event], *levels: int) -> str:
@@ -132,15 +133,16 @@ def _group_lines(group: list[str], markdown: bool) -> list[str]:
             out.append(["item", text])
         elif markdown and _TERM.match(line):
             out.append(["term", line])
-        elif out and out[-1][0] != "row":
-            out[-1][1] += " " + line
+        elif out and out[-1][0] != "row" and not zh_markers.starts_own_line(out[-1][1], line):
+            out[-1][1] += zh_markers.joiner(out[-1][1], line) + line
         else:
             out.append(["prose", line])
     return [_inline(text) if markdown else text for _, text in out]
 
 
 def _parse_text(text: str, markdown: bool) -> list[_Event]:
-    """Markdown (ATX/setext headings, fences) or plain text (setext headings only)."""
+    """Markdown (ATX/setext headings, fences) or plain text (setext headings and Chinese
+    structure markers: 第一章, 一、, 第十二条 ..., see kb.zh_markers)."""
     lines = text.splitlines()
     if markdown and lines and lines[0].strip() == "---":  # YAML front matter
         end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() in ("---", "...")), 0)
@@ -171,6 +173,7 @@ def _parse_text(text: str, markdown: bool) -> list[_Event]:
         open_fence = _FENCE.match(line) if markdown else None
         atx = _ATX.match(line) if markdown else None
         setext = _SETEXT.match(line)
+        marker = None if markdown else zh_markers.marker_heading(line)
         if open_fence:
             flush()
             fence = open_fence.group(1)
@@ -182,6 +185,10 @@ def _parse_text(text: str, markdown: bool) -> list[_Event]:
             heading(base if setext.group(1)[0] == "=" else base + 1, name)
         elif setext:
             flush()  # a thematic break, or an underline with no single line above it: dropped
+        elif marker:
+            flush()
+            heading(marker.level, marker.name)
+            group.extend([marker.rest] if marker.rest else [])
         elif not line.strip():
             flush()
         else:
@@ -348,7 +355,8 @@ def _parse_pdf(data: bytes, path: Path) -> tuple[list[_Event], str]:
 
 
 def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
-    """Title/Heading N styles are headings (levels 0/N); returns the Title or first H1."""
+    """Title/Heading N styles are headings (levels 0/N), so are Chinese structure markers in
+    body paragraphs (第一章, 第十二条, 一、 ...: levels 2+); returns the Title or first H1."""
     try:
         import docx
         from docx.table import Table
@@ -379,10 +387,20 @@ def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
                 rows.append(" | ".join(_norm(cell.text) for cell in cells))
             events.append(("b", 0, [r for r in rows if r.strip(" |")]))
         elif text:
-            events.append(("h", depth, [text]) if kind == "h" else ("b", 0, [text]))
+            events.extend([("h", depth, [text])] if kind == "h" else _marked(text))
     if lines:
         events.append(("b", 0, lines))
     return events, _first_heading(events, 0, 1)
+
+
+def _marked(text: str) -> list[_Event]:
+    """A docx paragraph's events: a Chinese structure marker (第一章 总则, 第十二条 ...) is a
+    heading (under Title and Heading 1); an article's own text follows as a paragraph."""
+    marker = zh_markers.marker_heading(text)
+    if marker is None:
+        return [("b", 0, [text])]
+    body: list[_Event] = [("b", 0, [marker.rest])] if marker.rest else []
+    return [("h", marker.level, [marker.name]), *body]
 
 
 def _decode(data: bytes, path: Path) -> str:

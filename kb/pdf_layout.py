@@ -6,6 +6,8 @@ or wholly bold at body size, is a heading; distinct sizes rank largest -> level 
 text lowest, and numbering depth ("2.3 Fans" under "2 Ventilation") refines a size's level;
 level 1 is kept for a lone leading title, else the file's title roots the heading paths.
 With no font information, or no line that qualifies, pages split on blank lines as before.
+Chinese structure markers (kb.zh_markers: 第一章, 一、, 第十二条 ...) on body-size lines are
+headings too, below every font-detected one; numbering depth also counts their rank.
 """
 
 from __future__ import annotations
@@ -16,19 +18,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgekit.kb import zh_markers
+
 # Same shape as kb.loaders' events: ("h", level, [name]), ("b", 0, [para]), ("pg", n, []).
 Event = tuple[str, int, list[str]]
 
 HEADING_RATIO = 1.15  # a heading's size vs the body size (and the "at body size" tolerance)
 MAX_WORDS = 12
 MAX_CHARS = 120
+MAX_CJK_CHARS = 40  # a Chinese heading has no spaces: counted in characters
 BOLD_KEY = 0.0  # size key of bold-at-body-size headings: sorts after every real size
+MARKER_KEY = -1.0  # size key of rank-0 marker headings at body size; each rank 0.1 lower
 
 _BOLD = re.compile(r"bold|black|heavy", re.IGNORECASE)  # "Semibold" contains "bold"
 _NUMBERED = re.compile(
     r"(?:(\d{1,3}(?:\.\d{1,3})*)\.?\s+\S|(?:chapter|section|part)\s+\d{1,3}\b)", re.IGNORECASE
 )
-_SENTENCE_END = (".", ",", ";", ":")
+_SENTENCE_END = (".", ",", ";", ":", "。", "，", "；", "：")
 _PARA_SPLIT = re.compile(r"\n[ \t]*\n")
 
 
@@ -104,10 +110,12 @@ def read_page(page: Any) -> PageText:
 
 
 def _depth(text: str) -> int:
-    """Numbering depth: "3" / "3." / "Chapter 3" -> 1, "3.2" -> 2; 0 when not numbered."""
+    """Numbering depth: "3" / "3." / "Chapter 3" -> 1, "3.2" -> 2, a Chinese marker its rank
+    + 1 (第一章 -> 2, 第一条 -> 5); 0 when not numbered."""
     match = _NUMBERED.match(text)
     if not match:
-        return 0
+        marker = zh_markers.marker_heading(text)
+        return marker.rank + 1 if marker else 0
     return match.group(1).count(".") + 1 if match.group(1) else 1
 
 
@@ -117,7 +125,9 @@ def _is_heading_text(text: str) -> bool:
         return False
     if sum(ch.isalpha() for ch in text) < 2:
         return False
-    return not text.endswith(_SENTENCE_END) or _depth(text) > 0
+    if zh_markers.is_mainly_cjk(text) and len(text) > MAX_CJK_CHARS:
+        return False
+    return not text.endswith(_SENTENCE_END) or _NUMBERED.match(text) is not None
 
 
 def _size_key(line: Line, body: float) -> float | None:
@@ -136,7 +146,7 @@ def _segments(lines: list[str]) -> list[list[str]]:
     out: list[list[str]] = [[]]
     for text in lines:
         out[-1].append(text)
-        if text.rstrip().endswith((*_SENTENCE_END, "!", "?")):
+        if text.rstrip().endswith((*_SENTENCE_END, "!", "?", "！", "？")):
             out.append([])
     return [segment for segment in out if segment]
 
@@ -145,21 +155,29 @@ def _segments(lines: list[str]) -> list[list[str]]:
 _Item = tuple[str, float, str]
 
 
+def _marker_key(marker: zh_markers.Marker) -> float:
+    return round(MARKER_KEY - marker.rank / 10, 1)
+
+
 def _page_items(lines: list[Line], body: float) -> list[_Item]:
     """Runs of candidate lines of one size (split after sentence ends) that are short become
-    headings; everything else is prose, split into paragraphs on blank lines."""
+    headings, and so do body-size lines that are Chinese structure markers; everything else
+    is prose, split into paragraphs on blank lines."""
     items: list[_Item] = []
     para: list[str] = []
     group: list[str] = []
     group_key: float | None = None
 
+    def end_para() -> None:
+        if para:
+            items.append(("b", 0.0, "\n".join(para)))
+            para.clear()
+
     def end_group() -> None:
         for segment in _segments(group):
             name = " ".join(" ".join(segment).split())
             if group_key is not None and _is_heading_text(name):
-                if para:
-                    items.append(("b", 0.0, "\n".join(para)))
-                    para.clear()
+                end_para()
                 items.append(("h", group_key, name))
             else:
                 para.extend(segment)
@@ -167,20 +185,23 @@ def _page_items(lines: list[Line], body: float) -> list[_Item]:
 
     for line in lines:
         key = _size_key(line, body)
+        marker = zh_markers.marker_heading(line.text) if key is None else None
         if group and key != group_key:
             end_group()
         if key is not None:
             group.append(line.text)
             group_key = key
+        elif marker is not None:
+            end_para()
+            items.append(("h", _marker_key(marker), marker.name))
+            para.extend([marker.rest] if marker.rest else [])
         elif line.text.strip():
             para.append(line.text)
-        elif para:
-            items.append(("b", 0.0, "\n".join(para)))
-            para.clear()
+        else:
+            end_para()
     if group:
         end_group()
-    if para:
-        items.append(("b", 0.0, "\n".join(para)))
+    end_para()
     return items
 
 
@@ -231,16 +252,33 @@ def page_events(pages: Sequence[PageText]) -> list[Event]:
     if not headings:
         for number, page in enumerate(pages, 1):
             events.append(("pg", number, []))
-            events.extend(("b", 0, [para]) for para in _PARA_SPLIT.split(page.plain))
+            for para in _PARA_SPLIT.split(page.plain):
+                events.extend(_marked_events(para))
         return events
     levels = _levels(headings)
-    if levels.count(1) != 1 or levels[0] != 1:  # no lone leading title: the file's title roots
+    # no lone leading title (a Chinese marker never is one): the file's title roots the paths
+    if levels.count(1) != 1 or levels[0] != 1 or headings[0][0] < BOLD_KEY:
         levels = [level + 1 for level in levels]
     level_of = iter(levels)
     for number, items in enumerate(laid, 1):
         events.append(("pg", number, []))
         for kind, _, text in items:
             events.append(("h", next(level_of), [text]) if kind == "h" else ("b", 0, [text]))
+    return events
+
+
+def _marked_events(para: str) -> list[Event]:
+    """One blank-line paragraph of a page without layout headings; its Chinese structure
+    marker lines (第一章 总则, 第十二条 ...) become headings."""
+    blocks = zh_markers.marker_blocks(para)
+    if all(marker is None for marker, _ in blocks):
+        return [("b", 0, [para])]
+    events: list[Event] = []
+    for marker, text in blocks:
+        if marker is not None:
+            events.append(("h", marker.level, [marker.name]))
+        if text.strip():
+            events.append(("b", 0, [text]))
     return events
 
 

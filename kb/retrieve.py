@@ -3,50 +3,50 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgekit import deps
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-# A small English stop list: these words say nothing about which passage answers.
-STOPWORDS = frozenset(
-    "a an and are as at be but by for from has have how if in into is it its of on or "
-    "that the their there these they this to was were what when where which who whom why "
-    "will with does did do can could would should may might".split()
-)
+from edgekit.kb.segment import DEFAULT_SEGMENTER, Segmenter, words
 
 
-def terms(text: str) -> list[str]:
-    """Lower-cased word tokens without stop words (what BM25 indexes)."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+def terms(text: str, segmenter: Segmenter = DEFAULT_SEGMENTER) -> list[str]:
+    """Lower-cased search words without stop words (what BM25 indexes): Latin words as
+    they are, Chinese runs cut by ``segmenter`` (see edgekit.kb.segment)."""
+    return words(text, segmenter)
 
 
 class BM25Index:
     """BM25 over a fixed list of texts (bm25s; rebuilt when the texts change)."""
 
-    def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        k1: float = 1.2,
+        b: float = 0.75,
+        segmenter: Segmenter = DEFAULT_SEGMENTER,
+    ) -> None:
         bm25s = deps.require("bm25s")
         # bm25s sets its logger to DEBUG when imported: its index-building lines would
         # reach the console wherever logging has a handler
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.size = len(texts)
+        self.segmenter = segmenter
         self._bm25 = bm25s.BM25(k1=k1, b=b)
-        corpus = [terms(t) or ["\u2205"] for t in texts]
+        corpus = [terms(t, segmenter) or ["\u2205"] for t in texts]
         self._bm25.index(corpus, show_progress=False)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every text for ``query``."""
-        q = terms(query)
+        q = terms(query, self.segmenter)
         if not q or not self.size:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(q), dtype=np.float32)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        q = terms(query)
+        q = terms(query, self.segmenter)
         if not q or not self.size:
             return []
         k = min(k, self.size)

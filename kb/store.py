@@ -31,6 +31,7 @@ from edgekit.kb.config_defaults import DEFAULT_FUSION
 from edgekit.kb.embedder import OnnxEmbedder
 from edgekit.kb.loaders import Document, LoaderError, iter_documents
 from edgekit.kb.retrieve import BM25Index, FusionWeights, fuse
+from edgekit.kb.segment import DEFAULT_SEGMENTER, Segmenter
 
 KB_FILE = "kb.json"
 EMBEDDER_DIR = "embedder"
@@ -116,10 +117,12 @@ class KnowledgeBase:
         self.embedder = embedder
         self.collection = collection
         self._cache: dict[str, Any] | None = None
-        self._bm25: BM25Index | None = None
+        self._bm25: dict[str, BM25Index] = {}  # per segmenter
         #: retrieval settings a caller (the runtime) may set from the bundle's manifest
         self.default_weights: FusionWeights = DEFAULT_FUSION
         self.top_k = 4
+        #: how BM25 cuts Chinese text (edgekit.kb.segment); the index follows a change
+        self.segmenter: Segmenter = DEFAULT_SEGMENTER
         self.context_tokens = 800
         #: private copy made by open_read_only, removed by close()
         self.scratch: Path | None = None
@@ -230,7 +233,7 @@ class KnowledgeBase:
 
     def _invalidate(self) -> None:
         self._cache = None
-        self._bm25 = None
+        self._bm25 = {}
 
     def documents(self) -> dict[str, str]:
         """source -> document sha256 of everything indexed."""
@@ -340,7 +343,7 @@ class KnowledgeBase:
             ids, texts, metas = self._chunk_document(doc, source)
             if not ids:
                 continue
-            vectors = self.embedder.embed(
+            vectors = self.embedder.embed_passages(
                 [embed_text(doc.title, m[C_HEADING], t) for t, m in zip(texts, metas)]
             )
             self.add_rows(ids, texts, metas, vectors)
@@ -351,16 +354,17 @@ class KnowledgeBase:
         return report
 
     # ---- querying ------------------------------------------------------------------------
-    def _bm25_index(self) -> BM25Index:
-        if self._bm25 is None:
+    def _bm25_index(self, segmenter: Segmenter) -> BM25Index:
+        if segmenter not in self._bm25:
             rows = self._all()
-            self._bm25 = BM25Index(
+            self._bm25[segmenter] = BM25Index(
                 [
                     embed_text("", m[C_HEADING], d)
                     for d, m in zip(rows["documents"], rows["metadatas"])
-                ]
+                ],
+                segmenter=segmenter,
             )
-        return self._bm25
+        return self._bm25[segmenter]
 
     def query(
         self,
@@ -369,17 +373,19 @@ class KnowledgeBase:
         weights: FusionWeights | None = None,
         mode: str = "hybrid",
         depth: int = 50,
+        segmenter: Segmenter | None = None,
     ) -> list[Hit]:
         """Top ``k`` chunks for ``text``: ``mode`` is hybrid, bm25 or vector.
 
-        ``k`` and ``weights`` default to ``self.top_k`` and ``self.default_weights``.
+        ``k``, ``weights`` and ``segmenter`` default to ``self.top_k``,
+        ``self.default_weights`` and ``self.segmenter``.
         """
         k = k or self.top_k
         weights = weights or self.default_weights
         rows = self._all()
         if not rows["ids"]:
             return []
-        qv = self.embedder.embed([text])[0]
+        qv = self.embedder.embed_queries([text])[0]
         index = {cid: i for i, cid in enumerate(rows["ids"])}
         vec: dict[int, float] = {}
         if mode in ("hybrid", "vector"):
@@ -389,7 +395,7 @@ class KnowledgeBase:
             vec = {index[c]: 1.0 - float(d) for c, d in zip(res["ids"][0], res["distances"][0])}
         bm: dict[int, float] = {}
         if mode in ("hybrid", "bm25"):
-            scores = self._bm25_index().scores(text)
+            scores = self._bm25_index(segmenter or self.segmenter).scores(text)
             top = np.argsort(-scores, kind="stable")[:depth]
             bm = {int(i): float(scores[i]) for i in top if scores[i] > 0}
             if mode == "hybrid":

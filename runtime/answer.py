@@ -124,7 +124,12 @@ def plan_answer(
         from edgekit.kb.context import build_context, user_turn
 
         start = time.perf_counter()
-        plan.retrieved = kb.query(last_user, k=settings.top_k, weights=retrieval_weights(settings))
+        plan.retrieved = kb.query(
+            last_user,
+            k=settings.top_k,
+            weights=retrieval_weights(settings),
+            segmenter=settings.bm25_segmenter,
+        )
         plan.retrieval_seconds = time.perf_counter() - start
         ctx = build_context(
             plan.retrieved, count_tokens, settings.context_tokens, settings.excerpt_order

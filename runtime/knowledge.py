@@ -24,5 +24,6 @@ def open_kb(bundle: SiteBundle) -> Any:
     settings = AnswerSettings.from_manifest(bundle.manifest)
     kb.default_weights = retrieval_weights(settings)
     kb.top_k = settings.top_k
+    kb.segmenter = settings.bm25_segmenter
     kb.context_tokens = settings.context_tokens
     return kb

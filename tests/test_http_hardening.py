@@ -157,6 +157,9 @@ def test_fuzz_from_openapi_never_answers_5xx(server):
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             fuzz_operation(operation, mode, server.url, statuses)
+    from collections import Counter
+
+    print(f"\nfuzz: {len(statuses)} requests, by status {sorted(Counter(statuses).items())}")
     assert len(statuses) >= 2000, f"only {len(statuses)} generated requests"
     assert server.proc.poll() is None
     assert httpx.get(f"{server.url}/ready").status_code == 200
@@ -234,4 +237,9 @@ def test_soak_500_requests_8_clients_random_disconnects(server):
     end_fds = fds(pid)
     assert len(end_fds) <= len(start_fds) * 1.05, f"fds {start_fds} -> {end_fds}"
     grown = rss_kb(pid) / rss
+    print(
+        f"\nsoak: {results.count('ok')} ok, {results.count('cut')} cut on purpose; "
+        f"fds {len(start_fds)} -> {len(end_fds)}; RSS {rss / 1024:.0f} -> "
+        f"{rss_kb(pid) / 1024:.0f} MB"
+    )
     assert grown <= 1.05, f"RSS {rss / 1024:.0f} -> {rss_kb(pid) / 1024:.0f} MB"

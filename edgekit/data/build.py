@@ -25,6 +25,7 @@ from edgekit.config import LoadedConfig
 from edgekit.config_train import DataSection
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, atomic_write_text
+from edgekit.kb import zh_markers
 from edgekit.kb.loaders import Document, LoaderError, iter_documents
 
 TRAIN, EVAL_DOMAIN, EVAL_GENERAL, PRETRAIN = (
@@ -35,7 +36,11 @@ TRAIN, EVAL_DOMAIN, EVAL_GENERAL, PRETRAIN = (
 )
 CARD, CARD_PNG = "card.json", "card.png"
 FOLLOW_UPS = ("Please go on.", "What else should I know?", "Continue.", "And then?")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+FOLLOW_UPS_ZH = ("请继续。", "还有哪些需要注意的？", "继续说。", "然后呢？")
+# a sentence ends at . ! ? before a space, or at Chinese 。！？ (and a closing quote after it)
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])\s+|(?<=[。！？])(?![”’」』）])\s*|(?<=[。！？][”’」』）])\s*"
+)
 
 
 @dataclass
@@ -84,7 +89,7 @@ def split_parts(text: str, size: int) -> list[str]:
     parts: list[str] = []
     for u in units:
         if parts and len(parts[-1]) + len(u) + 1 <= size:
-            parts[-1] += " " + u
+            parts[-1] += zh_markers.joiner(parts[-1], u) + u
         else:
             parts.append(u)
     return parts
@@ -97,9 +102,10 @@ def to_example(
     if len(answer) <= cfg.multi_turn_chars:
         return messages + [{"role": "assistant", "content": answer}], False
     parts = split_parts(answer, cfg.multi_turn_chars)
+    follow_ups = FOLLOW_UPS_ZH if zh_markers.is_mainly_cjk(answer) else FOLLOW_UPS
     for i, part in enumerate(parts):
         if i:
-            messages.append({"role": "user", "content": rng.choice(FOLLOW_UPS)})
+            messages.append({"role": "user", "content": rng.choice(follow_ups)})
         messages.append({"role": "assistant", "content": part})
     return messages, len(parts) > 1
 

@@ -20,10 +20,15 @@ from edgekit.qa.run import QASession, utility
 
 Candidate = dict[str, Any]
 # Chosen by retrieval alone (no answers generated: cheap): which excerpts come back.
+# Keyword-heavy weights win where the embedder does not know the documents' language (an
+# English embedder on Chinese text); the segmenter matters only for Chinese text.
 FUSION: tuple[Candidate, ...] = (
     {"bm25_weight": 0.4, "vector_weight": 0.6},
     {"bm25_weight": 0.7, "vector_weight": 0.3},
     {"bm25_weight": 0.2, "vector_weight": 0.8},
+    {"bm25_weight": 0.9, "vector_weight": 0.1},
+    {"bm25_weight": 0.4, "vector_weight": 0.6, "bm25_segmenter": "bigram"},
+    {"bm25_weight": 0.9, "vector_weight": 0.1, "bm25_segmenter": "bigram"},
 )
 # Chosen by answers, one dimension at a time: (dimension, alternatives).
 SEARCH: tuple[tuple[str, tuple[Candidate, ...]], ...] = (
@@ -113,8 +118,9 @@ def choose_settings(
         return score
 
     choice = Choice(base, 0.0, pinned=sorted(pinned))
-    if not any(k in pinned for alt in FUSION for k in alt):
-        choice.settings = choose_fusion(session, fusion_dev or dev, base, choice.trials)
+    fusion = [alt for alt in FUSION if not set(alt) & set(pinned)]
+    if fusion:
+        choice.settings = choose_fusion(session, fusion_dev or dev, base, choice.trials, fusion)
     best_score = trial("start", choice.settings)
     for label, alternatives in search:
         if any(key in pinned for alt in alternatives for key in alt):
@@ -149,7 +155,10 @@ def retrieval_score(session: QASession, items: Sequence[Any], settings: AnswerSe
     total = 0.0
     for item in answerable:
         hits = session.kb.query(
-            item.question, k=settings.top_k, weights=retrieval_weights(settings)
+            item.question,
+            k=settings.top_k,
+            weights=retrieval_weights(settings),
+            segmenter=settings.bm25_segmenter,  # type: ignore[arg-type]
         )
         rank = gold_rank([excerpt(h) for h in hits], item)
         total += 1.0 / rank if rank else 0.0
@@ -157,10 +166,14 @@ def retrieval_score(session: QASession, items: Sequence[Any], settings: AnswerSe
 
 
 def choose_fusion(
-    session: QASession, dev: Sequence[Any], base: AnswerSettings, trials: list[dict[str, Any]]
+    session: QASession,
+    dev: Sequence[Any],
+    base: AnswerSettings,
+    trials: list[dict[str, Any]],
+    candidates: Sequence[Candidate] = FUSION,
 ) -> AnswerSettings:
-    """The fusion weights under which the dev answers' excerpts rank highest (ties keep
-    the first, the config's own)."""
+    """The fusion weights (and Chinese segmenter) under which the dev answers' excerpts
+    rank highest (ties keep the first, the config's own)."""
     best, best_score = base, retrieval_score(session, dev, base)
     trials.append(
         {
@@ -169,7 +182,7 @@ def choose_fusion(
             "mrr": round(best_score, 4),
         }
     )
-    for alt in FUSION:
+    for alt in candidates:
         candidate = base.with_values(**alt)
         if candidate == base:
             continue

@@ -70,6 +70,7 @@ def _open_kb(kb_dir: Path, settings: AnswerSettings) -> Any:
     kb = KnowledgeBase.open_read_only(kb_dir)
     kb.default_weights = retrieval_weights(settings)
     kb.top_k, kb.context_tokens = settings.top_k, settings.context_tokens
+    kb.segmenter = settings.bm25_segmenter
     return kb
 
 

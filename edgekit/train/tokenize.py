@@ -13,7 +13,12 @@ IGNORE = -100
 
 
 def assistant_spans(tok: Any, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character spans of each assistant reply."""
+    """The rendered conversation and the character spans of each assistant reply.
+
+    A reply's span is what the template adds after the generation prompt (the reply and its
+    end-of-turn marker). Templates that render earlier turns differently from the last one
+    (Qwen3 puts an empty ``<think>`` block before the last reply only) are not
+    prefix-consistent; their spans are found in the rendered text instead."""
     full = tok.apply_chat_template(messages, tokenize=False)
     spans = []
     for i, m in enumerate(messages):
@@ -22,9 +27,39 @@ def assistant_spans(tok: Any, messages: list[dict[str, str]]) -> tuple[str, list
         prefix = tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
         upto = tok.apply_chat_template(messages[: i + 1], tokenize=False)
         if not full.startswith(upto) or not upto.startswith(prefix):
-            raise ValueError("chat template does not render conversations prefix-consistently")
+            return full, _found_spans(tok, messages, full)
         spans.append((len(prefix), len(upto)))
     return full, spans
+
+
+def _found_spans(tok: Any, messages: list[dict[str, str]], full: str) -> list[tuple[int, int]]:
+    """Assistant spans located in ``full``: each message's text is looked for in order after
+    the previous one; a reply's span runs from its text to the end of its turn (the text the
+    template puts after the reply when it is the last message, e.g. ``<|im_end|>\\n``).
+    A template-added preamble such as Qwen3's empty ``<think>`` block stays unlabelled."""
+    spans, pos = [], 0
+    for i, m in enumerate(messages):
+        text = m["content"].strip()
+        start = full.find(text, pos) if text else -1
+        if m["role"] != "assistant":
+            if start >= 0:  # a template may fold or rewrite a system/user message: skip it
+                pos = start + len(text)
+            continue
+        if start < 0:
+            raise ValueError(
+                f"chat template does not render conversations prefix-consistently and reply "
+                f"{i} ({text[:40]!r}) is not in the rendered conversation"
+            )
+        upto = tok.apply_chat_template(messages[: i + 1], tokenize=False)
+        closing = upto[upto.rfind(text) + len(text) :]
+        end = start + len(text)
+        if not full.startswith(closing, end):
+            raise ValueError(
+                f"chat template ends reply {i} differently inside a conversation than at its end"
+            )
+        spans.append((start, end + len(closing)))
+        pos = end + len(closing)
+    return spans
 
 
 def sft_example(tok: Any, messages: list[dict[str, str]], max_len: int) -> dict[str, list[int]]:

@@ -16,6 +16,7 @@ from edgekit.bundle import manifest as mf
 
 EXCERPT_ORDERS = ("rank", "edges", "best_last")
 PROMPT_STYLES = ("cite", "short", "quote", "extract")
+SEGMENTERS = ("jieba", "bigram")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class AnswerSettings:
     fusion: str = "convex"
     bm25_weight: float = 0.4
     vector_weight: float = 0.6
+    bm25_segmenter: str = "jieba"
+    """How keyword search cuts Chinese text into words (edgekit.kb.segment): jieba
+    (dictionary words) or bigram (adjacent character pairs); Latin words either way."""
     excerpt_order: str = "edges"
     """rank: best first; edges: best first, second-best last; best_last: best next to the
     question."""
@@ -49,6 +53,8 @@ class AnswerSettings:
     def __post_init__(self) -> None:
         if self.excerpt_order not in EXCERPT_ORDERS:
             raise ValueError(f"excerpt_order must be one of {EXCERPT_ORDERS}")
+        if self.bm25_segmenter not in SEGMENTERS:
+            raise ValueError(f"bm25_segmenter must be one of {SEGMENTERS}")
         if self.prompt_style not in PROMPT_STYLES:
             raise ValueError(f"prompt_style must be one of {PROMPT_STYLES}")
 
@@ -77,6 +83,7 @@ class AnswerSettings:
             "fusion": fusion.get("method"),
             "bm25_weight": fusion.get("bm25"),
             "vector_weight": fusion.get("vector"),
+            "bm25_segmenter": kb.get(mf.K_BM25_SEGMENTER),
         }
         names = {f.name for f in fields(cls)}
         answer = rt.get(mf.K_ANSWER if chosen else mf.K_ANSWER_CONFIG) or {}
@@ -85,6 +92,7 @@ class AnswerSettings:
 
 
 TUNABLE = (
+    "bm25_segmenter",
     "top_k",
     "context_tokens",
     "bm25_weight",

@@ -100,6 +100,7 @@ K_EMBEDDER_FINGERPRINT = "embedder_fingerprint"
 K_TOP_K = "top_k"
 K_CONTEXT_TOKENS = "context_tokens"
 K_FUSION = "fusion"
+K_BM25_SEGMENTER = "bm25_segmenter"
 K_DOCUMENTS = "documents"
 K_CHUNKS = "chunks"
 

@@ -65,6 +65,7 @@ def kb_manifest(loaded: LoadedConfig, kb_dir: Path, stats: dict[str, Any]) -> di
         mf.K_TOP_K: k.top_k,
         mf.K_CONTEXT_TOKENS: k.context_tokens,
         mf.K_FUSION: {"method": k.fusion, "bm25": k.bm25_weight, "vector": k.vector_weight},
+        mf.K_BM25_SEGMENTER: k.bm25_segmenter,
         mf.K_DOCUMENTS: stats.get("documents"),
         mf.K_CHUNKS: stats.get("chunks"),
     }

@@ -19,7 +19,9 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
         texts = [body.input] if isinstance(body.input, str) else list(body.input)
         if not texts:
             raise ApiError(400, "input is empty", "input")
-        vectors = srv.kb.embedder.embed(texts)
+        # embedded as passages (the passage prefix, as the KB's chunks), so that they compare
+        # with the KB's vectors; usage counts the input's tokens, without the prefix
+        vectors = srv.kb.embedder.embed_passages(texts)
         n = sum(srv.kb.embedder.count_tokens(t) for t in texts)
 
         def encode(v: Any) -> Any:
