@@ -9,6 +9,7 @@ embedding alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from edgekit.kb.chunking import sentences
 from edgekit.kb.retrieve import terms
 from edgekit.kb.store import HEADING_SEP
 
+_CJK_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
 MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence must hold
 
@@ -27,6 +29,13 @@ class Evidence:
     sentence: str
     score: float
     overlap: float  # share of the question's content words in the sentence
+
+
+def sentence_words(text: str) -> int:
+    """Length in words: space-separated words, and two Chinese characters count as one
+    (Chinese has no spaces; its words are mostly two characters long)."""
+    cjk = len(_CJK_CHAR.findall(text))
+    return len(_CJK_CHAR.sub(" ", text).split()) + cjk // 2
 
 
 def section_title(hit: Any) -> str:
@@ -48,7 +57,7 @@ def best_sentence(
         title = set(terms(section_title(hit))) if use_headings else set()
         for span in sentences(hit.text):
             text = " ".join(hit.text[span.start : span.end].split()).strip('"“”')
-            if 3 <= len(text.split()) <= 80:
+            if 3 <= sentence_words(text) <= 80:
                 found.append((n, text))
                 titles.append(title)
     if not found:

@@ -146,3 +146,14 @@ def test_no_zero_bm25_hits_when_a_term_is_shared(kb_zh, segmenter: str):
             assert kb_zh.query(question, k=3, mode="bm25"), (segmenter, question)
     finally:
         kb_zh.segmenter = "jieba"
+
+
+def test_evidence_sentence_of_a_chinese_answer(kb_zh):
+    """The quote/extract prompt styles answer with this sentence: Chinese sentences (no
+    spaces between words) must be candidates too."""
+    from edgekit.kb.evidence import best_sentence
+
+    question = "压缩氧自救器能用多长时间？"
+    found = best_sentence(question, kb_zh.query(question, k=3), kb_zh.embedder)
+    assert found is not None and "30分钟" in found.sentence, found
+    assert found.excerpt == 1
