@@ -18,6 +18,7 @@ from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_text, edgekit_home
+from edgekit.kb.zh_markers import is_mainly_cjk
 from edgekit.qa.facts import Names, normalize
 from edgekit.qa.questions import Candidate, Passage, passage_candidates
 from edgekit.qa.spread import load_passages, select_items
@@ -27,6 +28,7 @@ KINDS = ("user", "faq", "definition", "heading", "sentence", "teacher", "unanswe
 SPLITS = ("dev", "test")
 QA_FILE = Path("eval") / "qa.jsonl"
 _UNANSWERABLE = Path(__file__).with_name("unanswerable.txt")
+_UNANSWERABLE_ZH = Path(__file__).with_name("unanswerable_zh.txt")
 
 
 def question_id(question: str) -> str:
@@ -256,13 +258,27 @@ def _content_words(text: str) -> list[str]:
     return [w.rstrip("s") for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP]
 
 
+_ZH_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]{2,}")
+_ZH_STOP = frozenset("什么 多少 几点 几号 几天 哪里 哪个 怎么 可以 一般 时候 每个 今天".split())
+
+
+def _zh_content_words(text: str) -> list[str]:
+    """Two-character pieces of Chinese text (Chinese writes no spaces between words), less
+    question words and pieces holding a particle."""
+    pairs = (run[i : i + 2] for run in _ZH_RUN.findall(text) for i in range(len(run) - 1))
+    return [p for p in pairs if p not in _ZH_STOP and not re.search("[的了吗呢吧么]", p)]
+
+
 def unanswerable_questions(docs_text: str, n: int = 4, seed: int = 0) -> list[QAItem]:
-    """Plausible workplace questions whose content words mostly do not occur in the docs."""
-    vocab = set(_content_words(docs_text))
+    """Plausible workplace questions whose content words mostly do not occur in the docs;
+    asked in Chinese when the docs are mostly Chinese."""
+    chinese = is_mainly_cjk(docs_text)
+    content_words = _zh_content_words if chinese else _content_words
+    vocab = set(content_words(docs_text))
     pool = []
-    for line in _UNANSWERABLE.read_text(encoding="utf-8").splitlines():
+    for line in (_UNANSWERABLE_ZH if chinese else _UNANSWERABLE).read_text("utf-8").splitlines():
         question = line.strip()
-        words = _content_words(question)
+        words = content_words(question)
         if question and not question.startswith("#") and words:
             if sum(w in vocab for w in words) / len(words) < 0.4:
                 pool.append(question)

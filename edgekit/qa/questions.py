@@ -1,4 +1,5 @@
-"""Rule-based question generators: one passage (a document section) -> candidate QA pairs.
+"""Rule-based question generators: one passage (a document section) -> candidate QA pairs
+in English (mostly Chinese passages: :mod:`edgekit.qa.questions_zh`).
 
 Every candidate's answers are verbatim spans of its evidence, and its evidence is a verbatim
 sentence (or table row) of the passage, so the reference is always where the citation points.
@@ -393,7 +394,12 @@ def valid(c: Candidate, p: Passage) -> bool:
 
 
 def passage_candidates(p: Passage, names: Names) -> list[Candidate]:
-    """Every valid candidate of a passage, in rule order (faq, definition, heading, facts)."""
+    """Every valid candidate of a passage, in rule order (faq, definition, heading, facts);
+    a mostly Chinese passage gets Chinese questions (:mod:`edgekit.qa.questions_zh`)."""
+    from edgekit.qa import questions_zh  # it imports this module
+
+    if questions_zh.is_chinese(p):
+        return questions_zh.candidates(p)
     found = [
         *faq_candidates(p),
         *definition_candidates(p, names),

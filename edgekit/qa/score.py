@@ -25,7 +25,9 @@ _ABSTAIN = re.compile(
     r"\b(do not|don't|does not|doesn't) (contain|mention|say|include|provide|cover)|"
     r"\bno (information|mention|answer)\b|\bnot (mentioned|stated|covered|found|given|"
     r"provided|specified|included) in\b|\bunable to (find|answer|determine)\b|"
-    r"不知道|无法回答|没有(相关|提到|提供)|未提及)",
+    r"不知道|无法回答|没有(相关|提到|提供|找到|涉及|记载)|未(提及|提到|涉及|记载)|找不到|"
+    r"(资料|文档|文件|手册|材料)(里|中)?(没有|并未|并没有|未)|无法(从|在|根据)[^，。]{0,10}?"
+    r"(找到|确定|得知|回答))",
     re.IGNORECASE,
 )
 
