@@ -96,7 +96,11 @@ def test_engine_answers_equal_llama_cpp_python(model, smollm2):
         mine = [_answer(h)[0] for h in handles]
     finally:
         lane.retire()
-    llm = llama_cpp.Llama(model_path=smollm2, n_ctx=512, n_threads=2, verbose=False)
+    from edgekit.bundle.answer_settings import FLASH_ATTENTION
+
+    llm = llama_cpp.Llama(
+        model_path=smollm2, n_ctx=512, n_threads=2, flash_attn=FLASH_ATTENTION, verbose=False
+    )
     ref = [
         llm.create_chat_completion(
             messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}],

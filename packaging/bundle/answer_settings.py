@@ -17,6 +17,10 @@ from edgekit.bundle import manifest as mf
 EXCERPT_ORDERS = ("rank", "edges", "best_last")
 PROMPT_STYLES = ("cite", "short", "quote", "extract")
 SEGMENTERS = ("jieba", "bigram")
+# llama.cpp flash attention in every context that answers (chat, serve's engine, the QA
+# evals and the tuning gate): on, as llama-server runs it; one value so that the same
+# question gets the same greedy answer on every path (attention numerics differ with it).
+FLASH_ATTENTION = True
 
 
 @dataclass(frozen=True)

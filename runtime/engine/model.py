@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgekit import deps
+from edgekit.bundle.answer_settings import FLASH_ATTENTION
 from edgekit.native import capture_native_output
 
 
@@ -110,9 +111,13 @@ class EngineModel:
         p.n_threads_batch = threads
         p.kv_unified = False  # one KV stream per sequence: batching cannot change a result
         p.no_perf = True
-        # as llama-cpp-python's `Llama` (used by `edgekit chat` and the evals): flash
-        # attention changes the numerics, and the same question must get the same answer
-        p.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # the same value as every `Llama` that answers (chat, evals): flash attention
+        # changes the numerics, and the same question must get the same answer
+        p.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if FLASH_ATTENTION
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
         return p
 
     def new_context(self, params: Any) -> Any:
