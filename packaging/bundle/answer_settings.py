@@ -18,9 +18,12 @@ EXCERPT_ORDERS = ("rank", "edges", "best_last")
 PROMPT_STYLES = ("cite", "short", "quote", "extract")
 SEGMENTERS = ("jieba", "bigram")
 # llama.cpp flash attention in every context that answers (chat, serve's engine, the QA
-# evals and the tuning gate): on, as llama-server runs it; one value so that the same
-# question gets the same greedy answer on every path (attention numerics differ with it).
-FLASH_ATTENTION = True
+# evals and the tuning gate); one value so that the same question gets the same greedy
+# answer on every path. Off: on CPU its kernel takes another path for batches of several
+# tokens than for one, so a request's answer would depend on what else is in the batch
+# (seen with tiny-random in tests/test_serve.py); with it on, bench/serve_concurrency.py
+# measured 0.92x/0.94x of llama-server at 4/8 clients instead of 0.64x/0.80x.
+FLASH_ATTENTION = False
 
 
 @dataclass(frozen=True)
