@@ -58,19 +58,29 @@ def sha256_tree(root: Path, names: Iterable[str] | None = None) -> str:
     return sha256_json(entries)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over ``path``."""
+def _temp_beside(path: Path, data: bytes, mode: int) -> Path:
+    """``data`` written and fsynced to a new temp file (``mode``) in ``path``'s folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over ``path``."""
+    tmp = _temp_beside(path, data, 0o644)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -85,14 +95,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def create_private_file(path: Path, data: bytes) -> bool:
     """Create ``path`` (mode 0600) holding ``data``, atomically; never replace an existing
     file: False when ``path`` is already there (it is left as it was)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _temp_beside(path, data, 0o600)
     try:
-        os.chmod(tmp, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.link(tmp, path)  # unlike rename, fails when the target exists
     except FileExistsError:
         return False

@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgekit.kb.zh_markers import IDEOGRAPH
+
 # A sentence ends at . ! ? (optionally followed by a quote/bracket) before whitespace; at
 # Chinese 。！？；… (the last of a run, then any closing quote/bracket; no space follows
 # them in Chinese); or at a line break (list items, table rows and paragraphs are units of
@@ -18,9 +20,7 @@ _BOUNDARY = re.compile(
     r"|\n+"
 )
 # Where an over-long sentence may be cut: a space-separated word, or one CJK character
-_PIECE = re.compile(
-    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
-)
+_PIECE = re.compile(rf"[{IDEOGRAPH}]|[^\s{IDEOGRAPH}]+")
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from typing import Any
 from edgekit.kb.chunking import sentences
 from edgekit.kb.retrieve import terms
 from edgekit.kb.store import HEADING_SEP
+from edgekit.kb.zh_markers import IDEOGRAPH
 
-_CJK_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_CHAR = re.compile(f"[{IDEOGRAPH}]")
 RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
 MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence must hold
 

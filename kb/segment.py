@@ -21,12 +21,12 @@ from typing import Literal
 
 from edgekit import deps
 from edgekit.bundle.answer_settings import DEFAULTS, SEGMENTERS
+from edgekit.kb.zh_markers import IDEOGRAPH
 
 Segmenter = Literal["jieba", "bigram"]
 DEFAULT_SEGMENTER: Segmenter = DEFAULTS.bm25_segmenter  # type: ignore[assignment]
 
-# CJK Unified Ideographs (+ extension A and compatibility ideographs)
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = IDEOGRAPH
 _TOKEN = re.compile(rf"[{_CJK}]+|[^\W{_CJK}]+", re.UNICODE)
 _HAS_CJK = re.compile(rf"[{_CJK}]")
 
@@ -38,10 +38,6 @@ STOPWORDS = frozenset(
     "也 都 就 还 又 并 而 且 则 即 如 若 要 会 能 可 可以 应 应该 应当 需要 请问 请 "
     "什么 怎么 怎样 如何 为什么 哪些 哪个 哪里 多少 几 是否 有没有 有 没有 时 中 上 下".split()
 )
-
-
-def has_cjk(text: str) -> bool:
-    return bool(_HAS_CJK.search(text))
 
 
 def _bigrams(run: str) -> list[str]:

@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 
 # CJK Unified Ideographs (+ extension A and compatibility ideographs)
-_IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # a regex character-class range
 # ideographs plus CJK and full-width punctuation (。，、（）：？ and the ideographic space)
-_WIDE = _IDEOGRAPH + "\u3000-\u303f\uff00-\uffef"
-_IDEOGRAPHS = re.compile(f"[{_IDEOGRAPH}]")
+_WIDE = IDEOGRAPH + "\u3000-\u303f\uff00-\uffef"
+_IDEOGRAPHS = re.compile(f"[{IDEOGRAPH}]")
 _LATIN_WORDS = re.compile(r"[A-Za-z]+")
 _ENDS_WIDE = re.compile(f"[{_WIDE}]$")
 _STARTS_WIDE = re.compile(f"^[{_WIDE}]")
