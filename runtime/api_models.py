@@ -11,11 +11,24 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class CalledFunction(_Body):
+    name: str
+    arguments: str = ""
+
+
+class ToolCall(_Body):
+    """A tool call an assistant message made (sent back in the conversation)."""
+
+    id: str = ""
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class Message(_Body):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
 
     def text(self) -> str:

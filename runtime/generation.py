@@ -33,7 +33,7 @@ def _conversation(req: ChatRequest) -> list[dict[str, Any]]:
     for m in req.messages:
         d: dict[str, Any] = {"role": m.role, "content": m.text()}
         if m.tool_calls:
-            d["tool_calls"] = m.tool_calls
+            d["tool_calls"] = [c.model_dump() for c in m.tool_calls]
         if m.tool_call_id:
             d["tool_call_id"] = m.tool_call_id
         msgs.append(d)
