@@ -118,8 +118,9 @@ def test_tools_round_trip(served):
         messages=messages,
         tools=tools,
         tool_choice={"type": "function", "function": {"name": "convert_units"}},
-        max_tokens=60,
+        max_tokens=200,  # the schema's grammar bounds the call well under this
     )
+    assert r.choices[0].finish_reason == "tool_calls"
     call = r.choices[0].message.tool_calls[0]
     args = json.loads(call.function.arguments)
     assert set(args) == {"value", "unit_from", "unit_to"}  # grammar-constrained by the schema
@@ -151,6 +152,21 @@ def test_tools_round_trip(served):
     ]
     final = c.chat.completions.create(model="site-0.1.0", messages=messages, max_tokens=5)
     assert final.choices[0].message.content is not None
+
+
+def test_tool_call_cut_by_max_tokens_says_length(served):
+    c = client(served)
+    tools = httpx.get(
+        f"{served['url']}/v1/tools", headers={"Authorization": f"Bearer {served['user']}"}
+    ).json()["data"]
+    r = c.chat.completions.create(
+        model="site-0.1.0",
+        messages=[{"role": "user", "content": "Convert 2 percent methane to ppm."}],
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "convert_units"}},
+        max_tokens=4,  # too few for any complete call: the arguments are cut off
+    )
+    assert r.choices[0].finish_reason == "length"
 
 
 def test_auth_401_and_403(served):

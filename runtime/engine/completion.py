@@ -18,6 +18,7 @@ class LaneCompletion:
 
     def __init__(self, lane: Lane, timeout: float) -> None:
         self.lane, self.timeout = lane, timeout
+        self.finishes: list[str] = []  # each call's finish reason, in order
 
     def create_completion(
         self, prompt: str, grammar: Any = None, stream: bool = False, **params: Any
@@ -41,6 +42,7 @@ class LaneCompletion:
         except BaseException:
             handle.cancel()
             raise
+        self.finishes.append(finish)
         return {
             "id": f"cmpl-{uuid.uuid4().hex[:24]}",
             "object": "text_completion",

@@ -210,7 +210,8 @@ async def _tool_call(
     srv: Any, lane: Lane, p: gen.Prepared, req: ChatRequest, acct: gen.Accounting
 ) -> dict[str, Any]:
     """One non-streamed completion that may call tools (ChatML function-calling format:
-    grammar-constrained, so arguments always parse against the tool's JSON schema)."""
+    grammar-constrained, so arguments parse against the tool's JSON schema unless
+    `max_tokens` cut them off: then finish_reason is "length", as OpenAI reports it)."""
     from llama_cpp.llama_chat_format import chatml_function_calling
 
     llm = LaneCompletion(lane, srv.settings.request_timeout)
@@ -230,6 +231,8 @@ async def _tool_call(
             raise _busy() from None
 
     result = await anyio.to_thread.run_sync(run)
+    if "length" in llm.finishes:
+        result["choices"][0]["finish_reason"] = "length"
     message = result["choices"][0]["message"]
     calls = message.get("tool_calls")
     acct.piece(json.dumps(calls) if calls else message.get("content") or "")
