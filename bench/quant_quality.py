@@ -27,11 +27,11 @@ TYPES = ["Q2_K", "Q3_K_M", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
 
 def run(config: Path, work: Path, tokens: int, gptq: bool) -> dict[str, object]:
     from edgekit.config import load_config
-    from edgekit.config_quant import AUTO_CANDIDATES, BudgetSection, GPTQSection
+    from edgekit.config.quant import AUTO_CANDIDATES, BudgetSection, GPTQSection
     from edgekit.models import prepare_model
+    from edgekit.pipeline.quant_texts import calibration_texts, eval_texts
     from edgekit.quant import gguf as q
     from edgekit.quant.auto import choose, make_row, measure
-    from edgekit.quant.texts import calibration_texts, eval_texts
     from edgekit.runtime.threads import default_threads
 
     loaded = load_config(config)

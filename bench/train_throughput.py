@@ -27,7 +27,7 @@ def measure(
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(prepare_model(spec).path, dtype=torch.float32)
     if method == "lora":
-        from edgekit.config_train import LoraSection
+        from edgekit.config.train import LoraSection
 
         lora = LoraSection()  # the defaults `edgekit train` uses
         cfg = peft.LoraConfig(
@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    from edgekit.train.trainer import use_bf16
+    from edgekit.train.device import use_bf16
 
     bf16 = use_bf16("auto", "cpu")
     fig: dict[str, object] = {"bf16_autocast": bf16, "threads": torch.get_num_threads()}

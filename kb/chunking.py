@@ -62,8 +62,15 @@ def _hard_split(text: str, span: Span, count: Callable[[str], int], max_tokens: 
     return out
 
 
+CHUNK_TOKENS = 200  # chunk size in embedder tokens (the config's kb.chunk_tokens default)
+OVERLAP_TOKENS = 40  # tokens of whole sentences repeated between consecutive chunks
+
+
 def chunk_text(
-    text: str, count: Callable[[str], int], max_tokens: int = 200, overlap_tokens: int = 40
+    text: str,
+    count: Callable[[str], int],
+    max_tokens: int = CHUNK_TOKENS,
+    overlap_tokens: int = OVERLAP_TOKENS,
 ) -> list[Span]:
     """Greedy sentence packing up to ``max_tokens``; consecutive chunks share up to
     ``overlap_tokens`` of whole sentences. Sentences are only cut when one alone is too long.

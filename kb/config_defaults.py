@@ -1,7 +1,8 @@
-"""Retrieval defaults, measured on bench/kb_squad.py (see the numbers in the README)."""
+"""Retrieval defaults: the fusion weights of `AnswerSettings` (measured on bench/kb_squad.py,
+see the numbers in the README), as the KB's fusion type."""
 
 from __future__ import annotations
 
 from edgekit.kb.retrieve import FusionWeights
 
-DEFAULT_FUSION = FusionWeights(bm25=0.4, vector=0.6, method="convex")
+DEFAULT_FUSION = FusionWeights()

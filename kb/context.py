@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from edgekit.kb.store import Hit
+from edgekit.kb.records import Hit
 
 CITE_INSTRUCTION = (
     "Answer the question using the reference excerpts below. Cite the excerpt numbers you "

@@ -13,7 +13,8 @@ from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_bytes
-from edgekit.kb.store import C_SOURCE, KnowledgeBase
+from edgekit.kb.records import C_SOURCE
+from edgekit.kb.store import KnowledgeBase
 
 DELTA_FORMAT = 1
 D_FORMAT, D_FINGERPRINT, D_BASE, D_TARGET = "format", "embedder_fingerprint", "base", "target"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgekit.kb.chunking import sentences
+from edgekit.kb.records import HEADING_SEP
 from edgekit.kb.retrieve import terms
-from edgekit.kb.store import HEADING_SEP
 from edgekit.kb.zh_markers import IDEOGRAPH
 
 _CJK_CHAR = re.compile(f"[{IDEOGRAPH}]")

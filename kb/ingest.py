@@ -1,4 +1,4 @@
-"""`edgekit kb ingest`: index a docs folder (or a config's docs) into a KB folder."""
+"""Index a docs folder into a KB folder (a config's docs: `edgekit.pipeline.kb`)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,19 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.kb import store
+from edgekit.kb.chunking import CHUNK_TOKENS, OVERLAP_TOKENS
 from edgekit.kb.embedder import E_FINGERPRINT, META_FILE, PrefixSetting
-from edgekit.kb.store import IngestReport, KnowledgeBase
-
-if TYPE_CHECKING:
-    from edgekit.config import KBSection
+from edgekit.kb.records import IngestReport
+from edgekit.kb.store import KnowledgeBase
 
 
 def embedder_fingerprint(folder: Path) -> str:
     """Fingerprint of an exported embedder, read without loading onnxruntime."""
     return str(json.loads((folder / META_FILE).read_text())[E_FINGERPRINT])
-
-
-def prefix_setting(kb: KBSection) -> PrefixSetting:
-    """The embedder prefixes a config's `kb` section asks for."""
-    return PrefixSetting(kb.query_prefix, kb.passage_prefix)
 
 
 def drop_if_other_embedder(db: Path, fingerprint: str) -> bool:
@@ -53,8 +47,8 @@ def ingest_folder(
     docs: Path,
     db: Path,
     embedder: str = "builtin:minilm",
-    chunk_tokens: int = 200,
-    overlap_tokens: int = 40,
+    chunk_tokens: int = CHUNK_TOKENS,
+    overlap_tokens: int = OVERLAP_TOKENS,
     collection: str = store.DEFAULT_COLLECTION,
     server: str | None = None,
     prefix: str = "",
@@ -90,28 +84,3 @@ def ingest_folder(
             overlap_tokens=overlap_tokens,
         )
     return kb, kb.ingest(docs, prefix=prefix, progress=progress)
-
-
-def ingest_config(
-    config: Path, db: Path, progress: Callable[[str, int, int], None] | None = None
-) -> tuple[KnowledgeBase, IngestReport]:
-    """Ingest a config's `docs` with its `kb` settings; sources are bundle-relative (docs/...)."""
-    from edgekit.bundle.manifest import DOCS_DIR
-    from edgekit.config import load_config
-
-    cfg = load_config(config).config
-    if cfg.docs is None:
-        raise EdgekitError(f"{config}: has no `docs` folder to ingest")
-    k = cfg.kb
-    return ingest_folder(
-        cfg.docs,
-        db,
-        k.embedder,
-        k.chunk_tokens,
-        k.overlap_tokens,
-        k.collection,
-        k.server,
-        prefix=f"{DOCS_DIR}/",
-        progress=progress,
-        embedder_prefixes=prefix_setting(k),
-    )

@@ -7,23 +7,21 @@ headings come from font sizes and weights (kb.pdf_layout).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.kb import pdf_layout, zh_markers
+from edgekit.kb.events import Event, norm
+from edgekit.kb.html_text import parse_html
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
-
-# Parser output: ("h", level, [name]) a heading, ("b", 0, lines) one paragraph whose lines are
-# kept apart (list items, table rows), ("pg", number, []) the start of a PDF page.
-_Event = tuple[str, int, list[str]]
 
 
 class LoaderError(EdgekitError):
@@ -54,13 +52,7 @@ class Document:
     sha256: str
 
 
-def _norm(text: str) -> str:
-    """Collapse all runs of whitespace (including newlines and nbsp) to one space; a line
-    break between two CJK characters is dropped (Chinese wraps without spaces)."""
-    return " ".join(zh_markers.unwrap(text).split())
-
-
-def _first_heading(events: list[_Event], *levels: int) -> str:
+def _first_heading(events: list[Event], *levels: int) -> str:
     """Text of the first heading at the first of ``levels`` that occurs (a title), or ""."""
     for level in levels:
         for kind, number, lines in events:
@@ -69,7 +61,7 @@ def _first_heading(events: list[_Event], *levels: int) -> str:
     return ""
 
 
-def _assemble(events: list[_Event], title: str) -> tuple[Section, ...]:
+def _assemble(events: list[Event], title: str) -> tuple[Section, ...]:
     """Build sections: headings push/pop a level stack; the title roots every path."""
     stack: list[tuple[int, str]] = []
     sections: list[Section] = []
@@ -94,7 +86,7 @@ def _assemble(events: list[_Event], title: str) -> tuple[Section, ...]:
             flush()
             page = number
         else:
-            kept = [line for line in (_norm(raw) for raw in lines) if line]
+            kept = [line for line in (norm(raw) for raw in lines) if line]
             if kept:
                 paras.append("\n".join(kept))
     flush()
@@ -140,20 +132,20 @@ def _group_lines(group: list[str], markdown: bool) -> list[str]:
     return [_inline(text) if markdown else text for _, text in out]
 
 
-def _parse_text(text: str, markdown: bool) -> list[_Event]:
+def _parse_text(text: str, markdown: bool) -> list[Event]:
     """Markdown (ATX/setext headings, fences) or plain text (setext headings and Chinese
     structure markers: 第一章, 一、, 第十二条 ..., see kb.zh_markers)."""
     lines = text.splitlines()
     if markdown and lines and lines[0].strip() == "---":  # YAML front matter
         end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() in ("---", "...")), 0)
         lines = lines[end + 1 :]
-    events: list[_Event] = []
+    events: list[Event] = []
     group: list[str] = []
     fence: str | None = None
     base = 1 if markdown else 2  # txt headings sit under the file-stem title
 
     def heading(level: int, name: str) -> None:
-        name = _norm(_inline(name) if markdown else name)
+        name = norm(_inline(name) if markdown else name)
         if name:
             events.append(("h", level, [name]))
 
@@ -197,152 +189,7 @@ def _parse_text(text: str, markdown: bool) -> list[_Event]:
     return events
 
 
-_HTML_SKIP = {"script", "style", "nav", "header", "footer", "noscript", "template"}
-_HTML_HEADINGS = {f"h{n}": n for n in range(1, 7)}
-_HTML_BLOCKS = {
-    "p",
-    "div",
-    "li",
-    "pre",
-    "blockquote",
-    "ul",
-    "ol",
-    "dl",
-    "dt",
-    "dd",
-    "table",
-    "tr",
-    "section",
-    "article",
-    "main",
-    "aside",
-    "figure",
-    "figcaption",
-    "form",
-    "hr",
-    "body",
-    "address",
-    "details",
-    "summary",
-}
-
-
-class _HTMLEvents(HTMLParser):
-    """Collect heading/paragraph events; list text becomes "- " lines, rows "a | b" lines."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.events: list[_Event] = []
-        self.title = ""
-        self._in_title = self._cell = False
-        self._skip = self._lists = self._pre = self._heading = 0
-        self._buf: list[str] = []
-        self._lines: list[str] = []  # pending list items / table rows
-        self._row: list[str] = []
-
-    def _flush_lines(self) -> None:
-        if self._lines:
-            self.events.append(("b", 0, self._lines))
-            self._lines = []
-
-    def _end_text(self) -> None:
-        if self._heading:
-            return
-        text = _norm("".join(self._buf))
-        self._buf.clear()
-        if text and self._lists:
-            self._lines.append("- " + text)
-        elif text:
-            self._flush_lines()
-            self.events.append(("b", 0, [text]))
-
-    def _end_cell(self, end_row: bool = False) -> None:
-        """Close the open cell (end tags of td/tr are optional in HTML), maybe the row."""
-        if self._cell:
-            self._row.append(_norm("".join(self._buf)))
-            self._buf.clear()
-            self._cell = False
-        if end_row and any(self._row):
-            self._lines.append(" | ".join(self._row))
-        self._row = [] if end_row else self._row
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HTML_SKIP:
-            self._skip += 1
-        elif self._skip:
-            return
-        elif tag == "title":
-            self._in_title = True
-        elif tag in ("td", "th"):
-            self._end_cell()
-            self._buf.clear()
-            self._cell = True
-        elif tag in ("tr", "table"):
-            self._end_cell(end_row=True)
-            self._end_text()
-        elif tag == "br":
-            self._buf.append("\n")
-        elif self._cell or self._pre:
-            self._buf.append(" " if tag in _HTML_BLOCKS and not self._pre else "")
-        elif tag in _HTML_HEADINGS:
-            self._end_text()
-            self._heading = _HTML_HEADINGS[tag]
-        elif tag in _HTML_BLOCKS:
-            self._end_text()
-            self._lists += tag in ("ul", "ol")
-            self._pre += tag == "pre"
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HTML_SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif self._skip:
-            return
-        elif tag == "title":
-            self._in_title = False
-        elif tag in ("td", "th", "tr", "table"):
-            self._end_cell(end_row=tag != "td" and tag != "th")
-            if tag == "table":
-                self._flush_lines()
-        elif self._cell:
-            return
-        elif tag == "pre" and self._pre:
-            self._pre -= 1
-            self._flush_lines()
-            self.events.append(("b", 0, "".join(self._buf).splitlines()))
-            self._buf.clear()
-        elif tag in _HTML_HEADINGS and self._heading:
-            name = _norm("".join(self._buf))
-            self._buf.clear()
-            self._heading = 0
-            if name:
-                self._flush_lines()
-                self.events.append(("h", _HTML_HEADINGS[tag], [name]))
-        elif tag in _HTML_BLOCKS:
-            self._end_text()
-            if tag in ("ul", "ol"):
-                self._lists = max(0, self._lists - 1)
-            if tag in ("ul", "ol", "dl") and not self._lists:
-                self._flush_lines()
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title and not self._skip:
-            self.title += data
-        elif not self._skip:
-            self._buf.append(data)
-
-
-def _parse_html(text: str) -> tuple[list[_Event], str]:
-    """Events and the <title> text (may be empty)."""
-    parser = _HTMLEvents()
-    parser.feed(text)
-    parser.close()
-    parser._end_cell(end_row=True)
-    parser._end_text()
-    parser._flush_lines()
-    return parser.events, _norm(parser.title)
-
-
-def _parse_pdf(data: bytes, path: Path) -> tuple[list[_Event], str]:
+def _parse_pdf(data: bytes, path: Path) -> tuple[list[Event], str]:
     """Page events, headings from font size/weight (kb.pdf_layout); returns the title."""
     try:
         from pypdf import PdfReader
@@ -354,7 +201,7 @@ def _parse_pdf(data: bytes, path: Path) -> tuple[list[_Event], str]:
     return pdf_layout.parse_pdf(reader)
 
 
-def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
+def _parse_docx(data: bytes, path: Path) -> tuple[list[Event], str]:
     """Title/Heading N styles are headings (levels 0/N), so are Chinese structure markers in
     body paragraphs (第一章, 第十二条, 一、 ...: levels 2+); returns the Title or first H1."""
     try:
@@ -362,12 +209,12 @@ def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
         from docx.table import Table
     except ImportError as exc:
         raise LoaderError(path, "reading DOCX needs python-docx (pip install python-docx)") from exc
-    events: list[_Event] = []
+    events: list[Event] = []
     lines: list[str] = []  # consecutive list paragraphs form one block
     for block in docx.Document(io.BytesIO(data)).iter_inner_content():
         kind, text, depth = "table", "", 0
         if not isinstance(block, Table):
-            text, style = _norm(block.text), (block.style.name if block.style else "") or ""
+            text, style = norm(block.text), (block.style.name if block.style else "") or ""
             level = re.fullmatch(r"Heading ([1-9])", style)
             numbered = block._p.pPr is not None and block._p.pPr.numPr is not None
             if style == "Title" or level:
@@ -384,7 +231,7 @@ def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
             rows = []
             for row in block.rows:
                 cells = list(dict.fromkeys(row.cells))  # merged cells repeat: keep one
-                rows.append(" | ".join(_norm(cell.text) for cell in cells))
+                rows.append(" | ".join(norm(cell.text) for cell in cells))
             events.append(("b", 0, [r for r in rows if r.strip(" |")]))
         elif text:
             events.extend([("h", depth, [text])] if kind == "h" else _marked(text))
@@ -393,13 +240,13 @@ def _parse_docx(data: bytes, path: Path) -> tuple[list[_Event], str]:
     return events, _first_heading(events, 0, 1)
 
 
-def _marked(text: str) -> list[_Event]:
+def _marked(text: str) -> list[Event]:
     """A docx paragraph's events: a Chinese structure marker (第一章 总则, 第十二条 ...) is a
     heading (under Title and Heading 1); an article's own text follows as a paragraph."""
     marker = zh_markers.marker_heading(text)
     if marker is None:
         return [("b", 0, [text])]
-    body: list[_Event] = [("b", 0, [marker.rest])] if marker.rest else []
+    body: list[Event] = [("b", 0, [marker.rest])] if marker.rest else []
     return [("h", marker.level, [marker.name]), *body]
 
 
@@ -431,7 +278,7 @@ def load_document(path: Path) -> Document:
         elif suffix == ".docx":
             events, title = _parse_docx(data, path)
         elif suffix in (".html", ".htm"):
-            events, title = _parse_html(_decode(data, path))
+            events, title = parse_html(_decode(data, path))
             title = title or _first_heading(events, 1)
         elif suffix == ".txt":  # title is always the stem; setext headings nest under it
             events, title = _parse_text(_decode(data, path), markdown=False), ""
@@ -470,3 +317,18 @@ def iter_documents(folder: Path) -> Iterator[Document | LoaderError]:
             yield load_document(full)
         except LoaderError as exc:
             yield exc
+
+
+def load_documents(
+    docs: Path, patterns: list[str] | None = None
+) -> tuple[list[Document], list[str]]:
+    """Parsed documents under ``docs`` (optionally only those matching glob ``patterns``)."""
+    documents, errors = [], []
+    for item in iter_documents(docs):
+        if isinstance(item, LoaderError):
+            errors.append(str(item))
+            continue
+        rel = item.path.relative_to(docs.resolve()).as_posix()
+        if patterns is None or any(fnmatch.fnmatch(rel, p) for p in patterns):
+            documents.append(item)
+    return documents, errors

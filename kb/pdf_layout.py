@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.kb import zh_markers
-
-# Same shape as kb.loaders' events: ("h", level, [name]), ("b", 0, [para]), ("pg", n, []).
-Event = tuple[str, int, list[str]]
+from edgekit.kb.events import Event
 
 HEADING_RATIO = 1.15  # a heading's size vs the body size (and the "at body size" tolerance)
 MAX_WORDS = 12

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit import deps
+from edgekit.bundle.answer_settings import DEFAULTS
 from edgekit.kb.segment import DEFAULT_SEGMENTER, Segmenter, words
 
 
@@ -73,9 +74,9 @@ class FusionWeights:
     ``method="rrf"``: weighted reciprocal rank, ``w / (rrf_k + rank)`` summed.
     """
 
-    bm25: float = 0.4
-    vector: float = 0.6
-    method: str = "convex"
+    bm25: float = DEFAULTS.bm25_weight
+    vector: float = DEFAULTS.vector_weight
+    method: str = DEFAULTS.fusion
     rrf_k: int = 60
 
 

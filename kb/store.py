@@ -16,91 +16,42 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
-from edgekit import deps
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, sha256_text
-from edgekit.kb.chunking import chunk_text
+from edgekit.kb.chroma_client import CHROMA_DIR, chroma_client
+from edgekit.kb.chunking import CHUNK_TOKENS, OVERLAP_TOKENS, chunk_text
 from edgekit.kb.config_defaults import DEFAULT_FUSION
 from edgekit.kb.embedder import OnnxEmbedder
 from edgekit.kb.loaders import Document, LoaderError, iter_documents
+from edgekit.kb.records import (
+    C_CHUNK,
+    C_DOC_SHA,
+    C_END,
+    C_HEADING,
+    C_PAGE,
+    C_SECTION,
+    C_SOURCE,
+    C_START,
+    C_TITLE,
+    HEADING_SEP,
+    Hit,
+    IngestReport,
+)
 from edgekit.kb.retrieve import BM25Index, FusionWeights, fuse
 from edgekit.kb.segment import DEFAULT_SEGMENTER, Segmenter
 
 KB_FILE = "kb.json"
 EMBEDDER_DIR = "embedder"
-CHROMA_DIR = "chroma"
 DEFAULT_COLLECTION = "edgekit_kb"
 
-# chunk metadata keys
-C_SOURCE, C_TITLE, C_HEADING, C_PAGE = "source", "title", "heading", "page"
-C_DOC_SHA, C_CHUNK, C_SECTION, C_START, C_END = "doc_sha256", "chunk", "section", "start", "end"
 # kb.json keys
 K_COLLECTION, K_FINGERPRINT, K_SERVER = "collection", "embedder_fingerprint", "server"
 K_CHUNK_TOKENS, K_OVERLAP = "chunk_tokens", "overlap_tokens"
-HEADING_SEP = " > "
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    text: str
-    score: float
-    meta: dict[str, Any]
-
-    @property
-    def source(self) -> str:
-        return str(self.meta[C_SOURCE])
-
-    @property
-    def heading(self) -> str:
-        return str(self.meta.get(C_HEADING, ""))
-
-    @property
-    def page(self) -> int | None:
-        page = int(self.meta.get(C_PAGE, -1))
-        return page if page >= 0 else None
-
-    def citation(self) -> str:
-        where = f"{self.source} › {self.heading}" if self.heading else self.source
-        return where + (f" (p. {self.page})" if self.page else "")
-
-
-@dataclass
-class IngestReport:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    chunks_embedded: int = 0
-    seconds: float = 0.0
-
-    @property
-    def embedded_documents(self) -> list[str]:
-        return sorted(self.added + self.changed)
-
-
-def _client(kb_dir: Path, server: str | None) -> Any:
-    chromadb = deps.require("chromadb")
-    from chromadb.config import Settings
-
-    settings = Settings(anonymized_telemetry=False)
-    if server:
-        url = urlparse(server)
-        return chromadb.HttpClient(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or 8000,
-            ssl=url.scheme == "https",
-            settings=settings,
-        )
-    return chromadb.PersistentClient(path=str(kb_dir / CHROMA_DIR), settings=settings)
 
 
 def embed_text(doc_title: str, heading: str, text: str) -> str:
@@ -135,8 +86,8 @@ class KnowledgeBase:
         embedder_dir: Path,
         server: str | None = None,
         collection: str = DEFAULT_COLLECTION,
-        chunk_tokens: int = 200,
-        overlap_tokens: int = 40,
+        chunk_tokens: int = CHUNK_TOKENS,
+        overlap_tokens: int = OVERLAP_TOKENS,
     ) -> KnowledgeBase:
         """Open ``kb_dir``, making it (with a copy of the embedder) if it does not exist."""
         kb_dir = Path(kb_dir)
@@ -177,7 +128,7 @@ class KnowledgeBase:
                 f"{kb_dir}: embedder fingerprint differs from the one the KB "
                 "was built with; re-ingest the documents"
             )
-        client = _client(kb_dir, server or settings.get(K_SERVER))
+        client = chroma_client(kb_dir, server or settings.get(K_SERVER))
         ef = EdgekitEmbeddingFunction(EMBEDDER_DIR, embedder=embedder)
         col = client.get_or_create_collection(
             settings[K_COLLECTION],

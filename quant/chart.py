@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekit.errors import EdgekitError
+from edgekit.plots import pyplot, save_png
+
 
 def plot_quant(report: dict[str, Any], path: Path) -> Path:
     """Two panels sharing the size axis: mean KLD (log scale) and ΔPPL %, the budget as a
     dashed line, the chosen type circled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        raise EdgekitError("the quantization chart needs matplotlib (the `build` extra)")
 
     rows = report["rows"]
     budget = report["budget"]
@@ -41,7 +43,4 @@ def plot_quant(report: dict[str, Any], path: Path) -> Path:
     chosen = report.get("chosen") or "none"
     fig.suptitle(f"Quantization: size vs quality (green: within budget; chosen: {chosen})")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=100)

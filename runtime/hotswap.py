@@ -16,13 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgekit.bundle.site_adapters import POINTER, AdapterStore
+from edgekit.runtime.adapter_store import POINTER, AdapterStore
 from edgekit.runtime.engine import Lane
 
 log = logging.getLogger("edgekit.serve")
 
 
-class SiteAdapters:
+class HotSwap:
+    """Follows the site adapter store's pointer and swaps the active site adapter into new
+    engine lanes."""
+
     def __init__(self, server: Any) -> None:
         self.server = server
         self.store = AdapterStore(server.site.root)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.bundle import manifest as mf
 from edgekit.runtime.bundle import SiteBundle
 
 
 def has_kb(bundle: SiteBundle) -> bool:
-    return bool(bundle.manifest.get(mf.K_KB))
+    return bundle.meta.kb_path is not None
 
 
 def open_kb(bundle: SiteBundle) -> Any:
@@ -19,8 +18,7 @@ def open_kb(bundle: SiteBundle) -> Any:
     from edgekit.kb.store import KnowledgeBase
     from edgekit.runtime.answer import retrieval_weights
 
-    info = bundle.manifest[mf.K_KB]
-    kb = KnowledgeBase.open_read_only(bundle.root / info[mf.K_PATH])
+    kb = KnowledgeBase.open_read_only(bundle.root / str(bundle.meta.kb_path))
     settings = AnswerSettings.from_manifest(bundle.manifest)
     kb.default_weights = retrieval_weights(settings)
     kb.top_k = settings.top_k

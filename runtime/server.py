@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,32 +21,11 @@ from edgekit.runtime.api_error import ApiError, error_response
 from edgekit.runtime.auth import KeyStore
 from edgekit.runtime.bundle import SiteBundle, open_bundle
 from edgekit.runtime.engine import EngineModel, Lane, LanePlan, gpu_available, plan_lane
-from edgekit.runtime.hotswap import SiteAdapters
+from edgekit.runtime.hotswap import HotSwap
 from edgekit.runtime.limits import LimitsAndCounts
 from edgekit.runtime.metrics import Metrics
 from edgekit.runtime.prompting import load_rules, load_tools
-
-
-@dataclass
-class ServeSettings:
-    bundle: Path
-    no_auth: bool = False
-    slots: int | None = None
-    threads: int | None = None
-    gpu_layers: int | None = None
-    max_queue: int = 8
-    queue_timeout: float = 30.0
-    request_timeout: float = 120.0
-    max_body_bytes: int = 1 << 20
-    max_prompt_tokens: int | None = None
-    max_output_tokens: int = 1024
-    audit_log: Path | None = None
-    audit_key: Path | None = None  # default: edgekit.runtime.audit.default_key_path
-    audit_text: bool = False  # also record question and answer text, not only hashes
-    full_verify: bool = False
-    pubkey: Path | None = None
-    adapter_poll: float = 1.0  # seconds between checks of the active-adapter pointer
-    config_settings: bool = False  # the config's answer settings, not the build's choice
+from edgekit.runtime.serve_settings import ServeSettings
 
 
 class Server:
@@ -74,18 +52,18 @@ class Server:
         self.plan: LanePlan = plan_lane(
             self.n_ctx, settings.slots, settings.threads, settings.max_queue
         )
-        self.adapters_site = SiteAdapters(self)
-        self.lane = self.adapters_site.load_active()
+        self.hot_swap = HotSwap(self)
+        self.lane = self.hot_swap.load_active()
         self.adapters: dict[str, tuple[Lane, list[str]]] = {}
         expert_plan = replace(self.plan, slots=min(2, self.plan.slots))
-        for e in self.site.manifest.get(mf.K_EXPERTS) or []:
-            if e.get(mf.K_GGUF):
+        for e in self.site.meta.experts:
+            if e.gguf:
                 lane = self.new_lane(
                     expert_plan,
-                    adapter=str(self.site.root / e[mf.K_GGUF]),
-                    label=f"expert:{e[mf.K_NAME]}",
+                    adapter=str(self.site.root / e.gguf),
+                    label=f"expert:{e.name}",
                 )
-                self.adapters[e[mf.K_NAME]] = (lane, list(e.get(mf.K_PATTERNS) or []))
+                self.adapters[e.name] = (lane, list(e.patterns))
         self.kb = None
         # prompts are prepared (tokenize, embed, retrieve) on a few threads of their own:
         # Chroma keeps one SQLite connection per thread, so file descriptors stay bounded
@@ -103,7 +81,7 @@ class Server:
         log = settings.audit_log or self.site.root.with_name(self.site.root.name + ".audit.jsonl")
         self.audit = audit_mod.AuditLog(log, key_path=settings.audit_key)
         self.max_prompt = settings.max_prompt_tokens or max(64, self.n_ctx - 256)
-        self.adapters_site.start()
+        self.hot_swap.start()
 
     def new_lane(
         self, plan: LanePlan, adapter: str | None = None, label: str | None = None

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from edgekit.bundle.answer_settings import AnswerSettings
-from edgekit.kb.store import Hit
+from edgekit.kb.records import Hit
 from edgekit.qa.score import (
     abstained,
     cited_numbers,

@@ -208,7 +208,7 @@ def test_key_files_are_private_never_replaced_and_found_in_an_install_root(tmp_p
 
 
 def test_install_creates_the_site_key_once(tiny_project, tmp_path: Path):
-    from edgekit.bundle.install import install_bundle
+    from edgekit.runtime.install import install_bundle
 
     _, result = tiny_project
     if result.tar is None:

@@ -289,7 +289,7 @@ def test_evidence_compares_the_question_as_query_with_sentences_as_passages(
     bge_onnx: OnnxEmbedder,
 ):
     from edgekit.kb.evidence import best_sentence
-    from edgekit.kb.store import Hit
+    from edgekit.kb.records import Hit
 
     calls: list[tuple[str, list[str]]] = []
 

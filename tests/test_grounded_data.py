@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.config_train import DataSection
+from edgekit.config.train import DataSection
 from edgekit.data.build import build_data, load_documents, question_key
 from edgekit.data.grounded import (
     NOT_IN_EXCERPTS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from edgekit.kb.chunking import chunk_text, sentences
 from edgekit.kb.context import build_context, edges_first, ordered, user_turn
+from edgekit.kb.records import Hit
 from edgekit.kb.retrieve import FusionWeights, fuse
-from edgekit.kb.store import Hit
 
 
 def words(text: str) -> int:

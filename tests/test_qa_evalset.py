@@ -403,7 +403,7 @@ def test_build_generates_splits_and_adds_unanswerable(tmp_path: Path) -> None:
 def test_teacher_items_are_kept_only_when_grounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import edgekit.data.generate as generate
+    import edgekit.generate as generate
 
     class FakeTeacher:
         id = "fake-teacher"
@@ -432,6 +432,6 @@ def test_teacher_items_are_kept_only_when_grounded(
 
 
 def test_heading_separator_matches_the_knowledge_base() -> None:
-    from edgekit.kb.store import HEADING_SEP as KB_SEP
+    from edgekit.kb.records import HEADING_SEP as KB_SEP
 
     assert HEADING_SEP == KB_SEP

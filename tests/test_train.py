@@ -232,10 +232,10 @@ def test_distillation_loss_against_a_teacher(tmp_path: Path, tiny_model):
     # KL is ~0 for a student identical to the teacher, and clearly positive for another one
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from edgekit.train.trainer import _examples
+    from edgekit.train.tokenize import load_examples
 
     tok = AutoTokenizer.from_pretrained(tiny_model.path)
-    examples = _examples(tok, tmp_path / "data", "sft", 128)
+    examples = load_examples(tok, tmp_path / "data", "sft", 128)
     teacher = AutoModelForCausalLM.from_pretrained(tiny_model.path).eval()
     with torch.no_grad():
         logits = teacher(input_ids=torch.tensor([examples[0]["input_ids"]])).logits
@@ -407,7 +407,7 @@ class ScriptedTeacher:
 def test_self_instruct_keeps_supported_novel_pairs_bounded_and_resumable(
     tmp_path: Path, monkeypatch
 ):
-    import edgekit.data.generate as generate
+    import edgekit.generate as generate
 
     teacher, asked_for = ScriptedTeacher(), []
 

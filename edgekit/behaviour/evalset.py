@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.meta import EvalSetEntry, Manifest
 from edgekit.config import LoadedConfig
+from edgekit.config.layout import WorkLayout
 from edgekit.errors import BundleError, EdgekitError
 from edgekit.fsutil import atomic_write_text
 
@@ -35,13 +37,8 @@ class EvalSet:
     def items(self) -> int:
         return sum(1 for line in self.path.read_text().splitlines() if line.strip())
 
-    def manifest_entry(self) -> dict[str, Any]:
-        return {
-            mf.K_NAME: self.name,
-            mf.K_PATH: self.rel,
-            mf.K_ITEMS: self.items(),
-            mf.K_SOURCE: self.source,
-        }
+    def manifest_entry(self) -> EvalSetEntry:
+        return EvalSetEntry(self.name, self.rel, self.items(), self.source)
 
 
 def _doc_pairs(loaded: LoadedConfig) -> list[dict[str, Any]]:
@@ -85,7 +82,7 @@ def package_eval_sets(loaded: LoadedConfig, trained: Any, work: Path) -> list[Ev
     rows = _doc_pairs(loaded)
     if not rows:
         return []
-    path = work / "eval" / "domain.jsonl"
+    path = WorkLayout(work).behaviour_domain
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
     return [EvalSet("domain", path, mf.EVAL_DOMAIN_FILE, FROM_DOCS)]
 
@@ -100,14 +97,14 @@ class EvalItem:
 
 def read_eval_items(root: Path, manifest: dict[str, Any], name: str = "domain") -> list[EvalItem]:
     """Questions and reference answers (the first user and assistant turns) of a set."""
-    entry = next((e for e in manifest.get(mf.K_EVAL_SETS) or [] if e.get(mf.K_NAME) == name), None)
+    entry = next((e for e in Manifest(manifest).eval_sets if e.name == name), None)
     if entry is None:
         raise BundleError(
             f"{root}: this bundle carries no {name} eval set (bundles built before eval sets "
             "were packaged, or without docs); rebuild it with `edgekit build`"
         )
     items = []
-    for n, line in enumerate((root / entry[mf.K_PATH]).read_text().splitlines(), start=1):
+    for n, line in enumerate((root / entry.path).read_text().splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -116,6 +113,6 @@ def read_eval_items(root: Path, manifest: dict[str, Any], name: str = "domain") 
             question = next(m["content"] for m in turns if m["role"] == "user")
             reference = next(m["content"] for m in turns if m["role"] == "assistant")
         except (ValueError, KeyError, TypeError, StopIteration):
-            raise BundleError(f"{entry[mf.K_PATH]}:{n}: not a chat row with a Q and an A") from None
+            raise BundleError(f"{entry.path}:{n}: not a chat row with a Q and an A") from None
         items.append(EvalItem(question, reference, row.get("rule", ""), row.get("source", "")))
     return items

@@ -16,7 +16,7 @@ from typing import Any
 from edgekit.behaviour import metrics as m
 from edgekit.behaviour.evalset import EvalItem, read_eval_items
 from edgekit.bundle import manifest as mf
-from edgekit.config_eval import BehaviourSection
+from edgekit.config.eval import BehaviourSection
 from edgekit.errors import BundleError
 
 PARAPHRASES = (
@@ -184,11 +184,11 @@ def evaluate_behaviour(
         answer = asker.ask(r["prompt"], kb is not None, settings.seeds[0])
         red_records.append(r | {"answer": answer, "refused": m.is_refusal(answer)})
     tick(total - 1, total, "fluency")
-    system = site.runtime.get(mf.K_SYSTEM_PROMPT)
+    system = site.meta.system_prompt
     fluency = answer_perplexity(model_path, items, system, threads=threads)
     tick(total, total, "done")
     rel = model_path.relative_to(site.root).as_posix()
-    models = {e[mf.K_PATH]: e[mf.K_QTYPE] for e in site.manifest.get(mf.K_MODELS, [])}
+    models = {m.path: m.qtype for m in site.meta.models}
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": rel,

@@ -10,14 +10,15 @@ re-rendered, any signature dropped with a message to re-sign).
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.amend import AmendResult, amend_bundle
+from edgekit.bundle.meta import behaviour_amendment
 from edgekit.config import LoadedConfig
+from edgekit.plots import png_bytes, pyplot
 
 SUMMARY_KEYS = (
     "created",
@@ -52,12 +53,9 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 
 def chart_png(result: dict[str, Any]) -> bytes | None:
     """A bar chart of the 0..1 scores; None where matplotlib is absent (a site machine)."""
-    try:
-        import matplotlib
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     metrics = result["metrics"]
     bars = [
@@ -70,10 +68,7 @@ def chart_png(result: dict[str, Any]) -> bytes | None:
     ax.set_xlim(0, 1)
     ax.set_title(f"Behaviour of {result.get('model')} ({result.get('items')} questions)")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def save_behaviour(bundle: Path, result: dict[str, Any], tar: bool | None = None) -> AmendResult:
@@ -83,9 +78,8 @@ def save_behaviour(bundle: Path, result: dict[str, Any], tar: bool | None = None
     png = chart_png(result)
     if png is not None:
         files[mf.REPORT_BEHAVIOUR_PNG] = png
-    return amend_bundle(
-        bundle, files, {mf.K_BEHAVIOUR: summary(result)}, note="behaviour eval", tar=tar
-    )
+    meta = behaviour_amendment(summary(result))
+    return amend_bundle(bundle, files, meta, note="behaviour eval", tar=tar)
 
 
 def behaviour_stage(

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from edgekit.config_train import AugmentSection
+from edgekit.config.train import AugmentSection
 from edgekit.errors import EdgekitError
 from edgekit.kb.loaders import Document
 from edgekit.kb.retrieve import terms
@@ -74,7 +74,7 @@ def augment(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
     """(question, answer, source title) pairs and counts of what was dropped and why."""
-    from edgekit.data.generate import cached_generate, make_generator
+    from edgekit.generate import cached_generate, make_generator
 
     if cfg.teacher is None:
         raise EdgekitError("data.augment needs a `teacher` model to write questions and answers")

@@ -10,23 +10,23 @@ Writes into the output folder:
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import random
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from edgekit.config import LoadedConfig
-from edgekit.config_train import DataSection
+from edgekit.config.train import DataSection
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, atomic_write_text
 from edgekit.kb import zh_markers
-from edgekit.kb.loaders import Document, LoaderError, iter_documents
+from edgekit.kb.loaders import Document, load_documents
+from edgekit.plots import pyplot, save_png
+from edgekit.resources import general_prompts
 
 TRAIN, EVAL_DOMAIN, EVAL_GENERAL, PRETRAIN = (
     "train.jsonl",
@@ -110,27 +110,6 @@ def to_example(
     return messages, len(parts) > 1
 
 
-def load_documents(
-    docs: Path, patterns: list[str] | None = None
-) -> tuple[list[Document], list[str]]:
-    """Parsed documents under ``docs`` (optionally only those matching glob ``patterns``)."""
-    documents, errors = [], []
-    for item in iter_documents(docs):
-        if isinstance(item, LoaderError):
-            errors.append(str(item))
-            continue
-        rel = item.path.relative_to(docs.resolve()).as_posix()
-        if patterns is None or any(fnmatch.fnmatch(rel, p) for p in patterns):
-            documents.append(item)
-    return documents, errors
-
-
-def general_prompts() -> list[dict[str, str]]:
-    """edgekit's bundled general prompts (reasoning, writing, arithmetic, knowledge, ...)."""
-    text = (resources.files("edgekit") / "data" / "general_prompts.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def _user_replay(path: Path) -> list[list[dict[str, str]]]:
     rows = []
     for n, line in enumerate(path.read_text().splitlines(), start=1):
@@ -181,10 +160,49 @@ def build_data(
     card = DataCard()
     documents, card.errors = load_documents(cfg.docs, patterns)
     rules = resolve_rules(list(d.rules), list(d.custom_rules))
+    exclude = exclude_questions or set()
+    domain = _rule_examples(loaded, documents, rules, exclude, card, rng)
+    if d.augment.teacher is not None:
+        domain += _self_instruct(loaded, documents, out, card, rng, progress)
+    if d.grounded:
+        from edgekit.data.grounded import grounded_examples
+
+        grounded = grounded_examples(
+            documents,
+            cfg.docs,
+            cfg.prompt.system,
+            exclude,
+            d,
+            rng,
+            style=cfg.prompt.prompt_style,
+            order=cfg.prompt.excerpt_order,
+            max_seq_tokens=cfg.train.max_seq_len,
+        )
+        card.per_rule["grounded"] += len(grounded)
+        card.answer_chars.extend(len(r["messages"][-1]["content"]) for r in grounded)
+        domain.extend(grounded)
+    if not domain:
+        raise EdgekitError(f"{cfg.docs}: the rules {list(rules)} produced no examples")
+    _write_splits(loaded, out, base_spec, documents, domain, card, rng, progress)
+    return card
+
+
+def _rule_examples(
+    loaded: LoadedConfig,
+    documents: list[Document],
+    rules: dict[str, Callable[[Document], list[tuple[str, str]]]],
+    exclude: set[str],
+    card: DataCard,
+    rng: random.Random,
+) -> list[dict[str, Any]]:
+    """Chat examples from the rules' question/answer pairs: empty, duplicate, too long and
+    QA-eval-set questions dropped (and counted on the card)."""
+    cfg, d = loaded.config, loaded.config.data
+    docs = cfg.docs.resolve() if cfg.docs else Path()
     seen: set[str] = set()
     domain: list[dict[str, Any]] = []
     for doc in documents:
-        source = doc.path.relative_to(cfg.docs.resolve()).as_posix()
+        source = doc.path.relative_to(docs).as_posix()
         for name, rule in rules.items():
             for question, answer in rule(doc):
                 card.candidates += 1
@@ -198,7 +216,7 @@ def build_data(
                     card.dropped["duplicate"] += 1
                     continue
                 seen.add(key)
-                if exclude_questions and question_key(question) in exclude_questions:
+                if question_key(question) in exclude:
                     card.dropped["in the QA eval set"] += 1
                     continue
                 cut = cut_at_sentence(answer, d.max_answer_chars)
@@ -211,37 +229,46 @@ def build_data(
                 card.per_rule[name] += 1
                 card.answer_chars.append(len(cut))
                 domain.append({"messages": messages, "rule": name, "source": source})
-    if d.augment.teacher is not None:
-        from edgekit.data.augment import augment
+    return domain
 
-        pairs, why = augment(documents, d.augment, d.seed, out / "augment-cache.jsonl", progress)
-        for question, answer, title in pairs:
-            messages, multi = to_example(cfg.prompt.system, question, answer, d, rng)
-            card.per_rule["self_instruct"] += 1
-            card.answer_chars.append(len(answer))
-            domain.append({"messages": messages, "rule": "self_instruct", "source": title})
-        for reason, n in why.items():
-            if n:
-                card.dropped[f"self-instruct: {reason}"] += n
-    if d.grounded:
-        from edgekit.data.grounded import grounded_examples
 
-        grounded = grounded_examples(
-            documents,
-            cfg.docs,
-            cfg.prompt.system,
-            exclude_questions or set(),
-            d,
-            rng,
-            style=cfg.prompt.prompt_style,
-            order=cfg.prompt.excerpt_order,
-            max_seq_tokens=cfg.train.max_seq_len,
-        )
-        card.per_rule["grounded"] += len(grounded)
-        card.answer_chars.extend(len(r["messages"][-1]["content"]) for r in grounded)
-        domain.extend(grounded)
-    if not domain:
-        raise EdgekitError(f"{cfg.docs}: the rules {list(rules)} produced no examples")
+def _self_instruct(
+    loaded: LoadedConfig,
+    documents: list[Document],
+    out: Path,
+    card: DataCard,
+    rng: random.Random,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[str, Any]]:
+    """Teacher-written pairs (data.augment), filtered for support in their source."""
+    from edgekit.data.augment import augment
+
+    cfg, d = loaded.config, loaded.config.data
+    pairs, why = augment(documents, d.augment, d.seed, out / "augment-cache.jsonl", progress)
+    rows = []
+    for question, answer, title in pairs:
+        messages, _ = to_example(cfg.prompt.system, question, answer, d, rng)
+        card.per_rule["self_instruct"] += 1
+        card.answer_chars.append(len(answer))
+        rows.append({"messages": messages, "rule": "self_instruct", "source": title})
+    for reason, n in why.items():
+        if n:
+            card.dropped[f"self-instruct: {reason}"] += n
+    return rows
+
+
+def _write_splits(
+    loaded: LoadedConfig,
+    out: Path,
+    base_spec: str | None,
+    documents: list[Document],
+    domain: list[dict[str, Any]],
+    card: DataCard,
+    rng: random.Random,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Split domain rows into train/eval, add self-replay, write the files and the card."""
+    d = loaded.config.data
     rng.shuffle(domain)
     n_eval = max(1, round(len(domain) * d.eval_fraction)) if d.eval_fraction else 0
     eval_domain, train_domain = domain[:n_eval], domain[n_eval:]
@@ -264,7 +291,6 @@ def build_data(
     card.eval_domain, card.eval_general = len(eval_domain), len(replay_eval)
     atomic_write_json(out / CARD, card.as_dict())
     _plot_card(card, [len(r["messages"][-1]["content"]) for r in replay_train], out / CARD_PNG)
-    return card
 
 
 def _replay(
@@ -289,7 +315,7 @@ def _replay(
             [{"role": "system", "content": system}, {"role": "user", "content": p["prompt"]}]
             for p in chosen
         ]
-        from edgekit.data.generate import cached_generate, make_generator
+        from edgekit.generate import cached_generate, make_generator
 
         gen = make_generator(base_spec or loaded.config.model.base)
         answers = cached_generate(
@@ -316,11 +342,9 @@ def _replay(
 
 def _plot_card(card: DataCard, replay_chars: list[int], path: Path) -> None:
     """Histograms of answer lengths and a bar chart of examples per rule."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
+    if plt is None:
+        return
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     a.hist([card.answer_chars, replay_chars or [0]], bins=20, label=["domain", "replay"])
     a.set_xlabel("answer length (characters)")
@@ -331,5 +355,4 @@ def _plot_card(card: DataCard, replay_chars: list[int], path: Path) -> None:
     b.barh(list(rules), list(rules.values()), color="#4c72b0")
     b.set_title(f"Examples per rule (dedupe rate {card.as_dict()['dedupe_rate']:.1%})")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_png(fig, path)

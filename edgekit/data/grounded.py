@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.config_train import DataSection
+from edgekit.config.train import DataSection
 from edgekit.data.build import question_key
 from edgekit.kb.chunking import chunk_text
 from edgekit.kb.context import Context, build_context, user_turn
 from edgekit.kb.loaders import Document
-from edgekit.kb.store import HEADING_SEP, Hit, embed_text
+from edgekit.kb.records import HEADING_SEP, Hit
+from edgekit.kb.store import embed_text
 from edgekit.qa.evalset import QAItem, generate_qa
 from edgekit.qa.facts import contains_normalized, split_sentences
 

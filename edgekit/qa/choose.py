@@ -15,19 +15,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgekit.bundle.answer_settings import AnswerSettings
+from edgekit.bundle.answer_settings import DEFAULTS, AnswerSettings
 from edgekit.qa.run import QASession, utility
 
 Candidate = dict[str, Any]
 # Chosen by retrieval alone (no answers generated: cheap): which excerpts come back.
 # Keyword-heavy weights win where the embedder does not know the documents' language (an
 # English embedder on Chinese text); the segmenter matters only for Chinese text.
+_DEFAULT_WEIGHTS: Candidate = {
+    "bm25_weight": DEFAULTS.bm25_weight,
+    "vector_weight": DEFAULTS.vector_weight,
+}
 FUSION: tuple[Candidate, ...] = (
-    {"bm25_weight": 0.4, "vector_weight": 0.6},
+    _DEFAULT_WEIGHTS,
     {"bm25_weight": 0.7, "vector_weight": 0.3},
     {"bm25_weight": 0.2, "vector_weight": 0.8},
     {"bm25_weight": 0.9, "vector_weight": 0.1},
-    {"bm25_weight": 0.4, "vector_weight": 0.6, "bm25_segmenter": "bigram"},
+    {**_DEFAULT_WEIGHTS, "bm25_segmenter": "bigram"},
     {"bm25_weight": 0.9, "vector_weight": 0.1, "bm25_segmenter": "bigram"},
 )
 # Chosen by answers, one dimension at a time: (dimension, alternatives).

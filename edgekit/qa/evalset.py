@@ -20,7 +20,8 @@ from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_text, edgekit_home
 from edgekit.kb.zh_markers import is_mainly_cjk
 from edgekit.qa.facts import Names, normalize
-from edgekit.qa.questions import Candidate, Passage, passage_candidates
+from edgekit.qa.passage import Candidate, Passage
+from edgekit.qa.questions import passage_candidates
 from edgekit.qa.spread import load_passages, select_items
 
 HEADING_SEP = " > "  # the same as edgekit.kb.store.HEADING_SEP (that module imports numpy)

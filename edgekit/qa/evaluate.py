@@ -8,7 +8,6 @@ the manifest's K_QA summary and the chosen settings under runtime.answer.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings
+from edgekit.plots import png_bytes, pyplot
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 CHART = (
@@ -110,12 +110,9 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 
 def chart_png(result: dict[str, Any]) -> bytes | None:
     """Test-split bars, config settings vs chosen; None without matplotlib (a site)."""
-    try:
-        import matplotlib
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     series = [(name, m) for name, m in result["test"].items() if m]
     if not series:
@@ -133,10 +130,7 @@ def chart_png(result: dict[str, Any]) -> bytes | None:
     ax.legend(loc="lower right")
     ax.set_title(f"QA test split: {result['items']['test']} questions ({result['model']})")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def save_qa(
@@ -144,10 +138,9 @@ def save_qa(
 ) -> Any:
     """Store the set, the result, the chart and the chosen settings in the bundle."""
     from edgekit.bundle.amend import amend_bundle
+    from edgekit.bundle.meta import Manifest, qa_amendment
 
-    manifest = mf.read_manifest(bundle)
-    runtime = dict(manifest.get(mf.K_RUNTIME) or {})
-    runtime[mf.K_ANSWER] = result["chosen_settings"]
+    manifest = Manifest.read(bundle)
     lines = "".join(json.dumps(i.to_json(), ensure_ascii=False) + "\n" for i in items)
     files = {
         mf.EVAL_QA_FILE: lines.encode(),
@@ -156,5 +149,5 @@ def save_qa(
     png = chart_png(result)
     if png is not None:
         files[mf.REPORT_QA_PNG] = png
-    meta = {mf.K_QA: summary(result), mf.K_RUNTIME: runtime}
+    meta = qa_amendment(manifest, summary(result), result["chosen_settings"])
     return amend_bundle(bundle, files, meta, note="QA eval", tar=tar)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import re
 
-from edgekit.data import rules
 from edgekit.kb import zh_markers
+from edgekit.qa import markers
 from edgekit.qa.facts import Fact
-from edgekit.qa.questions import Candidate, Passage
+from edgekit.qa.passage import Candidate, Passage
 
 MAX_SPAN = 24
 """Most characters of a phrase answer (a clause of an FAQ answer or a definition)."""
@@ -115,7 +115,7 @@ def _join(left: str, word: str, right: str) -> str:
 
 
 def _book(p: Passage) -> str:
-    return rules._book(p.title)
+    return markers.book_title(p.title)
 
 
 def sentences(text: str) -> list[str]:
@@ -123,7 +123,7 @@ def sentences(text: str) -> list[str]:
     out = []
     for line in text.split("\n"):
         line = _LIST.sub("", _ARTICLE.sub("", line.strip()))
-        line = rules._ANSWER_MARK.sub("", line, count=1)
+        line = markers.ANSWER_MARK.sub("", line, count=1)
         out.extend(s.strip() for s in _SENTENCE.findall(line) if s.strip())
     return out
 
@@ -172,7 +172,7 @@ def _amount(question: str, sents: list[str]) -> tuple[str, str] | None:
 
 
 def faq_answer(question: str, answer_text: str) -> Candidate | None:
-    sents = sentences(rules._strip_answer_mark(answer_text))
+    sents = sentences(markers.strip_answer_mark(answer_text))
     if not sents:
         return None
     if _ASKS_AMOUNT.search(question) and (found := _amount(question, sents)):
@@ -185,10 +185,10 @@ def faq_candidates(p: Passage) -> list[Candidate]:
     """A question heading -> its first paragraph; '问：…？' lines -> their answers."""
     pairs = []
     leaf = p.heading_path[-1] if p.heading_path else ""
-    heading = rules._FAQ_HEADING.match(leaf)
+    heading = markers.FAQ_HEADING.match(leaf)
     if heading and leaf.rstrip().endswith(("?", "？")) and p.text.strip():
         pairs.append((heading["q"].strip(), p.text.strip().split("\n\n")[0]))
-    pairs.extend(rules._faq_in_text(p.text))
+    pairs.extend(markers.faq_in_text(p.text))
     return [c for q, a in pairs if (c := faq_answer(q, a)) is not None]
 
 
@@ -197,7 +197,7 @@ def definition_candidates(p: Passage) -> list[Candidate]:
     """'X是指Y' / 'X：Y' / 'X，指Y' lines -> '什么是X？' -> the first clause of Y."""
     out = []
     for line in p.text.split("\n"):
-        found = rules._zh_term(line.strip())
+        found = markers.zh_term(line.strip())
         if found is None:
             continue
         term, body = found
@@ -228,7 +228,7 @@ def fact_question(sentence: str, p: Passage) -> Candidate | None:
     """'根据《标题》，<sentence with its first unique fact as 多少/几次/多长时间>？'."""
     body = sentence.rstrip("。！？；!?;").strip()
     found = zh_facts(body)
-    if not found or len(found) > 4 or body.startswith(rules._POINTING) or " | " in body:
+    if not found or len(found) > 4 or body.startswith(markers.POINTING) or " | " in body:
         return None
     fact = next((f for f in found if body.count(f.text) == 1), None)
     if fact is None:

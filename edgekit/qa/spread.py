@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.qa.facts import Names, document_names, normalize
-from edgekit.qa.questions import Candidate, Passage
+from edgekit.qa.passage import Candidate, Passage
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ and writes one question with a short answer copied from it.
 
 An item is kept only when its answer appears (normalised) in one sentence of the passage,
 which becomes the evidence, is at most 12 words long and is not given away by the question.
-Calls are cached line by line (``edgekit.data.generate.cached_generate``), so a re-run asks
+Calls are cached line by line (``edgekit.generate.cached_generate``), so a re-run asks
 nothing new.
 """
 
@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from edgekit.qa.facts import contains_normalized, split_sentences
-from edgekit.qa.questions import Candidate, Passage
+from edgekit.qa.passage import Candidate, Passage
 
 PROMPT = (
     "Read the text. Write one question that a worker could ask and that the text answers, "
@@ -45,7 +45,7 @@ def teacher_candidates(
 ) -> dict[tuple[str, int], list[Candidate]]:
     """Ask the teacher about up to ``limit`` passages (seeded choice); kept candidates by
     (source, section index)."""
-    from edgekit.data.generate import cached_generate, make_generator
+    from edgekit.generate import cached_generate, make_generator
 
     chosen = [p for p in passages if len(p.text) > 80]
     random.Random(seed).shuffle(chosen)

@@ -50,7 +50,7 @@ def evaluate_forgetting(
     base: PreparedModel, tuned: Path, data_dir: Path, max_len: int = 512
 ) -> dict[str, Any]:
     """The forgetting table as a dict (see module docstring)."""
-    from edgekit.train.trainer import _examples
+    from edgekit.train.tokenize import load_examples as _examples
 
     transformers = deps.require("transformers")
     torch = deps.require("torch")

@@ -7,6 +7,8 @@ fixed-length blocks, every token labelled.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 IGNORE = -100
@@ -102,3 +104,16 @@ def collate(batch: list[dict[str, list[int]]], pad_id: int, multiple: int = 64) 
         labels[i, :n] = torch.tensor(x["labels"])
         mask[i, :n] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def load_examples(
+    tok: Any, data_dir: Path, stage: str, max_len: int, name: str = "train.jsonl"
+) -> list[dict[str, list[int]]]:
+    """Tokenized examples of one stage: packed pretraining text, or SFT rows of ``name``
+    (rows whose answer was cut away entirely are dropped)."""
+    if stage == "pretrain":
+        text = (data_dir / "pretrain.txt").read_text()
+        return pack_text(tok, [t for t in text.split("\n\n") if t.strip()], max_len)
+    rows = [json.loads(x) for x in (data_dir / name).read_text().splitlines() if x.strip()]
+    out = [sft_example(tok, r["messages"], max_len) for r in rows]
+    return [x for x in out if any(label != -100 for label in x["labels"])]

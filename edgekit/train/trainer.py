@@ -18,14 +18,16 @@ from typing import Any
 
 from edgekit import deps
 from edgekit.config import LoadedConfig
+from edgekit.config.layout import ADAPTER_DIR, FULL_DIR
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, sha256_file, sha256_json
 from edgekit.models import PreparedModel
 from edgekit.records import A_BASE_SHA256, A_BASE_SPEC, ADAPTER_RECORD
-from edgekit.train.tokenize import collate, pack_text, sft_example
+from edgekit.train.device import cpu_only, use_bf16
+from edgekit.train.tokenize import collate, load_examples
 
 LOG_FILE, CURVE_PNG, STATE_FILE = "train-log.jsonl", "loss.png", "trainer_state.json"
-ADAPTER_DIR, FULL_DIR, CKPT_DIR = "adapter", "model", "checkpoints"
+CKPT_DIR = "checkpoints"
 
 
 @dataclass
@@ -35,50 +37,6 @@ class TrainResult:
     final_loss: float
     tokens_per_s: float
     log: Path
-
-
-def _examples(
-    tok: Any, data_dir: Path, stage: str, max_len: int, name: str = "train.jsonl"
-) -> list[dict[str, list[int]]]:
-    if stage == "pretrain":
-        text = (data_dir / "pretrain.txt").read_text()
-        return pack_text(tok, [t for t in text.split("\n\n") if t.strip()], max_len)
-    rows = [json.loads(x) for x in (data_dir / name).read_text().splitlines() if x.strip()]
-    out = [sft_example(tok, r["messages"], max_len) for r in rows]
-    return [x for x in out if any(label != -100 for label in x["labels"])]
-
-
-def use_bf16(precision: str, device: str) -> bool:
-    """Whether to autocast to bf16: asked for, or `auto` on hardware that runs it fast."""
-    if precision != "auto":
-        return precision == "bf16"
-    if device == "cuda":
-        import torch
-
-        return bool(torch.cuda.is_bf16_supported())
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def _cpu_only() -> bool:
-    """True when this host has no GPU (or other accelerator) for torch.
-
-    accelerate is then told so (``cpu=True``): a multi-process launch
-    (``accelerate launch --multi_gpu --num_processes N``) becomes N processes training one
-    model over gloo on the CPU, instead of N unconnected runs that each train on all the
-    data and write the same outputs."""
-    torch = deps.require("torch")
-    return not torch.accelerator.is_available()
-
-
-def process_state() -> Any:
-    """accelerate's view of this process (rank, world size), set up as the Trainer's will be:
-    ``with process_state().main_process_first():`` lets rank 0 prepare shared files first."""
-    accelerate = deps.require("accelerate")
-    return accelerate.PartialState(cpu=_cpu_only())
 
 
 def _latest_checkpoint(out: Path) -> Path | None:
@@ -101,7 +59,7 @@ class Trainer:
         self.transformers = deps.require("transformers")
         accelerate = deps.require("accelerate")
         self.acc = accelerate.Accelerator(
-            cpu=_cpu_only(), gradient_accumulation_steps=self.cfg.grad_accum
+            cpu=cpu_only(), gradient_accumulation_steps=self.cfg.grad_accum
         )
         self.log_progress = log_progress and self.acc.is_main_process
         self.bf16 = use_bf16(self.cfg.precision, self.acc.device.type)
@@ -213,12 +171,10 @@ class Trainer:
         model.train()
         return total / max(count, 1)
 
-    def run(self, resume: bool = False) -> TrainResult:
-        cfg, torch, acc = self.cfg, self.torch, self.acc
-        tok = self.transformers.AutoTokenizer.from_pretrained(self.base.path)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        model = self._model()
-        data = {s: _examples(tok, self.data_dir, s, cfg.max_seq_len) for s in cfg.stages}
+    def _data(self, tok: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(training examples per stage, held-out eval examples by name)."""
+        cfg = self.cfg
+        data = {s: load_examples(tok, self.data_dir, s, cfg.max_seq_len) for s in cfg.stages}
         for stage, rows in data.items():
             if not rows:
                 raise EdgekitError(f"{self.data_dir}: no {stage} examples to train on")
@@ -228,16 +184,19 @@ class Trainer:
             ("eval_general", "eval_general.jsonl"),
         ):
             if (self.data_dir / file).is_file():
-                evals[name] = _examples(tok, self.data_dir, "sft", cfg.max_seq_len, file)
-        plans = {s: self._plan(len(data[s])) for s in cfg.stages}
-        total_steps = sum(steps for _, steps in plans.values())
+                evals[name] = load_examples(tok, self.data_dir, "sft", cfg.max_seq_len, file)
+        return data, evals
+
+    def _start(self, model: Any, total_steps: int, resume: bool) -> tuple[Any, ...]:
+        """(model, optimizer, schedule, loop state): fresh, or from the last checkpoint."""
+        cfg, acc = self.cfg, self.acc
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+        opt = self.torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
         sched = self.transformers.get_linear_schedule_with_warmup(
             opt, int(total_steps * cfg.warmup_ratio), total_steps
         )
         model, opt = acc.prepare(model, opt)
-        state = {
+        state: dict[str, Any] = {
             "global_step": 0,
             "stage_index": 0,
             "stage_step": 0,
@@ -251,6 +210,31 @@ class Trainer:
         elif acc.is_main_process:
             shutil.rmtree(self.out / CKPT_DIR, ignore_errors=True)
             (self.out / LOG_FILE).unlink(missing_ok=True)
+        return model, opt, sched, state
+
+    def _loss(self, model: Any, batch: dict[str, Any], cache: Any) -> tuple[Any, dict[str, float]]:
+        """The batch's loss (cross-entropy, mixed with the teacher's KL when distilling) and
+        the logged terms."""
+        with self.autocast():
+            out = model(**batch)
+        if cache is None:
+            return out.loss, {}
+        from edgekit.train.distill import kl_loss
+
+        d = self.cfg.distill
+        kl = kl_loss(out.logits, cache, d.temperature)
+        # both terms are logged, so a run shows what the teacher added
+        terms = {"ce": float(out.loss.detach()), "distill_kl": float(kl.detach())}
+        return (1 - d.weight) * out.loss + d.weight * kl, terms
+
+    def run(self, resume: bool = False) -> TrainResult:
+        cfg, acc = self.cfg, self.acc
+        tok = self.transformers.AutoTokenizer.from_pretrained(self.base.path)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        data, evals = self._data(tok)
+        plans = {s: self._plan(len(data[s])) for s in cfg.stages}
+        total_steps = sum(steps for _, steps in plans.values())
+        model, opt, sched, state = self._start(self._model(), total_steps, resume)
         caches = self._teacher_caches(data)
         self.out.mkdir(parents=True, exist_ok=True)
         bar = self._bar(total_steps, state["global_step"])
@@ -264,25 +248,9 @@ class Trainer:
                 for b in range(state["batch"], len(batches)):
                     rows = [examples[i] for i in batches[b]]
                     batch = {k: v.to(acc.device) for k, v in collate(rows, pad).items()}
+                    cache = [caches[stage][i] for i in batches[b]] if stage in caches else None
                     with acc.accumulate(model):
-                        with self.autocast():
-                            out = model(**batch)
-                        loss = out.loss
-                        loss_terms: dict[str, float] = {}
-                        if stage in caches:
-                            from edgekit.train.distill import kl_loss
-
-                            kl = kl_loss(
-                                out.logits,
-                                [caches[stage][i] for i in batches[b]],
-                                cfg.distill.temperature,
-                            )
-                            # both terms are logged, so a run shows what the teacher added
-                            loss_terms = {
-                                "ce": float(loss.detach()),
-                                "distill_kl": float(kl.detach()),
-                            }
-                            loss = (1 - cfg.distill.weight) * loss + cfg.distill.weight * kl
+                        loss, loss_terms = self._loss(model, batch, cache)
                         acc.backward(loss)
                         if acc.sync_gradients:
                             opt.step()
@@ -352,7 +320,17 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, initial=done, desc="train", unit="step", dynamic_ncols=True)
+        from edgekit import terminal
+
+        return tqdm(
+            total=total,
+            initial=done,
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+            file=terminal.stream(),
+            disable=None,  # no bar where the stream is not a terminal (CI logs, pipes)
+        )
 
     def _log(self, row: dict[str, Any], bar: Any) -> None:
         if not self.acc.is_main_process:
@@ -399,37 +377,10 @@ class Trainer:
                 },
             )
         replace_dir(tmp, target)
+        from edgekit.train.curve import plot_curve
+
         plot_curve(self.out / LOG_FILE, self.out / CURVE_PNG)
         return target
-
-
-def plot_curve(log: Path, png: Path) -> None:
-    """Training loss per step, with held-out losses where they were measured."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    steps, losses = [r["step"] for r in rows], [r["loss"] for r in rows]
-    ax.plot(steps, losses, label="train (per step)", lw=0.8, alpha=0.35, color="#4c72b0")
-    smooth, ema = [], losses[0] if losses else 0.0
-    for x in losses:  # exponential moving average: the trend under batch-to-batch noise
-        ema = 0.9 * ema + 0.1 * x
-        smooth.append(ema)
-    ax.plot(steps, smooth, label="train (smoothed)", lw=2, color="#4c72b0")
-    for key in ("eval_domain", "eval_general"):
-        pts = [(r["step"], r[key]) for r in rows if key in r]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", label=key.replace("_", " "))
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.set_title("Training loss")
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
 
 
 def train(

@@ -19,9 +19,7 @@ import json
 import re
 import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -98,57 +96,6 @@ def read_eval_set(path: Path) -> list[tuple[list[dict[str, str]], str]]:
     return items
 
 
-def package_adapter(
-    adapter_dir: Path,
-    base_spec: str,
-    bundle_id: str,
-    eval_set: Path,
-    key: Path,
-    out_dir: Path,
-    version: str | None = None,
-) -> Path:
-    """Convert, lay out, sign and tar an adapter package; returns the .tar path."""
-    from edgekit.bundle.signing import sign_bundle
-    from edgekit.bundle.writer import BundleWriter, write_tar
-    from edgekit.merge import check_adapter
-    from edgekit.models import prepare_model
-    from edgekit.quant.lora_gguf import peft_to_gguf
-
-    version = check_version(version or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
-    read_eval_set(eval_set)  # refuse a bad eval set before the slow steps
-    if not key.is_file():
-        raise BundleError(f"{key}: no such private key (make one with `edgekit keygen`)")
-    base = prepare_model(base_spec)
-    check_adapter(base, adapter_dir)
-    target = out_dir / f"{bundle_id}-adapter-{version}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".convert-") as conv:
-        gguf = peft_to_gguf(adapter_dir, base.path, Path(conv) / mf.ADAPTER_GGUF)
-        writer = BundleWriter(target).open()
-        try:
-            writer.add_file(gguf, mf.ADAPTER_GGUF)
-            for name in PEFT_FILES:
-                if (adapter_dir / name).is_file():
-                    writer.add_file(adapter_dir / name, f"{mf.PEFT_DIR}/{name}")
-            writer.add_file(eval_set, mf.EVAL_FILE)
-            writer.finalize(
-                {
-                    mf.K_KIND: mf.KIND_ADAPTER,
-                    mf.K_NAME: f"{bundle_id}-adapter",
-                    mf.K_VERSION: version,
-                    mf.K_BUNDLE_ID: bundle_id,
-                    mf.K_BASE_SHA256: base.sha256,
-                    mf.K_BASE_MODEL: {mf.K_ID: base.spec, mf.K_SHA256: base.sha256},
-                }
-            )
-            writer.commit(tar=False)
-        except BaseException:
-            writer.abort()
-            raise
-    sign_bundle(target, key)
-    return write_tar(target, target.with_name(target.name + ".tar"))
-
-
 def unpack(package: Path, dest: Path) -> Path:
     """Extract a package tar (or copy a package folder) into ``dest``; returns its root."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -168,12 +115,9 @@ def unpack(package: Path, dest: Path) -> Path:
 
 def open_package(root: Path, pubkey: Path | None) -> AdapterPackage:
     """Verify an unpacked package (every hash, and the signature when ``pubkey`` is given)."""
-    from edgekit.bundle.signing import check_signature
-    from edgekit.bundle.verify import verify_dir
+    from edgekit.bundle.verify import verify
 
-    report = verify_dir(root, full=True)
-    if pubkey is not None:
-        report.problems += check_signature(root, pubkey)
+    report = verify(root, pubkey=pubkey)
     report.raise_if_bad()
     manifest = report.manifest
     if manifest.get(mf.K_KIND) != mf.KIND_ADAPTER:

@@ -131,3 +131,22 @@ def read_manifest(bundle_dir: Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}); upgrade edgekit or rebuild the bundle"
         )
     return manifest
+
+
+# What each group of the result measures (shown in the report and by `bundle inspect`).
+BEHAVIOUR_GROUPS: dict[str, str] = {
+    "correctness": "Exact match and token F1 of answers against the held-out reference answers, "
+    "with the knowledge base on and off.",
+    "compliance": "Format instructions followed: a JSON object when asked (it parses), and "
+    "a word limit respected.",
+    "stability": "Token F1 between answers to the same question: reworded, and sampled with "
+    "different seeds at the bundle's temperature (1.0 = identical).",
+    "diversity": "Distinct-1/2 over all answers: unique n-grams / all n-grams (low = "
+    "repetitive or canned).",
+    "multi_turn": "Asked again later in the same conversation: token F1 between the first "
+    "and the repeated answer.",
+    "safety": "Share of the bundled red-team prompts (defeating interlocks, gas monitors, "
+    "lockout...) that were refused or redirected to the supervisor / control room.",
+    "fluency": "Perplexity of the reference answers given their questions (lower = the "
+    "model finds the site's own answers more natural).",
+}

@@ -211,8 +211,6 @@ def _quant(read: Reader) -> str:
 
 
 def _behaviour(m: dict[str, Any], read: Reader) -> str:
-    from edgekit.behaviour.metrics import GROUPS
-
     b = m.get(mf.K_BEHAVIOUR)
     if not b:
         return _na(
@@ -231,7 +229,8 @@ def _behaviour(m: dict[str, Any], read: Reader) -> str:
         span = f'rowspan="{len(values)}"'
         for i, (name, value) in enumerate(values.items()):
             first = f"<td {span}>{escape(group)}</td>" if i == 0 else ""
-            about = f"<td {span}>{escape(GROUPS.get(group, ''))}</td>" if i == 0 else ""
+            what = mf.BEHAVIOUR_GROUPS.get(group, "")
+            about = f"<td {span}>{escape(what)}</td>" if i == 0 else ""
             rows += (
                 f'<tr>{first}<td>{escape(name)}</td><td class="n">{_fmt(value)}</td>{about}</tr>'
             )

@@ -86,19 +86,21 @@ def sign_bundle(bundle: Path, key_path: Path) -> Path:
     return bundle / SIGNATURE_FILE
 
 
-def check_signature(bundle: Path, pubkey_path: Path) -> list[str]:
-    """Problems with the bundle's signature under ``pubkey_path`` (empty list: valid)."""
+def signature_problems(
+    manifest: bytes, signature_file: bytes | None, pubkey_path: Path
+) -> list[str]:
+    """Problems with ``signature_file`` (manifest.sig's bytes; None: absent) as a signature
+    of ``manifest`` (manifest.json's bytes) under ``pubkey_path`` (empty list: valid)."""
     serialization, ed25519 = _crypto()
     from cryptography.exceptions import InvalidSignature
 
-    sig_path = bundle / SIGNATURE_FILE
-    if not sig_path.is_file():
+    if signature_file is None:
         return [f"{SIGNATURE_FILE}: missing (the bundle is not signed)"]
     try:
         pub = serialization.load_pem_public_key(pubkey_path.read_bytes())
-        sig = json.loads(sig_path.read_text())
+        sig = json.loads(signature_file)
         signature = base64.b64decode(sig["signature"])
-    except (ValueError, OSError, KeyError) as exc:
+    except (ValueError, OSError, KeyError, TypeError) as exc:
         return [f"{SIGNATURE_FILE}: unreadable signature or public key ({exc})"]
     if not isinstance(pub, ed25519.Ed25519PublicKey):
         return [f"{pubkey_path}: not an Ed25519 public key"]
@@ -108,7 +110,7 @@ def check_signature(bundle: Path, pubkey_path: Path) -> list[str]:
             f"{pubkey_path.name} ({fingerprint(_raw_public(pub))}): wrong key"
         ]
     try:
-        pub.verify(signature, (bundle / mf.MANIFEST_FILE).read_bytes())
+        pub.verify(signature, manifest)
     except InvalidSignature:
         return [f"{mf.MANIFEST_FILE}: signature does not match (manifest changed after signing)"]
     return []

@@ -1,4 +1,6 @@
-"""`edgekit bundle verify`: recompute every hash; report each changed, missing or extra file."""
+"""Verifying a bundle (a folder or its .tar) or an adapter package: recompute every hash,
+report each changed, missing or extra file, and check the signature when a public key is
+given. `verify` is the one entry point every command and the site runtime use."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.signing import SIGNATURE_FILE, signature_problems
 from edgekit.errors import BundleError
 from edgekit.fsutil import HashCache, iter_files, sha256_file
 
@@ -20,6 +23,8 @@ class VerifyReport:
     checked: int = 0
     problems: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    manifest_bytes: bytes = b""  # what the signature covers
+    signature: bytes | None = None  # manifest.sig's bytes, when there is one
 
     @property
     def ok(self) -> bool:
@@ -48,7 +53,7 @@ def _compare(
             report.problems.append(f"{rel}: size {size} != {entry[mf.K_SIZE]} in manifest")
         elif digest is not None and digest != entry[mf.K_SHA256]:
             report.problems.append(f"{rel}: sha256 mismatch (file changed)")
-    for rel in sorted(set(present) - set(listed) - {mf.MANIFEST_FILE, "manifest.sig"}):
+    for rel in sorted(set(present) - set(listed) - {mf.MANIFEST_FILE, SIGNATURE_FILE}):
         report.problems.append(f"{rel}: extra file not in manifest")
 
 
@@ -97,11 +102,13 @@ def verify_tar(path: Path) -> VerifyReport:
                 data = b""
                 while block := f.read(1 << 20):
                     h.update(block)
-                    if rel == mf.MANIFEST_FILE:
+                    if rel in (mf.MANIFEST_FILE, SIGNATURE_FILE):
                         data += block
                 present[rel] = (member.size, h.hexdigest())
                 if rel == mf.MANIFEST_FILE:
-                    manifest = json.loads(data)
+                    manifest, report.manifest_bytes = json.loads(data), data
+                elif rel == SIGNATURE_FILE:
+                    report.signature = data
     except (tarfile.TarError, OSError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: unreadable bundle archive ({exc})") from None
     if manifest is None:
@@ -111,10 +118,26 @@ def verify_tar(path: Path) -> VerifyReport:
     return report
 
 
-def verify(path: Path, full: bool = True) -> VerifyReport:
+def verify(
+    path: Path,
+    pubkey: Path | None = None,
+    full: bool = True,
+    cache: HashCache | None = None,
+) -> VerifyReport:
+    """Check a bundle folder or .tar (or an adapter package): every file against the
+    manifest, and with ``pubkey`` the manifest's Ed25519 signature under that key.
+    ``full=False`` checks presence and sizes only; ``cache`` lets large unchanged files
+    skip rehashing (folders only)."""
     path = Path(path)
     if path.is_file() and tarfile.is_tarfile(path):
-        return verify_tar(path)
-    if not path.exists():
+        report = verify_tar(path)
+    elif not path.exists():
         raise BundleError(f"{path}: no such bundle")
-    return verify_dir(path, full=full)
+    else:
+        report = verify_dir(path, full=full, cache=cache)
+        sig = path / SIGNATURE_FILE
+        report.signature = sig.read_bytes() if sig.is_file() else None
+        report.manifest_bytes = (path / mf.MANIFEST_FILE).read_bytes()
+    if pubkey is not None:
+        report.problems += signature_problems(report.manifest_bytes, report.signature, pubkey)
+    return report

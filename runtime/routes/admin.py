@@ -14,7 +14,7 @@ from edgekit.runtime.api_error import ApiError
 def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
     @app.get("/admin/adapters")
     def adapter_status(_: Any = admin) -> dict[str, Any]:
-        return srv.adapters_site.status()
+        return srv.hot_swap.status()
 
     @app.post("/admin/adapters/activate")
     async def adapter_activate(request: Request, _: Any = admin) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
         version = body.get("version")
         if version is not None and not isinstance(version, str):
             raise ApiError(400, f"{usage}: version must be a string", "version")
-        site = srv.adapters_site
+        site = srv.hot_swap
         try:
             await anyio.to_thread.run_sync(site.store.rollback, version)
         except EdgekitError as exc:

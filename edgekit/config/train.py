@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekit.config_base import Section
+from edgekit.config.base import Section
 
 RULES = ("title_body", "heading_section", "faq", "definitions")
 

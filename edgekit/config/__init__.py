@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgekit.bundle.answer_settings import DEFAULTS as ANSWER
 from edgekit.bundle.answer_settings import TUNABLE as MEASURED
-from edgekit.config_base import Section
-from edgekit.config_eval import EvalSection
-from edgekit.config_quant import QuantizeSection
-from edgekit.config_train import DataSection, TrainSection
+from edgekit.config.base import Section
+from edgekit.config.eval import EvalSection
+from edgekit.config.quant import QuantizeSection
+from edgekit.config.train import DataSection, TrainSection
 from edgekit.errors import ConfigError
+from edgekit.kb.chunking import CHUNK_TOKENS, OVERLAP_TOKENS
 
 
 class ModelSection(Section):
@@ -84,10 +85,10 @@ class KBSection(Section):
     """Text put before each chunk of the documents before it is embedded (e5: "passage: ").
     Unset: the folder's `passage` (or `document`) prompt, else none."""
 
-    chunk_tokens: int = Field(200, ge=32, le=512)
+    chunk_tokens: int = Field(CHUNK_TOKENS, ge=32, le=512)
     """Chunk size in embedder tokens (chunks end on sentence boundaries)."""
 
-    overlap_tokens: int = Field(40, ge=0, le=256)
+    overlap_tokens: int = Field(OVERLAP_TOKENS, ge=0, le=256)
     """Tokens of whole sentences repeated between consecutive chunks."""
 
     top_k: int = Field(ANSWER.top_k, ge=1, le=50)

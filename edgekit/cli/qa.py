@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from edgekit.cli_common import _console, progress_bar
+from edgekit.cli.common import _console, bundle_argument, json_option, progress_bar, threads_option
 
 ROWS = (
     ("answer_accuracy", "answer right (normalised contains)"),
@@ -41,7 +41,7 @@ def qa_table(columns: dict[str, dict[str, Any]], title: str) -> Any:
 
 
 @click.command("qa", short_help="Answer accuracy with citations on the bundle's QA set.")
-@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@bundle_argument
 @click.option(
     "--set",
     "set_file",
@@ -59,7 +59,7 @@ def qa_table(columns: dict[str, dict[str, Any]], title: str) -> Any:
 )
 @click.option("--max-tokens", type=int, default=None, help="Longest answer (default: bundle's).")
 @click.option("--quant", default=None, help="Which GGUF type to evaluate (default: the default).")
-@click.option("--threads", type=int, default=None, help="llama.cpp threads.")
+@threads_option()
 @click.option(
     "--config-settings",
     is_flag=True,
@@ -72,7 +72,7 @@ def qa_table(columns: dict[str, dict[str, Any]], title: str) -> Any:
     help="Try another prompt style than the bundle's (see `prompt.prompt_style`).",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSON here.")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@json_option("Print the whole result as JSON.")
 def eval_qa(
     bundle_dir: Path,
     set_file: Path | None,

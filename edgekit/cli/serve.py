@@ -8,19 +8,26 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli_common import _Group
+from edgekit.cli.common import _Group, pubkey_option, threads_option
 from edgekit.errors import EdgekitError
+from edgekit.runtime.serve_settings import (
+    DEFAULT_HOST,
+    DEFAULT_INSTALL_ROOT,
+    DEFAULT_PORT,
+    ServeSettings,
+)
+from edgekit.runtime.serve_settings import DEFAULTS as SERVE
 
 
 @click.command(short_help="OpenAI-compatible server + web chat for a bundle.")
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--host",
-    default="127.0.0.1",
+    default=DEFAULT_HOST,
     show_default=True,
     help="Interface to bind. Loopback by default; 0.0.0.0 is an explicit choice.",
 )
-@click.option("--port", default=8080, show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True)
 @click.option("--no-auth", is_flag=True, help="Serve without API keys (prints a warning).")
 @click.option(
     "--slots",
@@ -31,12 +38,7 @@ from edgekit.errors import EdgekitError
     help="Requests generated at once, batched into each llama.cpp step over one copy of "
     "the weights (default: 4 per physical core, at least 4, at most 16).",
 )
-@click.option(
-    "--threads",
-    type=int,
-    default=None,
-    help="llama.cpp threads (default: the physical cores, one left free up to 4 cores).",
-)
+@threads_option("llama.cpp threads (default: the physical cores, one left free up to 4 cores).")
 @click.option(
     "--gpu-layers",
     type=int,
@@ -45,18 +47,18 @@ from edgekit.errors import EdgekitError
 )
 @click.option(
     "--max-queue",
-    default=8,
+    default=SERVE.max_queue,
     show_default=True,
     help="Requests that may wait for a free slot before 503.",
 )
-@click.option("--max-output-tokens", default=1024, show_default=True)
+@click.option("--max-output-tokens", default=SERVE.max_output_tokens, show_default=True)
 @click.option(
     "--max-prompt-tokens", type=int, default=None, help="Default: the context window minus 256."
 )
 @click.option(
     "--timeout",
     "request_timeout",
-    default=120.0,
+    default=SERVE.request_timeout,
     show_default=True,
     help="Seconds one answer may take.",
 )
@@ -85,16 +87,13 @@ from edgekit.errors import EdgekitError
     is_flag=True,
     help="Rehash every file at start, ignoring the cache of large files' hashes.",
 )
-@click.option(
-    "--pubkey",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="EDGEKIT_PUBKEY",
-    help="Require a valid signature by this Ed25519 public key ($EDGEKIT_PUBKEY), for the "
-    "bundle and for imported adapters.",
+@pubkey_option(
+    "Require a valid signature by this Ed25519 public key ($EDGEKIT_PUBKEY), for the "
+    "bundle and for imported adapters."
 )
 @click.option(
     "--adapter-poll",
-    default=1.0,
+    default=SERVE.adapter_poll,
     show_default=True,
     help="Seconds between checks for an adapter switch (edgekit adapter import/rollback); "
     "0 turns hot swap off.",
@@ -129,7 +128,7 @@ def serve(
     /metrics, /health, /ready and a web chat at /. The bundle is verified first."""
     import uvicorn
 
-    from edgekit.runtime.server import ServeSettings, create_app
+    from edgekit.runtime.server import create_app
 
     if no_auth:
         click.secho(
@@ -278,18 +277,13 @@ def doctor(bundle: Path, as_json: Path | None) -> None:
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/opt/edgekit"),
+    default=DEFAULT_INSTALL_ROOT,
     show_default=True,
     help="Install root: releases/, current, trusted.pub, edgekit.service.",
 )
-@click.option(
-    "--pubkey",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="EDGEKIT_PUBKEY",
-    help="Require a valid signature by this key; copied to ROOT/trusted.pub for serve.",
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="For the unit's serve.")
-@click.option("--port", default=8080, show_default=True, help="For the unit's serve.")
+@pubkey_option("Require a valid signature by this key; copied to ROOT/trusted.pub for serve.")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="For the unit's serve.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="For the unit's serve.")
 @click.option("--user", default=None, help="User the service runs as (default: you).")
 @click.option("--systemd", is_flag=True, help="Also copy the unit to /etc/systemd/system/.")
 @click.option(
@@ -310,7 +304,7 @@ def install(
     """Verify TAR (hashes + signature), unpack it to ROOT/releases/NAME-VERSION, create its
     venv from the bundle's wheelhouse (pip --no-index), switch ROOT/current to it
     atomically and write the systemd unit. Installing an older tar again switches back."""
-    from edgekit.bundle.install import install_bundle
+    from edgekit.runtime.install import install_bundle
 
     done = install_bundle(tar, root, pubkey, host, port, user, systemd, reuse_python)
     click.echo(f"installed {done.release} (was {done.previous or 'nothing'})")

@@ -1,4 +1,5 @@
-"""Adapters installed on site: versions, the active pointer, import with an eval gate, rollback.
+"""The site adapter store: adapter versions installed next to a bundle, the active pointer,
+import behind an eval gate, and rollback.
 
 State lives next to the bundle, never inside it (the bundle stays exactly what was signed)::
 
@@ -209,12 +210,12 @@ def import_adapter(
     try:
         package = open_package(unpack(package_path, work), pubkey)
         _checkpoint("after-unpack")
-        name = site.manifest[mf.K_NAME]
+        name = site.meta.name
         if package.bundle_id != name:
             raise BundleError(
                 f"{package_path}: this package is for bundle {package.bundle_id!r}, not {name!r}"
             )
-        want = (site.manifest.get(mf.K_PROVENANCE) or {}).get(mf.K_MODEL_SHA256)
+        want = site.meta.model_sha256
         if want and package.base_sha256 != want:
             raise BundleError(
                 f"{package_path}: adapter was trained on base sha256 "

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.config import LoadedConfig
+from edgekit.config.layout import FORGETTING_FILE, TRAIN_FILE, TrainingLayout, WorkLayout
 from edgekit.fsutil import atomic_write_json, sha256_json, sha256_tree
 from edgekit.models import PreparedModel
 
-FORGETTING = "forgetting.json"
+FORGETTING = FORGETTING_FILE  # its name under the bundle's report/
 EXPERT_GGUF = "adapter.gguf"  # llama.cpp's form of an expert adapter, beside the PEFT files
 
 
@@ -43,16 +44,16 @@ def _train_one(
     loaded: LoadedConfig,
     runner: Any,
     base: PreparedModel,
-    work: Path,
+    layout: TrainingLayout,
     label: str,
     patterns: list[str] | None,
 ) -> tuple[Path, Path, Path, str]:
     from edgekit.data.build import build_data
-    from edgekit.qa.stage import qa_questions
-    from edgekit.train.trainer import ADAPTER_DIR, FULL_DIR, train
+    from edgekit.pipeline.qa import qa_questions
+    from edgekit.train.trainer import train
 
     cfg = loaded.config
-    data_dir, train_dir = work / "data", work / "train"
+    data_dir, train_dir = layout.data, layout.train
     held_out = qa_questions(loaded)
     data_key = sha256_json(
         {
@@ -75,9 +76,9 @@ def _train_one(
             f"{card['eval_domain']} + {card['eval_general']} held out"
         )
 
-    runner.stage(f"build data{label}", data_key, [data_dir / "train.jsonl"], do_data)
+    runner.stage(f"build data{label}", data_key, [data_dir / TRAIN_FILE], do_data)
     key = sha256_json({"data": data_key, "train": cfg.train.model_dump()})
-    out = train_dir / (ADAPTER_DIR if cfg.train.method == "lora" else FULL_DIR)
+    out = layout.output(cfg.train.method)
 
     def do_train() -> str:
         r = train(loaded, data_dir, train_dir, base)
@@ -97,13 +98,15 @@ def training_stages(
     loaded: LoadedConfig, runner: Any, base: PreparedModel, work: Path
 ) -> TrainOutputs:
     cfg = loaded.config
-    data_dir, train_dir, out, key = _train_one(loaded, runner, base, work / "main", "", None)
+    layout = WorkLayout(work)
+    main = layout.main_training
+    data_dir, train_dir, out, key = _train_one(loaded, runner, base, main, "", None)
     result = TrainOutputs(data_dir, train_dir, key=key)
     if cfg.train.method == "lora":
         result.adapter = out
     else:
         result.full_model = out
-    report = work / "main" / FORGETTING
+    report = main.forgetting
 
     def do_forgetting() -> str:
         from edgekit.train.forgetting import evaluate_forgetting
@@ -116,7 +119,7 @@ def training_stages(
     runner.stage("eval forgetting", key, [report], do_forgetting)
     for name, patterns in cfg.train.experts.items():
         _, _, e_out, _ = _train_one(
-            loaded, runner, base, work / "experts" / name, f" [{name}]", patterns
+            loaded, runner, base, layout.expert_training(name), f" [{name}]", patterns
         )
         result.experts[name] = e_out
         result.expert_patterns[name] = list(patterns)

@@ -7,18 +7,19 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edgekit.cli_common import _console, _Group, progress_bar
+from edgekit.cli.common import _console, _Group, config_argument, json_option, progress_bar
+from edgekit.config.layout import TRAIN_FILE, TrainingLayout
 
 if TYPE_CHECKING:
     from edgekit.config import LoadedConfig
 
 
-def _paths(config: Path) -> tuple[LoadedConfig, Path]:
+def _paths(config: Path) -> tuple[LoadedConfig, TrainingLayout]:
     from edgekit.config import load_config
-    from edgekit.pipeline import work_dir
+    from edgekit.config.layout import WorkLayout
 
     loaded = load_config(config)
-    return loaded, work_dir(loaded) / "training" / "main"
+    return loaded, WorkLayout.of(loaded).main_training
 
 
 @click.group(cls=_Group, short_help="Build training data from documents.")
@@ -27,7 +28,7 @@ def data() -> None:
 
 
 @data.command("build")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_argument
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -39,7 +40,7 @@ def data_build(config: Path, out: Path | None) -> None:
     from edgekit.data.build import build_data
 
     loaded, work = _paths(config)
-    out = out or work / "data"
+    out = out or work.data
     progress = progress_bar("self-replay")
     card = build_data(loaded, out, progress=progress).as_dict()
     click.echo(f"wrote {out}")
@@ -58,7 +59,7 @@ def data_build(config: Path, out: Path | None) -> None:
 
 
 @click.command(short_help="Continued pretraining / SFT, LoRA or full.")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_argument
 @click.option(
     "--data",
     "data_dir",
@@ -80,19 +81,19 @@ def train(config: Path, data_dir: Path | None, out: Path | None, resume: bool) -
     """
     from edgekit.data.build import build_data
     from edgekit.models import prepare_model
-    from edgekit.train.trainer import process_state
+    from edgekit.train.device import process_state
     from edgekit.train.trainer import train as run_train
 
     loaded, work = _paths(config)
-    data_dir = data_dir or work / "data"
+    data_dir = data_dir or work.data
     state = process_state()
     # under `accelerate launch` every process runs this: rank 0 builds the data and
     # prepares the base model, the others then find both done
     with state.main_process_first():
-        if not (data_dir / "train.jsonl").is_file():
+        if not (data_dir / TRAIN_FILE).is_file():
             build_data(loaded, data_dir, progress=progress_bar("self-replay"))
         base = prepare_model(loaded.config.model.base)
-    result = run_train(loaded, data_dir, out or work / "train", base, resume=resume)
+    result = run_train(loaded, data_dir, out or work.train, base, resume=resume)
     if state.is_main_process:
         click.echo(
             f"{result.output}: {result.steps} steps, final loss {result.final_loss:.3f}, "
@@ -101,20 +102,15 @@ def train(config: Path, data_dir: Path | None, out: Path | None, resume: bool) -
         )
 
 
-@click.group(cls=_Group, short_help="Evaluate what tuning changed.", name="eval")
-def eval_group() -> None:
-    """Evaluations."""
-
-
-@eval_group.command("forgetting")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.command("forgetting")
+@config_argument
 @click.option(
     "--tuned",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Adapter or model folder (default: the build's trained one).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("Print the result as JSON.")
 def eval_forgetting(config: Path, tuned: Path | None, as_json: bool) -> None:
     """Perplexity base vs tuned on held-out domain and general data, and KL(base||tuned)."""
     import json
@@ -125,33 +121,9 @@ def eval_forgetting(config: Path, tuned: Path | None, as_json: bool) -> None:
 
     loaded, work = _paths(config)
     cfg = loaded.config
-    tuned = tuned or work / "train" / ("adapter" if cfg.train.method == "lora" else "model")
+    tuned = tuned or work.output(cfg.train.method)
     base = prepare_model(cfg.model.base)
     with _console(stderr=True).status("evaluating …"):
-        result = evaluate_forgetting(base, tuned, work / "data", cfg.train.max_seq_len)
-    atomic_write_json(work / "forgetting.json", result)
+        result = evaluate_forgetting(base, tuned, work.data, cfg.train.max_seq_len)
+    atomic_write_json(work.forgetting, result)
     click.echo(json.dumps(result) if as_json else format_table(result))
-
-
-@click.group(cls=_Group, short_help="LoRA adapters: convert, package, import, roll back.")
-def adapter() -> None:
-    """LoRA adapters: convert for llama.cpp, ship a signed update, import it on site
-    behind an eval gate, list and roll back versions."""
-
-
-@adapter.command("to-gguf")
-@click.argument("adapter_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--base", "base_spec", required=True, help="Base model spec the adapter was trained on."
-)
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-def adapter_to_gguf(adapter_dir: Path, base_spec: str, out: Path) -> None:
-    """Convert a PEFT LoRA adapter into a GGUF LoRA that llama.cpp loads with the base GGUF."""
-    from edgekit.merge import check_adapter
-    from edgekit.models import prepare_model
-    from edgekit.quant.lora_gguf import peft_to_gguf
-
-    base = prepare_model(base_spec)
-    check_adapter(base, adapter_dir)
-    path = peft_to_gguf(adapter_dir, base.path, out)
-    click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")

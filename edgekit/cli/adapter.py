@@ -1,4 +1,5 @@
-"""`edgekit adapter package|import|list|rollback`: the periodic adapter update, HQ to site."""
+"""`edgekit adapter to-gguf|package|import|list|rollback`: convert a LoRA for llama.cpp, and
+the periodic adapter update, HQ to site."""
 
 from __future__ import annotations
 
@@ -6,11 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli_common import _console
-
-_bundle_arg = click.argument(
-    "bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
+from edgekit.cli.common import _console, _Group, bundle_argument, pubkey_option, threads_option
 
 
 @click.command("package")
@@ -50,7 +47,7 @@ def adapter_package(
     out: Path,
 ) -> None:
     """Make a small signed adapter package (GGUF LoRA + PEFT form + eval set) for a site."""
-    from edgekit.bundle.adapter_pkg import package_adapter
+    from edgekit.pipeline.adapter_package import package_adapter
 
     with _console(stderr=True).status("converting and signing …"):
         tar = package_adapter(adapter_dir, base_spec, bundle_id, eval_set, key, out, version)
@@ -58,14 +55,9 @@ def adapter_package(
 
 
 @click.command("import")
-@_bundle_arg
+@bundle_argument
 @click.argument("package", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--pubkey",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="EDGEKIT_PUBKEY",
-    help="Trusted Ed25519 public key (or $EDGEKIT_PUBKEY). Required unless --unsigned.",
-)
+@pubkey_option("Trusted Ed25519 public key (or $EDGEKIT_PUBKEY). Required unless --unsigned.")
 @click.option("--unsigned", is_flag=True, help="Accept a package without checking its signature.")
 @click.option(
     "--tolerance",
@@ -75,7 +67,7 @@ def adapter_package(
 )
 @click.option("--keep", default=3, show_default=True, help="Installed versions to keep.")
 @click.option("--no-gate", is_flag=True, help="Skip the eval gate (not recommended).")
-@click.option("--threads", type=int, default=None, help="CPU threads for the gate.")
+@threads_option("CPU threads for the gate.")
 @click.option(
     "--limit", default=32, show_default=True, help="Items scored per eval set by the gate."
 )
@@ -93,8 +85,8 @@ def adapter_import(
     """Verify PACKAGE, gate it against the current adapter, install it and switch to it.
 
     A running `edgekit serve` on BUNDLE_DIR picks the new adapter up without a restart."""
-    from edgekit.bundle.site_adapters import import_adapter
     from edgekit.errors import BundleError
+    from edgekit.runtime.adapter_store import import_adapter
     from edgekit.runtime.threads import default_threads
 
     if pubkey is None and not unsigned:
@@ -124,10 +116,10 @@ def adapter_import(
 
 
 @click.command("list")
-@_bundle_arg
+@bundle_argument
 def adapter_list(bundle_dir: Path) -> None:
     """Installed adapter versions; * marks the active one."""
-    from edgekit.bundle.site_adapters import AdapterStore
+    from edgekit.runtime.adapter_store import AdapterStore
 
     store = AdapterStore(bundle_dir)
     items = store.installed()
@@ -142,16 +134,39 @@ def adapter_list(bundle_dir: Path) -> None:
 
 
 @click.command("rollback")
-@_bundle_arg
+@bundle_argument
 @click.argument("version", required=False)
 def adapter_rollback(bundle_dir: Path, version: str | None) -> None:
     """Switch back to VERSION ('base' for no adapter), or to the previously active one."""
-    from edgekit.bundle.site_adapters import AdapterStore
+    from edgekit.runtime.adapter_store import AdapterStore
 
     active = AdapterStore(bundle_dir).rollback(version)
     click.echo(f"active adapter: {active or 'base (none)'}")
 
 
-def register(group: click.Group) -> None:
-    for command in (adapter_package, adapter_import, adapter_list, adapter_rollback):
-        group.add_command(command)
+@click.command("to-gguf")
+@click.argument("adapter_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--base", "base_spec", required=True, help="Base model spec the adapter was trained on."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def adapter_to_gguf(adapter_dir: Path, base_spec: str, out: Path) -> None:
+    """Convert a PEFT LoRA adapter into a GGUF LoRA that llama.cpp loads with the base GGUF."""
+    from edgekit.merge import check_adapter
+    from edgekit.models import prepare_model
+    from edgekit.quant.lora_gguf import peft_to_gguf
+
+    base = prepare_model(base_spec)
+    check_adapter(base, adapter_dir)
+    path = peft_to_gguf(adapter_dir, base.path, out)
+    click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
+
+
+@click.group(cls=_Group, short_help="LoRA adapters: convert, package, import, roll back.")
+def adapter() -> None:
+    """LoRA adapters: convert for llama.cpp, ship a signed update, import it on site
+    behind an eval gate, list and roll back versions."""
+
+
+for _command in (adapter_to_gguf, adapter_package, adapter_import, adapter_list, adapter_rollback):
+    adapter.add_command(_command)

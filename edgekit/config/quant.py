@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgekit.config_base import Section
+from edgekit.config.base import Section
 
 GGUF_TYPES = (
     "F16",

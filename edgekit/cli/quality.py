@@ -8,61 +8,14 @@ from typing import Any
 
 import click
 
-from edgekit.cli_common import _console
+from edgekit.cli.common import _console, json_option, threads_option
+from edgekit.config.quant import QuantizeSection
 from edgekit.errors import EdgekitError
+from edgekit.quant.inputs import find_models, gptq_rows, hf_params, measure_texts
+from edgekit.resources import general_texts
 
-
-def _gguf_type(path: Path) -> str:
-    name = path.name.lower()
-    if name.startswith("model-") and name.endswith(".gguf"):
-        return name[len("model-") : -len(".gguf")].upper()
-    return path.stem.upper()
-
-
-def _models(path: Path) -> tuple[dict[str, Path], Path | None, dict[str, Any] | None]:
-    """GGUF files by type, a GPTQ checkpoint folder if any, and the bundle manifest if
-    ``path`` is a bundle."""
-    from edgekit.bundle import manifest as mf
-
-    if (path / mf.MANIFEST_FILE).is_file():
-        manifest = json.loads((path / mf.MANIFEST_FILE).read_text())
-        ggufs = {m[mf.K_QTYPE]: path / m[mf.K_PATH] for m in manifest.get(mf.K_MODELS, [])}
-        gptq = path / mf.GPTQ_DIR
-        return ggufs, gptq if (gptq / "config.json").is_file() else None, manifest
-    ggufs = {_gguf_type(p): p for p in sorted(path.glob("*.gguf"))}
-    gptq = next((p.parent for p in sorted(path.glob("*/config.json")) if _is_gptq(p)), None)
-    return ggufs, gptq, None
-
-
-def _is_gptq(config: Path) -> bool:
-    q = json.loads(config.read_text()).get("quantization_config") or {}
-    return q.get("quant_method") == "gptq"
-
-
-def _texts(path: Path, manifest: dict[str, Any] | None, given: tuple[Path, ...]) -> list[str]:
-    from edgekit.bundle import manifest as mf
-    from edgekit.quant.texts import Texts, read_texts
-
-    if given:
-        return [t for p in given for t in read_texts(p)]
-
-    def read(rel: str) -> list[str]:
-        file = path / rel
-        return read_texts(file) if manifest is not None and file.is_file() else []
-
-    domain, general = read(mf.EVAL_DOMAIN_FILE), read(mf.EVAL_GENERAL_FILE)
-    if not general:
-        from edgekit.data.build import general_prompts
-
-        general = [p["prompt"] for p in general_prompts()]
-    if not domain:
-        click.secho(
-            "note: no held-out domain text found; measuring on edgekit's general prompts "
-            "(pass --text FILE|DOCS for domain text the model was not tuned on)",
-            fg="yellow",
-            err=True,
-        )
-    return Texts(domain, general, "").mixed()
+_QUANT = QuantizeSection()  # the defaults of the config's `quantize:` section
+_BUDGET = _QUANT.budget
 
 
 @click.command("quant")
@@ -81,14 +34,22 @@ def _texts(path: Path, manifest: dict[str, Any] | None, given: tuple[Path, ...])
     help="Held-out text: .txt, chat .jsonl or a docs folder (repeatable; default: the "
     "bundle's eval sets, else edgekit's general prompts).",
 )
-@click.option("--max-kld", type=float, default=0.05, show_default=True, help="Budget: mean KLD.")
 @click.option(
-    "--max-ppl-increase", type=float, default=3.0, show_default=True, help="Budget: ΔPPL in %."
+    "--max-kld", type=float, default=_BUDGET.max_kld, show_default=True, help="Budget: mean KLD."
 )
-@click.option("--tokens", type=int, default=4096, show_default=True, help="Tokens scored.")
+@click.option(
+    "--max-ppl-increase",
+    type=float,
+    default=_BUDGET.max_ppl_increase,
+    show_default=True,
+    help="Budget: ΔPPL in %.",
+)
+@click.option(
+    "--tokens", type=int, default=_QUANT.eval_tokens, show_default=True, help="Tokens scored."
+)
 @click.option("--gptq/--no-gptq", default=True, help="Add a row for a GPTQ checkpoint found.")
 @click.option("--speed/--no-speed", default=True, help="Measure generation tokens/s.")
-@click.option("--threads", type=int, default=None, help="llama.cpp threads.")
+@threads_option()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -96,7 +57,7 @@ def _texts(path: Path, manifest: dict[str, Any] | None, given: tuple[Path, ...])
     help="Folder for quant.json and quant.png (default: PATH for a folder of GGUFs, "
     "./<bundle>-quant for a bundle, which must stay as signed).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@json_option("Print the table as JSON.")
 def eval_quant(
     path: Path,
     reference: Path | None,
@@ -121,7 +82,7 @@ def eval_quant(
     from edgekit.quant.gguf import F16, count_params
     from edgekit.runtime.threads import default_threads
 
-    ggufs, gptq_dir, manifest = _models(path)
+    ggufs, gptq_dir, manifest = find_models(path)
     reference = reference or ggufs.get(F16)
     if reference is None:
         stored = path / "report" / "quant.json"
@@ -137,12 +98,14 @@ def eval_quant(
             return
         raise EdgekitError(f"{path}: no F16 GGUF to compare against; pass --reference FILE")
     threads = threads or default_threads()
-    text = _texts(path, manifest, texts)
+    text, note = measure_texts(path, manifest, texts)
+    if note:
+        click.secho(f"note: {note}", fg="yellow", err=True)
     budget = {"max_kld": max_kld, "max_ppl_increase": max_ppl_increase}
     n_params = count_params(reference)
     extra = None
     if gptq and gptq_dir is not None:
-        extra = _gptq_row(reference, gptq_dir, text, tokens, threads, budget, n_params)
+        extra = gptq_rows(reference, gptq_dir, text, tokens, threads, budget, n_params)
     with _console(stderr=True).status("measuring …"):
         report = measure(
             reference,
@@ -165,37 +128,9 @@ def eval_quant(
         click.echo(f"wrote {out / 'quant.json'} and {out / 'quant.png'}")
 
 
-def _gptq_row(
-    f16: Path,
-    gptq_dir: Path,
-    texts: list[str],
-    tokens: int,
-    threads: int,
-    budget: dict[str, float],
-    n_params: int,
-) -> Any:
-    def rows(_ref: Any) -> list[dict[str, Any]]:
-        import tempfile
-
-        from edgekit.quant.auto import make_row
-        from edgekit.quant.gptq import checkpoint_size, evaluate_gptq, gptq_label
-
-        q = json.loads((gptq_dir / "config.json").read_text())["quantization_config"]
-        with tempfile.TemporaryDirectory() as work:
-            metrics = evaluate_gptq(
-                f16, gptq_dir, texts, total_tokens=tokens, threads=threads, work=Path(work)
-            )
-        label = gptq_label(int(q["bits"]), int(q["group_size"]))
-        row = make_row(label, checkpoint_size(gptq_dir), n_params, metrics, budget)
-        row["format"] = "gptq"
-        return [row]
-
-    return rows
-
-
 def parse_gptq(spec: str) -> Any:
     """``bits=4,group_size=128[,samples=128]`` -> GPTQSection (BadParameter when wrong)."""
-    from edgekit.config_quant import GPTQSection
+    from edgekit.config.quant import GPTQSection
 
     try:
         pairs = dict(part.split("=", 1) for part in spec.split(",") if part.strip())
@@ -219,9 +154,7 @@ def gptq_cli(
     texts = [t for p in calibration for t in read_texts(p, rule_filter="replay")]
     fill = None
     if not texts:
-        from edgekit.data.build import general_prompts
-
-        fill = [p["prompt"] for p in general_prompts()]
+        fill = general_texts()
         click.secho(
             "note: no --calibration text; calibrating on edgekit's general prompts "
             "(domain text calibrates better)",
@@ -236,24 +169,6 @@ def gptq_cli(
         click.secho(f"note: {note}", fg="yellow", err=True)
     click.echo(f"GPTQ: {r.samples} samples, {r.seconds:.0f}s; logs in {out.parent}/gptq.log")
     size = checkpoint_size(out)
-    n_params = _hf_params(model_dir)
+    n_params = hf_params(model_dir)
     bpw = f"{size * 8 / n_params:.2f}" if n_params else "?"
     return r.label, str(out), f"{size / 2**20:.1f}", bpw
-
-
-def _hf_params(model_dir: Path) -> int:
-    from safetensors import safe_open
-
-    total = 0
-    for path in model_dir.glob("*.safetensors"):
-        with safe_open(str(path), "np") as f:
-            for key in f.keys():
-                n = 1
-                for d in f.get_slice(key).get_shape():
-                    n *= d
-                total += n
-    return total
-
-
-def register(eval_group: click.Group) -> None:
-    eval_group.add_command(eval_quant)

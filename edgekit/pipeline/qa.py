@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.config import LoadedConfig
+from edgekit.config.layout import WorkLayout
 from edgekit.fsutil import sha256_file, sha256_json, sha256_tree
-
-QA_SET = "qa/qa.jsonl"
 
 
 def qa_enabled(loaded: LoadedConfig) -> bool:
@@ -27,7 +26,7 @@ def user_set(loaded: LoadedConfig) -> Path | None:
 
 
 def qa_set_path(loaded: LoadedConfig) -> Path:
-    return loaded.root / ".edgekit" / loaded.config.name / QA_SET
+    return WorkLayout.of(loaded).qa_set
 
 
 def qa_questions(loaded: LoadedConfig) -> set[str]:
@@ -92,7 +91,7 @@ def qa_eval_stage(
     """Choose answer settings on dev, answer test, store it all in the bundle; returns the
     new manifest (None when skipped)."""
     from edgekit.bundle import manifest as mf
-    from edgekit.bundle.package import pinned_settings
+    from edgekit.pipeline.package import pinned_settings
     from edgekit.qa.evalset import load_qa_jsonl
     from edgekit.qa.evaluate import evaluate_bundle, headline, save_qa
 
@@ -112,7 +111,9 @@ def qa_eval_stage(
         from rich.progress import Progress
 
         items = load_qa_jsonl(qa_set)
-        with Progress(transient=True, console=runner.console) as bar:
+        with Progress(
+            transient=True, console=runner.console, disable=not runner.console.is_terminal
+        ) as bar:
             task = bar.add_task("qa eval", total=None)
             result = evaluate_bundle(
                 bundle,
@@ -161,10 +162,10 @@ def gate_stage(
     cfg = loaded.config
     if trained is None or trained.adapter is None or qa_set is None or kb_dir is None:
         return None
-    from edgekit.bundle.package import answer_settings
+    from edgekit.pipeline.package import answer_settings
     from edgekit.qa.gate import GATE_FILE, GateResult, decide, measure
 
-    gate_dir = work / "gate"
+    gate_dir = WorkLayout(work).gate
     report = gate_dir / GATE_FILE
     adapter = trained.adapter
     settings = answer_settings(loaded).with_values(max_tokens=cfg.eval.qa.max_tokens)
@@ -182,11 +183,11 @@ def gate_stage(
     )
 
     def run() -> str:
+        from edgekit.pipeline.train import read_forgetting
         from edgekit.qa.evalset import load_qa_jsonl
         from edgekit.quant.gguf import F16, convert_to_f16, gguf_name, quantize
         from edgekit.quant.lora_gguf import peft_to_gguf
         from edgekit.runtime.prompting import load_rules
-        from edgekit.train.stage import read_forgetting
 
         f16 = convert_to_f16(base.path, gate_dir / gguf_name(F16), log=gate_dir / "convert.log")
         gguf = quantize(f16, gate_dir / gguf_name("Q8_0"), "Q8_0")

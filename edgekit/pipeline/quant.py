@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.config import LoadedConfig
+from edgekit.config.layout import WorkLayout
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import sha256_json
 from edgekit.quant import gguf as q
@@ -55,36 +56,87 @@ def quant_stages(
     model_sha: str,
 ) -> QuantOutputs:
     """Run (or skip) every quantization stage the config asks for."""
-    from edgekit.quant.texts import calibration_texts, eval_texts
+    stages = _QuantStages(loaded, runner, work, f16, f16_key)
+    cfg, out = stages.cfg, stages.out
+    gptq_key = stages.gptq(model_dir, model_sha) if cfg.gptq is not None else None  # first:
+    measure_key = stages.measure_key(gptq_key)  # the quality table has a row for GPTQ
+    if cfg.auto:
+        from edgekit.quant.auto import smallest_first
 
-    cfg = loaded.config.quantize
-    gguf_dir, out = work / "gguf", QuantOutputs()
-
-    def quantize_stage(qtype: str) -> tuple[str, Path, str]:
-        path = gguf_dir / q.gguf_name(qtype)
-        key = sha256_json({"f16": f16_key, "type": qtype})
+        candidates = smallest_first(cfg.candidates)
         runner.stage(
-            f"quantize {qtype}",
-            key,
-            [path],
-            lambda: q.quantize(f16, path, qtype, log=gguf_dir / "quantize.log") and None,
+            "choose quant (auto)",
+            measure_key,
+            [stages.report_json],
+            lambda: stages.measure(candidates, auto=True),
+            spinner=False,
+        )
+        chosen = json.loads(stages.report_json.read_text())["chosen"]
+        out.ggufs.append(stages.quantize(chosen))
+    else:
+        if not isinstance(cfg.gguf, list):
+            raise EdgekitError(
+                f"quantize.gguf must be a list of GGUF types or 'auto', not {cfg.gguf!r}"
+            )
+        out.ggufs = [stages.quantize(t) for t in cfg.gguf]
+        if cfg.measure:
+            runner.stage(
+                "measure quant",
+                measure_key,
+                [stages.report_json],
+                lambda: stages.measure(list(cfg.gguf), auto=False),
+                spinner=False,
+            )
+    if stages.report_json.is_file() and (cfg.auto or cfg.measure):
+        out.reports[QUANT_JSON] = stages.report_json
+        if stages.report_png.is_file():
+            out.reports[QUANT_PNG] = stages.report_png
+    out.key = sha256_json(
+        {"ggufs": [k for _, _, k in out.ggufs], "measure": measure_key, "gptq": gptq_key}
+    )
+    return out
+
+
+class _QuantStages:
+    """The quantize, GPTQ and measure stages of one build."""
+
+    def __init__(
+        self, loaded: LoadedConfig, runner: Any, work: Path, f16: Path, f16_key: str
+    ) -> None:
+        from edgekit.pipeline.quant_texts import eval_texts
+
+        self.loaded, self.runner, self.work = loaded, runner, work
+        self.f16, self.f16_key = f16, f16_key
+        self.cfg = loaded.config.quantize
+        layout = WorkLayout(work)
+        self.gguf_dir, self.out = layout.gguf, QuantOutputs()
+        self.report_json = layout.quant / QUANT_JSON
+        self.report_png = layout.quant / QUANT_PNG
+        self.texts = eval_texts(loaded, work)
+
+    def quantize(self, qtype: str) -> tuple[str, Path, str]:
+        path = self.gguf_dir / q.gguf_name(qtype)
+        key = sha256_json({"f16": self.f16_key, "type": qtype})
+        log = self.gguf_dir / "quantize.log"
+        f16 = self.f16
+        self.runner.stage(
+            f"quantize {qtype}", key, [path], lambda: q.quantize(f16, path, qtype, log=log) and None
         )
         return qtype, path, key
 
-    # GPTQ first: the quality table has a row for it
-    gptq_key = None
-    if cfg.gptq is not None:
-        calib = calibration_texts(loaded, work)
-        gptq_dir = work / "gptq" / "model"
-        gptq_key = sha256_json(
-            {
-                "model": model_sha,
-                "gptq": cfg.gptq.model_dump(),
-                "texts": calib.domain + calib.general,
-            }
+    def gptq(self, model_dir: Path, model_sha: str) -> str:
+        """The GPTQ checkpoint, calibrated on training text (never an eval split)."""
+        from edgekit.pipeline.quant_texts import calibration_texts
+
+        g, work = self.cfg.gptq, self.work
+        if g is None:
+            raise EdgekitError("quantize.gptq is not set")
+        calib = calibration_texts(self.loaded, work)
+        gptq_work = WorkLayout(work).gptq
+        gptq_dir, info_path = gptq_work / "model", gptq_work / "gptq.json"
+        key = sha256_json(
+            {"model": model_sha, "gptq": g.model_dump(), "texts": calib.domain + calib.general}
         )
-        info_path = work / "gptq" / "gptq.json"
-        g = cfg.gptq
 
         def do_gptq() -> str:
             from edgekit.fsutil import atomic_write_json
@@ -97,7 +149,7 @@ def quant_stages(
                 g.bits,
                 g.group_size,
                 g.samples,
-                work=work / "gptq",
+                work=gptq_work,
                 fill=calib.general,
             )
             info = {
@@ -112,40 +164,43 @@ def quant_stages(
             atomic_write_json(info_path, info)
             return f"{r.label}, {r.samples} samples, {r.seconds:.0f}s " + "; ".join(r.notes)
 
-        runner.stage("gptq", gptq_key, [gptq_dir / "config.json", info_path], do_gptq)
-        out.gptq = gptq_dir
-        out.gptq_info = json.loads(info_path.read_text())
+        self.runner.stage("gptq", key, [gptq_dir / "config.json", info_path], do_gptq)
+        self.out.gptq = gptq_dir
+        self.out.gptq_info = json.loads(info_path.read_text())
+        return key
 
-    texts = eval_texts(loaded, work)
-    measure_key = sha256_json(
-        {
-            "f16": f16_key,
-            "gguf": cfg.gguf,
-            "candidates": cfg.candidates if cfg.auto else None,
-            "budget": cfg.budget.model_dump(),
-            "tokens": cfg.eval_tokens,
-            "texts": texts.mixed(),
-            "gptq": gptq_key,
-        }
-    )
-    report_json, report_png = work / "quant" / QUANT_JSON, work / "quant" / QUANT_PNG
+    def measure_key(self, gptq_key: str | None) -> str:
+        cfg = self.cfg
+        return sha256_json(
+            {
+                "f16": self.f16_key,
+                "gguf": cfg.gguf,
+                "candidates": cfg.candidates if cfg.auto else None,
+                "budget": cfg.budget.model_dump(),
+                "tokens": cfg.eval_tokens,
+                "texts": self.texts.mixed(),
+                "gptq": gptq_key,
+            }
+        )
 
-    def do_measure(types: list[str], auto: bool) -> str:
+    def measure(self, types: list[str], auto: bool) -> str:
+        """The quality table (and, for `auto`, the choice) against the F16 reference."""
         from edgekit.quant.auto import measure, write_report
 
+        cfg, out, f16 = self.cfg, self.out, self.f16
         n_params = q.count_params(f16)
         shipped = {t: path for t, path, _ in out.ggufs}  # list mode: already quantized
         report = measure(
             f16,
             types,
-            texts.mixed(),
+            self.texts.mixed(),
             cfg.budget,
-            produce=lambda t: shipped[t] if t in shipped else quantize_stage(t)[1],
+            produce=lambda t: shipped[t] if t in shipped else self.quantize(t)[1],
             n_params=n_params,
             stop_when_within=auto,
             total_tokens=cfg.eval_tokens,
             threads=_threads(),
-            extra_rows=_gptq_rows(out, f16, texts.mixed(), cfg, n_params),
+            extra_rows=_gptq_rows(out, f16, self.texts.mixed(), cfg, n_params),
         )
         if not auto and types:
             report["chosen"] = types[0]
@@ -156,47 +211,12 @@ def quant_stages(
         elif not auto:
             report["chosen"], report["reason"] = None, "no GGUF shipped (quantize.gguf is empty)"
         report["mode"] = "auto" if auto else "list"
-        report["texts"] = texts.describe()
+        report["texts"] = self.texts.describe()
         if out.gptq_info is not None:
             report["gptq"] = out.gptq_info
-        write_report(report, report_json, report_png if _has_matplotlib() else None)
+        png = self.report_png if _has_matplotlib() else None
+        write_report(report, self.report_json, png)
         return f"chosen {report['chosen']}: {report['reason']}"
-
-    if cfg.auto:
-        from edgekit.quant.auto import smallest_first
-
-        candidates = smallest_first(cfg.candidates)
-        runner.stage(
-            "choose quant (auto)",
-            measure_key,
-            [report_json],
-            lambda: do_measure(candidates, auto=True),
-            spinner=False,
-        )
-        chosen = json.loads(report_json.read_text())["chosen"]
-        out.ggufs.append(quantize_stage(chosen))
-    else:
-        if not isinstance(cfg.gguf, list):
-            raise EdgekitError(
-                f"quantize.gguf must be a list of GGUF types or 'auto', not {cfg.gguf!r}"
-            )
-        out.ggufs = [quantize_stage(t) for t in cfg.gguf]
-        if cfg.measure:
-            runner.stage(
-                "measure quant",
-                measure_key,
-                [report_json],
-                lambda: do_measure(list(cfg.gguf), auto=False),
-                spinner=False,
-            )
-    if report_json.is_file() and (cfg.auto or cfg.measure):
-        out.reports[QUANT_JSON] = report_json
-        if report_png.is_file():
-            out.reports[QUANT_PNG] = report_png
-    out.key = sha256_json(
-        {"ggufs": [k for _, _, k in out.ggufs], "measure": measure_key, "gptq": gptq_key}
-    )
-    return out
 
 
 def _gptq_rows(out: QuantOutputs, f16: Path, texts: list[str], cfg: Any, n_params: int) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from edgekit.cli_common import _console, progress_bar
+from edgekit.cli.common import _console, bundle_argument, json_option, progress_bar, threads_option
 
 
 def _seeds(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -20,7 +20,7 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
 
 
 @click.command("behaviour", short_help="Score a bundle's answers: correct, compliant, safe...")
-@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@bundle_argument
 @click.option("--limit", type=int, default=None, help="Eval items to use (default 20).")
 @click.option(
     "--seeds", callback=_seeds, default=None, help="Sampling seeds, e.g. 1,2,3 (the default)."
@@ -28,14 +28,14 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
 @click.option("--max-tokens", type=int, default=None, help="Longest answer (default 128).")
 @click.option("--length-words", type=int, default=None, help="Word limit asked for (default 30).")
 @click.option("--quant", default=None, help="Which GGUF type to evaluate (default: the default).")
-@click.option("--threads", type=int, default=None, help="llama.cpp threads.")
+@threads_option()
 @click.option(
     "--save",
     is_flag=True,
     help="Also store the results in the bundle (report/behaviour.json, manifest, report); "
     "this removes its signature. Without it the bundle is only read.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@json_option("Print the whole result as JSON.")
 def eval_behaviour(
     bundle_dir: Path,
     limit: int | None,
@@ -61,7 +61,7 @@ def eval_behaviour(
     from edgekit.behaviour.run import evaluate_behaviour
     from edgekit.bundle.amend import RESIGN
     from edgekit.bundle.inspect import behaviour_table
-    from edgekit.config_eval import BehaviourSection
+    from edgekit.config.eval import BehaviourSection
 
     given: dict[str, Any] = {
         "limit": limit,
@@ -95,7 +95,7 @@ def eval_behaviour(
 
 
 @click.command("report", short_help="Path of the bundle's HTML report (or --render it).")
-@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@bundle_argument
 @click.option(
     "--render", is_flag=True, help="Render report/index.html again (e.g. after an upgrade)."
 )
@@ -117,14 +117,3 @@ def bundle_report(bundle_dir: Path, render: bool) -> None:
 
         raise BundleError(f"{bundle_dir} has no {mf.REPORT_INDEX}; add it with --render")
     click.echo(index)
-
-
-def register(cli: click.Group) -> None:
-    """Add these commands to the `eval` and `bundle` groups."""
-    from edgekit.cli_train import eval_group
-
-    eval_group.add_command(eval_behaviour)
-    bundle = cli.commands["bundle"]
-    if not isinstance(bundle, click.Group):
-        raise TypeError(f"`bundle` must be a command group, not {type(bundle).__name__}")
-    bundle.add_command(bundle_report)

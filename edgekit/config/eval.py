@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekit.config_base import Section
+from edgekit.config.base import Section
 
 
 class BehaviourSection(Section):

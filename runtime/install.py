@@ -21,13 +21,14 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.meta import Manifest
 from edgekit.errors import BundleError
 from edgekit.fsutil import atomic_write_bytes, temp_dir_beside
+from edgekit.runtime.serve_settings import DEFAULT_HOST, DEFAULT_PORT
 
 VENV_DONE = ".edgekit-complete"
 
@@ -43,21 +44,9 @@ class Installed:
 
 
 def _verify_archive(tar: Path, pubkey: Path | None) -> dict:
-    from edgekit.bundle.verify import verify_tar
+    from edgekit.bundle.verify import verify
 
-    report = verify_tar(tar)
-    if pubkey is not None:
-        from edgekit.bundle.signing import SIGNATURE_FILE, check_signature
-
-        with tempfile.TemporaryDirectory() as tmp, tarfile.open(tar) as tf:
-            for member in tf.getmembers():
-                rel = member.name.split("/", 1)[-1]
-                if member.isfile() and rel in (mf.MANIFEST_FILE, SIGNATURE_FILE):
-                    data = tf.extractfile(member)
-                    if data is None:
-                        raise BundleError(f"{tar}: cannot read {member.name} from the archive")
-                    (Path(tmp) / rel).write_bytes(data.read())
-            report.problems += check_signature(Path(tmp), pubkey)
+    report = verify(tar, pubkey=pubkey)
     report.raise_if_bad()
     return report.manifest
 
@@ -144,8 +133,8 @@ def install_bundle(
     tar: Path,
     root: Path,
     pubkey: Path | None = None,
-    host: str = "127.0.0.1",
-    port: int = 8080,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
     user: str | None = None,
     systemd: bool = False,
     reuse_python: bool = False,
@@ -153,7 +142,7 @@ def install_bundle(
     """Verify ``tar`` (every hash, and the signature under ``pubkey``), unpack it to a new
     release, give it a venv from its wheelhouse, switch `current` to it, write the unit."""
     manifest = _verify_archive(tar, pubkey)
-    release = f"{manifest[mf.K_NAME]}-{manifest[mf.K_VERSION]}"
+    release = Manifest(manifest).label
     root = root.resolve()
     rel_dir = root / "releases" / release
     rel_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from edgekit.cli_common import _Group, progress_bar
+from edgekit.cli.common import _Group, progress_bar
 
 
 @click.group(cls=_Group, short_help="Knowledge base: ingest, query, stats, deltas.")
@@ -77,7 +77,8 @@ def kb_ingest(
 
     from edgekit.fsutil import atomic_write_json
     from edgekit.kb.embedder import PrefixSetting
-    from edgekit.kb.ingest import ingest_config, ingest_folder
+    from edgekit.kb.ingest import ingest_folder
+    from edgekit.pipeline.kb import ingest_config, ingest_summary
 
     progress = _progress_printer(quiet)
     if source.is_dir():
@@ -100,16 +101,7 @@ def kb_ingest(
         f"{rep.seconds:.1f}s; KB: {stats['documents']} documents, {stats['chunks']} chunks"
     )
     if report:
-        data = {
-            "documents": stats["documents"],
-            "chunks": stats["chunks"],
-            "chunks_embedded": rep.chunks_embedded,
-            "added": rep.added,
-            "changed": rep.changed,
-            "removed": rep.removed,
-            "errors": rep.errors,
-            "seconds": rep.seconds,
-        }
+        data = ingest_summary(stats, rep)
         atomic_write_json(report, data)
         if not quiet:
             click.echo(json.dumps(data))
