@@ -38,6 +38,9 @@ PACKAGE_SUBDIR = "package"
 INCOMING = ".incoming-"
 BASE = "base"  # the version name meaning "no adapter"
 CRASH_ENV = "EDGEKIT_CRASH_AT"  # test hook: SIGKILL this process at the named step
+GATE_TOLERANCE = 0.05  # largest allowed rise in answer perplexity vs the current adapter
+KEEP_VERSIONS = 3  # installed versions kept
+GATE_LIMIT = 32  # items scored per eval set by the gate
 
 
 def _checkpoint(step: str) -> None:
@@ -192,11 +195,11 @@ def import_adapter(
     bundle: Path,
     package_path: Path,
     pubkey: Path | None,
-    tolerance: float = 0.05,
-    keep: int = 3,
+    tolerance: float = GATE_TOLERANCE,
+    keep: int = KEEP_VERSIONS,
     gate: bool = True,
     threads: int = 1,
-    limit: int = 32,
+    limit: int = GATE_LIMIT,
 ) -> ImportResult:
     """Verify, gate, install and switch to the adapter in ``package_path``."""
     from edgekit.runtime.bundle import open_bundle

@@ -54,7 +54,7 @@ class Server:
         )
         self.hot_swap = HotSwap(self)
         self.lane = self.hot_swap.load_active()
-        self.adapters: dict[str, tuple[Lane, list[str]]] = {}
+        self.experts: dict[str, tuple[Lane, list[str]]] = {}
         expert_plan = replace(self.plan, slots=min(2, self.plan.slots))
         for e in self.site.meta.experts:
             if e.gguf:
@@ -63,7 +63,7 @@ class Server:
                     adapter=str(self.site.root / e.gguf),
                     label=f"expert:{e.name}",
                 )
-                self.adapters[e.name] = (lane, list(e.patterns))
+                self.experts[e.name] = (lane, list(e.patterns))
         self.kb = None
         # prompts are prepared (tokenize, embed, retrieve) on a few threads of their own:
         # Chroma keeps one SQLite connection per thread, so file descriptors stay bounded
@@ -113,17 +113,17 @@ class Server:
         if name == "base":
             return None, self.lane
         if name is not None:
-            if name not in self.adapters:
+            if name not in self.experts:
                 raise ApiError(
                     404,
                     f"adapter {name!r} is not in this bundle (have: "
-                    f"{', '.join(self.adapters) or 'none'})",
+                    f"{', '.join(self.experts) or 'none'})",
                     "model",
                 )
-            return name, self.adapters[name][0]
+            return name, self.experts[name][0]
         if top_source:
             rel = top_source.split("/", 1)[1] if "/" in top_source else top_source
-            for expert, (lane, patterns) in self.adapters.items():
+            for expert, (lane, patterns) in self.experts.items():
                 if any(fnmatch.fnmatch(rel, p) for p in patterns):
                     return expert, lane
         return None, self.lane

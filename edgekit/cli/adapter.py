@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli.common import _console, _Group, bundle_argument, pubkey_option, threads_option
+from edgekit.runtime.adapter_store import GATE_LIMIT, GATE_TOLERANCE, KEEP_VERSIONS
 
 
 @click.command("package")
@@ -61,15 +62,17 @@ def adapter_package(
 @click.option("--unsigned", is_flag=True, help="Accept a package without checking its signature.")
 @click.option(
     "--tolerance",
-    default=0.05,
+    default=GATE_TOLERANCE,
     show_default=True,
     help="Largest allowed rise in answer perplexity vs the current adapter (0.05 = 5%).",
 )
-@click.option("--keep", default=3, show_default=True, help="Installed versions to keep.")
+@click.option(
+    "--keep", default=KEEP_VERSIONS, show_default=True, help="Installed versions to keep."
+)
 @click.option("--no-gate", is_flag=True, help="Skip the eval gate (not recommended).")
 @threads_option("CPU threads for the gate.")
 @click.option(
-    "--limit", default=32, show_default=True, help="Items scored per eval set by the gate."
+    "--limit", default=GATE_LIMIT, show_default=True, help="Items scored per eval set by the gate."
 )
 def adapter_import(
     bundle_dir: Path,

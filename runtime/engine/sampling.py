@@ -11,13 +11,15 @@ import codecs
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgekit.bundle.answer_settings import DEFAULTS
+
 PENALTY_LAST_N = 64  # llama-cpp-python's default last_n_tokens_size
 DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp: pick a random seed
 
 
 @dataclass(frozen=True)
 class SamplingSpec:
-    max_tokens: int = 256
+    max_tokens: int = DEFAULTS.max_tokens
     temperature: float = 0.0
     top_p: float = 0.95
     top_k: int = 40
@@ -31,17 +33,19 @@ class SamplingSpec:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], grammar: str | None = None) -> SamplingSpec:
-        """From the keyword arguments `create_chat_completion` would get."""
+        """From the keyword arguments `create_chat_completion` would get; what they leave
+        out takes the bundle defaults (max_tokens, temperature) or this class's."""
         stop = params.get("stop") or ()
+        d = cls()
         return cls(
-            max_tokens=int(params.get("max_tokens") or 256),
-            temperature=float(params.get("temperature", 0.2)),
-            top_p=float(params.get("top_p", 0.95)),
-            top_k=int(params.get("top_k", 40)),
-            min_p=float(params.get("min_p", 0.05)),
-            repeat_penalty=float(params.get("repeat_penalty", 1.0)),
-            frequency_penalty=float(params.get("frequency_penalty", 0.0)),
-            presence_penalty=float(params.get("presence_penalty", 0.0)),
+            max_tokens=int(params.get("max_tokens") or d.max_tokens),
+            temperature=float(params.get("temperature", DEFAULTS.temperature)),
+            top_p=float(params.get("top_p", d.top_p)),
+            top_k=int(params.get("top_k", d.top_k)),
+            min_p=float(params.get("min_p", d.min_p)),
+            repeat_penalty=float(params.get("repeat_penalty", d.repeat_penalty)),
+            frequency_penalty=float(params.get("frequency_penalty", d.frequency_penalty)),
+            presence_penalty=float(params.get("presence_penalty", d.presence_penalty)),
             seed=params.get("seed"),
             stop=(stop,) if isinstance(stop, str) else tuple(stop),
             grammar=grammar,

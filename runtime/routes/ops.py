@@ -42,7 +42,7 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
     @app.get("/v1/models")
     def models(_: Any = user) -> dict[str, Any]:
         data = [{"id": srv.model_id, "object": "model", "created": 0, "owned_by": "edgekit"}]
-        for name in srv.adapters:
+        for name in srv.experts:
             data.append(
                 {
                     "id": f"{srv.model_id}:{name}",
