@@ -48,7 +48,7 @@ class Server:
         gpu_layers = settings.gpu_layers
         if gpu_layers is None:
             gpu_layers = -1 if gpu_available() else 0
-        self.model = EngineModel(str(self.site.model_path()), gpu_layers)
+        self.model = EngineModel(str(self.site.model_path()), gpu_layers, settings.flash_attn)
         self.plan: LanePlan = plan_lane(
             self.n_ctx, settings.slots, settings.threads, settings.max_queue
         )

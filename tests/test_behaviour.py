@@ -166,7 +166,7 @@ def test_trained_bundles_ship_their_held_out_splits(tmp_path: Path):
     root = tmp_path / "bundle"
     (root / "eval").mkdir(parents=True)
     (root / mf.EVAL_DOMAIN_FILE).write_text(sets[0].path.read_text())
-    items = read_eval_items(root, {mf.K_EVAL_SETS: [sets[0].manifest_entry()]})
+    items = read_eval_items(root, {mf.K_EVAL_SETS: [sets[0].manifest_entry().to_json()]})
     assert [(i.question, i.reference) for i in items] == [("Q?", "A.")]
     with pytest.raises(BundleError, match="carries no domain eval set"):
         read_eval_items(root, {})

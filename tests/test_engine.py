@@ -214,3 +214,23 @@ def test_a_bad_request_fails_alone_and_the_lane_keeps_serving(model):
             lane.submit(list(range(600)), SamplingSpec())
     finally:
         lane.retire()
+
+
+def test_flash_attention_is_the_models_setting(model, smollm2):
+    """`serve --flash-attn`: every context of that model runs llama.cpp flash attention."""
+    import llama_cpp
+
+    from edgekit.runtime.engine import EngineModel
+
+    default = model.context_params(512, 2, 1, 512).flash_attn_type
+    assert default == llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    fast = EngineModel(smollm2, flash_attn=True)
+    assert fast.context_params(512, 2, 1, 512).flash_attn_type == (
+        llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    )
+    lane = _lane(fast, slots=2)
+    try:
+        text, done, _ = _answer(_submit(lane, fast, "Name the capital of France.", max_tokens=8))
+    finally:
+        lane.retire()
+    assert text.strip() and done in ("stop", "length")

@@ -25,7 +25,7 @@ class ChatPrompt:
 class EngineModel:
     """The one `llama_model` of a server, with what every request needs from it."""
 
-    def __init__(self, path: str, gpu_layers: int = 0) -> None:
+    def __init__(self, path: str, gpu_layers: int = 0, flash_attn: bool = FLASH_ATTENTION) -> None:
         llama_cpp = deps.require("llama_cpp")
         from llama_cpp import _internals, llama_chat_format
         from llama_cpp._logger import set_verbose
@@ -38,6 +38,7 @@ class EngineModel:
             self._model = _internals.LlamaModel(path_model=path, params=params, verbose=False)
         self.path = path
         self.gpu_layers = gpu_layers
+        self.flash_attn = flash_attn
         self.ptr = self._model.model
         self.vocab = self._model.vocab
         self.n_vocab = self._model.n_vocab()
@@ -111,11 +112,12 @@ class EngineModel:
         p.n_threads_batch = threads
         p.kv_unified = False  # one KV stream per sequence: batching cannot change a result
         p.no_perf = True
-        # the same value as every `Llama` that answers (chat, evals): flash attention
-        # changes the numerics, and the same question must get the same answer
+        # by default the same value as every `Llama` that answers (chat, evals): flash
+        # attention changes the numerics, and the same question must get the same answer;
+        # `serve --flash-attn` trades that (and batch invariance) for throughput
         p.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if FLASH_ATTENTION
+            if self.flash_attn
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         return p
