@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.config import LoadedConfig
+from edgekit.config.layout import TRAIN_FILE
 from edgekit.config.train import DataSection
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, atomic_write_text
@@ -29,7 +30,7 @@ from edgekit.plots import pyplot, save_png
 from edgekit.resources import general_prompts
 
 TRAIN, EVAL_DOMAIN, EVAL_GENERAL, PRETRAIN = (
-    "train.jsonl",
+    TRAIN_FILE,
     "eval_domain.jsonl",
     "eval_general.jsonl",
     "pretrain.txt",

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgekit.config.layout import TRAIN_FILE
+
 IGNORE = -100
 
 
@@ -107,7 +109,7 @@ def collate(batch: list[dict[str, list[int]]], pad_id: int, multiple: int = 64) 
 
 
 def load_examples(
-    tok: Any, data_dir: Path, stage: str, max_len: int, name: str = "train.jsonl"
+    tok: Any, data_dir: Path, stage: str, max_len: int, name: str = TRAIN_FILE
 ) -> list[dict[str, list[int]]]:
     """Tokenized examples of one stage: packed pretraining text, or SFT rows of ``name``
     (rows whose answer was cut away entirely are dropped)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from edgekit import deps
 from edgekit.config import LoadedConfig
-from edgekit.config.layout import ADAPTER_DIR, FULL_DIR
+from edgekit.config.layout import ADAPTER_DIR, FULL_DIR, TRAIN_FILE
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, sha256_file, sha256_json
 from edgekit.models import PreparedModel
@@ -351,7 +351,7 @@ class Trainer:
             return target
         tmp = temp_dir_beside(target)
         unwrapped.save_pretrained(tmp, safe_serialization=True)
-        data_hash = sha256_file(self.data_dir / "train.jsonl")
+        data_hash = sha256_file(self.data_dir / TRAIN_FILE)
         record = {
             A_BASE_SPEC: self.base.spec,
             A_BASE_SHA256: self.base.sha256,
