@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.meta import Manifest
 from edgekit.errors import BundleError
 
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -36,16 +37,20 @@ class AdapterPackage:
     manifest: dict[str, Any]
 
     @property
+    def meta(self) -> Manifest:
+        return Manifest(self.manifest)
+
+    @property
     def version(self) -> str:
-        return str(self.manifest[mf.K_VERSION])
+        return self.meta.version
 
     @property
     def bundle_id(self) -> str:
-        return str(self.manifest[mf.K_BUNDLE_ID])
+        return str(self.meta.bundle_id)
 
     @property
     def base_sha256(self) -> str:
-        return str(self.manifest[mf.K_BASE_SHA256])
+        return str(self.meta.base_sha256)
 
     @property
     def gguf(self) -> Path:
@@ -120,7 +125,8 @@ def open_package(root: Path, pubkey: Path | None) -> AdapterPackage:
     report = verify(root, pubkey=pubkey)
     report.raise_if_bad()
     manifest = report.manifest
-    if manifest.get(mf.K_KIND) != mf.KIND_ADAPTER:
-        raise BundleError(f"{root}: not an adapter package (kind {manifest.get(mf.K_KIND)!r})")
+    meta = Manifest(manifest)
+    if meta.kind != mf.KIND_ADAPTER:
+        raise BundleError(f"{root}: not an adapter package (kind {meta.kind!r})")
     check_version(str(manifest.get(mf.K_VERSION)))
     return AdapterPackage(root, manifest)
