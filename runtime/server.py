@@ -65,8 +65,8 @@ class Server:
                 )
                 self.experts[e.name] = (lane, list(e.patterns))
         self.kb = None
-        # prompts are prepared (tokenize, embed, retrieve) on a few threads of their own:
-        # Chroma keeps one SQLite connection per thread, so file descriptors stay bounded
+        # prompts are prepared (tokenize, embed, retrieve) on a few threads of their own,
+        # so a burst of clients cannot take every worker thread the event loop has
         self.prepare_pool = ThreadPoolExecutor(
             max_workers=max(2, min(8, (os.cpu_count() or 2) // 2)),
             thread_name_prefix="edgekit-prepare",
