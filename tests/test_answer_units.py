@@ -195,10 +195,23 @@ def test_tuning_gate_ships_only_a_better_tuned_model_within_budget():
 
 
 def test_settings_choice_prefers_utility_then_citations_and_keeps_ties():
-    from edgekit.qa.choose import better
+    from edgekit.qa.choose import Trial, better, sign_test
 
-    assert better((0.6, 0.5), (0.5, 1.0))  # more right answers win over citations
-    assert not better((0.5, 1.0), (0.6, 0.5))
-    assert better((0.5, 0.9), (0.5, 0.8))  # same utility: more cited excerpts
-    assert not better((0.5, 0.8), (0.5, 0.8))  # a full tie keeps what was there
-    assert not better((-1.0, 0.0), (0.0, 0.0))  # a pruned trial never wins
+    def trial(right: str, cited: str = "", pruned: bool = False) -> Trial:
+        cited = cited or "1" * len(right)
+        return Trial(tuple(map(float, right)), tuple(map(float, cited)), pruned)
+
+    base = trial("1100000000", "1111111111")
+    # 5 more right answers, none lost: 1 in 32 by luck; wins over citations
+    assert better(trial("1111111000", "0000000000"), base)
+    assert not better(base, trial("1111111000", "0000000000"))
+    # one more right answer (and 4 wins to 1 loss: 3 in 16 by luck) is not clear enough
+    assert not better(trial("1110000000"), base)
+    assert not better(trial("0111110000"), base)
+    assert round(sign_test(4, 1), 4) == 0.1875 and sign_test(0, 0) == 1.0
+    assert better(trial("1111100000"), base)  # 3 more, none lost: 1 in 8 by luck
+    # same right answers: cited excerpts decide, by as much
+    assert better(trial("1100000000", "1111111111"), trial("1100000000", "1111110000"))
+    assert not better(trial("1100000000", "1111111111"), trial("1100000000", "1111111110"))
+    assert not better(base, base)  # a full tie keeps what was there
+    assert not better(trial("1111111111", pruned=True), base)  # a pruned trial never wins
