@@ -1,13 +1,14 @@
 """Does batching (or prefix reuse) change a greedy answer? Long RAG-sized prompts.
 
-The engine test checks short prompts; this asks 8 questions whose prompts carry 450-730
+tests/test_engine.py checks three such prompts; this asks 8 questions whose prompts carry 450-730
 words of the mine-safety handbook (600-950 tokens: prefill takes several steps) three ways
 on the serving engine, greedy: each alone on a fresh lane; all 8 admitted at once on
 another fresh lane; then each again alone on that lane (its cached prompt reused). It
-prints how many answers match the cold, alone ones. `--flash-attn` and `--kv-type` try
-llama.cpp settings (`--kv-type` is set on the context here; edgekit has no option for it).
+prints how many answers match the cold, alone ones. `--attention` picks edgekit's exact
+default, `fast` (`serve --fast-attention`: llama.cpp's tiled kernels) or `off` (no flash
+attention); `--kv-type K[,V]` overrides the KV cache types (f16, f32, bf16, q8_0).
 
-    .venv/bin/python bench/engine_invariance.py [--flash-attn] [--kv-type q8_0] [--json]
+    .venv/bin/python bench/engine_invariance.py [--attention fast] [--kv-type q8_0] [--json]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +39,26 @@ QUESTIONS = (
 )
 
 
-def engine_model(flash_attn: bool, kv_type: str | None) -> Any:
+def _ggml_type(llama_cpp: Any, name: str) -> int:
+    return 30 if name == "bf16" else int(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
+
+
+def engine_model(name: str, kv_type: str | None) -> Any:
     import llama_cpp
 
+    from edgekit.bundle import answer_settings as a
     from edgekit.models import smollm2_gguf
     from edgekit.runtime.engine import EngineModel
 
-    class Model(EngineModel):
-        def context_params(self, *args: Any) -> Any:
-            p = super().context_params(*args)
-            if kv_type:
-                p.type_k = p.type_v = getattr(llama_cpp, f"GGML_TYPE_{kv_type.upper()}")
-            return p
-
-    return Model(str(smollm2_gguf()), flash_attn=flash_attn)
+    numerics = {"exact": a.EXACT_ATTENTION, "fast": a.FAST_ATTENTION}.get(name)
+    if numerics is None:
+        numerics = a.Attention(flash=False, type_k=a.GGML_F16, type_v=a.GGML_F16)
+    if kv_type:
+        k, _, v = kv_type.partition(",")
+        numerics = a.Attention(
+            numerics.flash, _ggml_type(llama_cpp, k), _ggml_type(llama_cpp, v or k)
+        )
+    return EngineModel(str(smollm2_gguf()), numerics=numerics)
 
 
 def answers(model: Any, prompts: list[Any], lane: Any, at_once: bool) -> list[str]:
@@ -71,14 +79,14 @@ def answers(model: Any, prompts: list[Any], lane: Any, at_once: bool) -> list[st
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--flash-attn", action="store_true")
-    ap.add_argument("--kv-type", choices=["f16", "q8_0"], default=None)
+    ap.add_argument("--attention", choices=["exact", "fast", "off"], default="exact")
+    ap.add_argument("--kv-type", default=None, help="K type, or K,V types (f16, f32, bf16, q8_0)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     from edgekit.runtime.engine import Lane, LanePlan
 
-    model = engine_model(args.flash_attn, args.kv_type)
+    model = engine_model(args.attention, args.kv_type)
     words = " ".join(p.read_text() for p in sorted(DOCS.glob("*.md"))).split()
     prompts = [
         model.chat_prompt(
@@ -95,25 +103,34 @@ def main() -> None:
     ]
     plan = LanePlan(slots=len(prompts), threads=args.threads, n_ctx=2048)
     first = Lane(model, plan)
+    t0 = time.perf_counter()
     alone = answers(model, prompts, first, at_once=False)
+    t_alone = time.perf_counter() - t0
     first.retire()
     second = Lane(model, plan)
+    t0 = time.perf_counter()
     together = answers(model, prompts, second, at_once=True)
+    t_together = time.perf_counter() - t0
     cached = answers(model, prompts, second, at_once=False)
     second.retire()
     result = {
-        "flash_attn": args.flash_attn,
-        "kv_type": args.kv_type or "f16",
+        "attention": args.attention,
+        "type_k": model.attention.type_k,
+        "type_v": model.attention.type_v,
         "prompt_tokens": [len(p.tokens) for p in prompts],
         "together_equal_alone": sum(a == b for a, b in zip(alone, together)),
         "cached_equal_alone": sum(a == b for a, b in zip(alone, cached)),
         "questions": len(prompts),
+        "seconds_alone": round(t_alone, 2),
+        "seconds_together": round(t_together, 2),
         "load": machine_load(),
     }
     n = len(prompts)
-    print(f"flash attention {'on' if args.flash_attn else 'off'}, KV {result['kv_type']}")
+    a = model.attention
+    print(f"attention {args.attention}: flash {a.flash}, ggml types K {a.type_k}, V {a.type_v}")
     print(f"  all at once == alone:        {result['together_equal_alone']}/{n}")
     print(f"  again, prompt cached == alone: {result['cached_equal_alone']}/{n}")
+    print(f"  seconds: alone {t_alone:.1f}, all at once {t_together:.1f}")
     print(f"  {result['load']}")
     if args.json:
         print(json.dumps(result))

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgekit import deps
 from edgekit.bundle import manifest as mf
-from edgekit.bundle.answer_settings import FLASH_ATTENTION, AnswerSettings
+from edgekit.bundle.answer_settings import AnswerSettings, attention
 from edgekit.native import capture_native_output
 from edgekit.runtime.answer import (
     NO_OVERRIDES,
@@ -41,7 +41,7 @@ def load_model(
             n_ctx=n_ctx or AnswerSettings.from_manifest(bundle.manifest).n_ctx,
             n_threads=threads or default_threads(),
             n_gpu_layers=gpu_layers,
-            flash_attn=FLASH_ATTENTION,
+            **attention(gpu_layers).llama_kwargs(),
             verbose=False,
         )
 

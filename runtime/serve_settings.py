@@ -31,9 +31,10 @@ class ServeSettings:
     pubkey: Path | None = None
     adapter_poll: float = 1.0  # seconds between checks of the active-adapter pointer
     config_settings: bool = False  # the config's answer settings, not the build's choice
-    # llama.cpp flash attention: more tokens/s under concurrency, but on CPU an answer then
-    # depends on what else is in the batch (no exact replay of an audited answer)
-    flash_attn: bool = False
+    # llama.cpp's tiled attention kernels (edgekit.bundle.answer_settings.FAST_ATTENTION):
+    # faster long prompts, but on CPU an answer then depends on what else is in the batch
+    # (no exact replay of an audited answer)
+    fast_attention: bool = False
 
 
 DEFAULTS = ServeSettings(bundle=Path())

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from edgekit.bundle import manifest as mf
-from edgekit.bundle.answer_settings import AnswerSettings
+from edgekit.bundle.answer_settings import AnswerSettings, attention
 from edgekit.runtime import audit as audit_mod
 from edgekit.runtime.api_error import ApiError, error_response
 from edgekit.runtime.auth import KeyStore
@@ -48,7 +48,11 @@ class Server:
         gpu_layers = settings.gpu_layers
         if gpu_layers is None:
             gpu_layers = -1 if gpu_available() else 0
-        self.model = EngineModel(str(self.site.model_path()), gpu_layers, settings.flash_attn)
+        self.model = EngineModel(
+            str(self.site.model_path()),
+            gpu_layers,
+            attention(gpu_layers, fast=settings.fast_attention),
+        )
         self.plan: LanePlan = plan_lane(
             self.n_ctx, settings.slots, settings.threads, settings.max_queue
         )

@@ -39,10 +39,10 @@ def model(smollm2: str):
     return EngineModel(smollm2)
 
 
-def _lane(model, slots: int, **kw):
+def _lane(model, slots: int, n_ctx: int = 512, **kw):
     from edgekit.runtime.engine import Lane, LanePlan
 
-    return Lane(model, LanePlan(slots=slots, threads=2, n_ctx=512, **kw))
+    return Lane(model, LanePlan(slots=slots, threads=2, n_ctx=n_ctx, **kw))
 
 
 def _answer(handle) -> tuple[str, str, int]:
@@ -90,6 +90,34 @@ def test_eight_concurrent_answers_equal_each_answer_alone(model):
     assert batched_steps < sum(len(model.tokenize(t, add_bos=False)) for t, _ in alone) / 2
 
 
+def test_long_prompts_answer_the_same_batched_cached_or_alone(model):
+    """RAG-sized prompts (600-700 tokens: prefill spans several steps and the attention
+    kernels' shape-dependent paths) answer alike alone, all at once and from the cache."""
+    docs = Path(__file__).resolve().parents[1] / "examples" / "mine-safety" / "docs"
+    words = " ".join(p.read_text() for p in sorted(docs.glob("*.md"))).split()
+    questions = ["What is the methane limit?", "Who inspects the ventilation?"]
+    questions.append("When are refuge chambers checked?")
+    prompts = [" ".join(words[100 * i : 100 * i + 450 + 40 * i]) for i in range(len(questions))]
+    lane = _lane(model, slots=3, n_ctx=1024)
+    fresh = _lane(model, slots=3, n_ctx=1024)
+
+    def ask(lane, i: int):
+        return _submit(lane, model, questions[i], max_tokens=32, system=prompts[i])
+
+    try:
+        alone = [_answer(ask(lane, i))[0] for i in range(3)]
+        with fresh._cv:  # admitted in one step
+            handles = [ask(fresh, i) for i in range(3)]
+        together = [_answer(h)[0] for h in handles]
+        cached = [_answer(ask(fresh, i)) for i in range(3)]
+    finally:
+        lane.retire()
+        fresh.retire()
+    assert all(reused > 500 for _, _, reused in cached)
+    assert together == alone
+    assert [text for text, _, _ in cached] == alone
+
+
 def test_engine_answers_equal_llama_cpp_python(model, smollm2):
     """`edgekit serve` (engine) and `edgekit chat` / the evals (`Llama`) agree."""
     import llama_cpp
@@ -100,10 +128,10 @@ def test_engine_answers_equal_llama_cpp_python(model, smollm2):
         mine = [_answer(h)[0] for h in handles]
     finally:
         lane.retire()
-    from edgekit.bundle.answer_settings import FLASH_ATTENTION
+    from edgekit.bundle.answer_settings import attention
 
     llm = llama_cpp.Llama(
-        model_path=smollm2, n_ctx=512, n_threads=2, flash_attn=FLASH_ATTENTION, verbose=False
+        model_path=smollm2, n_ctx=512, n_threads=2, verbose=False, **attention().llama_kwargs()
     )
     ref = [
         llm.create_chat_completion(
@@ -216,18 +244,20 @@ def test_a_bad_request_fails_alone_and_the_lane_keeps_serving(model):
         lane.retire()
 
 
-def test_flash_attention_is_the_models_setting(model, smollm2):
-    """`serve --flash-attn`: every context of that model runs llama.cpp flash attention."""
-    import llama_cpp
-
+def test_attention_is_the_models_setting(model, smollm2):
+    """Every context of a model computes attention one way: exact by default, llama.cpp's
+    tiled kernels with `serve --fast-attention`."""
+    from edgekit.bundle.answer_settings import EXACT_ATTENTION, FAST_ATTENTION
     from edgekit.runtime.engine import EngineModel
 
-    default = model.context_params(512, 2, 1, 512).flash_attn_type
-    assert default == llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    fast = EngineModel(smollm2, flash_attn=True)
-    assert fast.context_params(512, 2, 1, 512).flash_attn_type == (
-        llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-    )
+    def types(m):
+        p = m.context_params(512, 2, 1, 512)
+        return p.flash_attn_type, p.type_k, p.type_v
+
+    assert types(model) == (1, EXACT_ATTENTION.type_k, EXACT_ATTENTION.type_v)
+    fast = EngineModel(smollm2, numerics=FAST_ATTENTION)
+    assert types(fast) == (1, FAST_ATTENTION.type_k, FAST_ATTENTION.type_v)
+    assert EXACT_ATTENTION.type_k != EXACT_ATTENTION.type_v  # what keeps the per-row path
     lane = _lane(fast, slots=2)
     try:
         text, done, _ = _answer(_submit(lane, fast, "Name the capital of France.", max_tokens=8))

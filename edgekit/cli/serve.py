@@ -105,11 +105,12 @@ from edgekit.runtime.serve_settings import DEFAULTS as SERVE
     "on the QA dev split (to compare the two).",
 )
 @click.option(
-    "--flash-attn",
+    "--fast-attention",
     is_flag=True,
-    help="llama.cpp flash attention: more tokens/s with many clients (bench: 0.64x -> 0.92x "
-    "of llama-server at 4 clients), but on CPU an answer may then differ with what else is "
-    "in the batch, so the same question can get another answer; off by default.",
+    help="llama.cpp's tiled attention kernels, as llama-server runs them: faster on long "
+    "prompts, but on CPU an answer may then change with what else is in the batch, so the "
+    "same question can get another answer (no exact replay of an audited answer). Off by "
+    "default; always on with a GPU.",
 )
 def serve(
     bundle: Path,
@@ -130,7 +131,7 @@ def serve(
     pubkey: Path | None,
     adapter_poll: float,
     config_settings: bool,
-    flash_attn: bool,
+    fast_attention: bool,
 ) -> None:
     """Serve BUNDLE: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models,
     /metrics, /health, /ready and a web chat at /. The bundle is verified first."""
@@ -161,7 +162,7 @@ def serve(
         pubkey=pubkey,
         adapter_poll=adapter_poll,
         config_settings=config_settings,
-        flash_attn=flash_attn,
+        fast_attention=fast_attention,
     )
     app = create_app(settings)
     srv = app.state.server
@@ -169,7 +170,7 @@ def serve(
         f"serving {srv.model_id} on http://{host}:{port}  ({srv.plan.slots} slot(s), "
         f"{srv.plan.threads} thread(s), gpu layers {srv.model.gpu_layers}, "
         f"kb {'on' if srv.kb else 'off'}, {srv.lane.label}"
-        f"{', flash attention' if flash_attn else ''})",
+        f"{', fast attention' if fast_attention else ''})",
         err=True,
     )
     # the engine thread takes the GIL back after every llama_decode; the default 5 ms

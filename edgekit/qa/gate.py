@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.bundle.answer_settings import FLASH_ATTENTION, AnswerSettings
+from edgekit.bundle.answer_settings import AnswerSettings, attention
 from edgekit.qa.run import QASession, utility
 
 GATE_FILE = "gate.json"
@@ -95,7 +95,7 @@ def measure(
             lora_path=str(lora) if lora else None,
             n_ctx=settings.n_ctx,
             n_threads=threads or physical_cores(),
-            flash_attn=FLASH_ATTENTION,
+            **attention().llama_kwargs(),
             verbose=False,
         )
     kb = _open_kb(kb_dir, settings)

@@ -17,13 +17,41 @@ from edgekit.bundle import manifest as mf
 EXCERPT_ORDERS = ("rank", "edges", "best_last")
 PROMPT_STYLES = ("cite", "short", "quote", "extract")
 SEGMENTERS = ("jieba", "bigram")
-# llama.cpp flash attention in every context that answers (chat, serve's engine, the QA
-# evals and the tuning gate); one value so that the same question gets the same greedy
-# answer on every path. Off: on CPU its kernel takes another path for batches of several
-# tokens than for one, so a request's answer would depend on what else is in the batch
-# (seen with tiny-random in tests/test_serve.py); with it on, bench/serve_concurrency.py
-# measured 0.92x/0.94x of llama-server at 4/8 clients instead of 0.64x/0.80x.
-FLASH_ATTENTION = False
+
+
+@dataclass(frozen=True)
+class Attention:
+    """How llama.cpp computes attention in every context that answers (chat, serve's
+    engine, the QA evals, the tuning gate): one value, so the same question gets the same
+    greedy answer on every path. Types are ggml type ids (ggml.h)."""
+
+    flash: bool
+    type_k: int
+    type_v: int
+
+    def llama_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for llama_cpp.Llama."""
+        return {"flash_attn": self.flash, "type_k": self.type_k, "type_v": self.type_v}
+
+
+GGML_F16, GGML_BF16 = 1, 30
+# Batch-invariant on CPU (measured: bench/engine_invariance.py, 8/8 long prompts alone ==
+# batched == cached, against 4/8 and 3/8 for llama.cpp's defaults). With K and V of
+# different types, llama.cpp's CPU flash attention can take neither its tiled path (prompt
+# chunks of 64+ tokens) nor its split-KV path (one token, 512+ cached), which sum in an
+# order set by the batch's shape; every query row then takes the same per-row kernel,
+# whatever else is in the batch or however the prompt was cut. V in bf16 keeps the cache
+# at f16's size and is accumulated in f32.
+EXACT_ATTENTION = Attention(flash=True, type_k=GGML_F16, type_v=GGML_BF16)
+# llama.cpp's fastest kernels for long prompts (what llama-server runs by default), and the
+# one choice on a GPU; an answer may then change with what else is in the batch.
+FAST_ATTENTION = Attention(flash=True, type_k=GGML_F16, type_v=GGML_F16)
+
+
+def attention(gpu_layers: int = 0, fast: bool = False) -> Attention:
+    """The attention every answering context of a model uses: exact on CPU unless asked
+    for speed; on a GPU llama.cpp's own (its kernels are shape-dependent anyway)."""
+    return FAST_ATTENTION if fast or gpu_layers != 0 else EXACT_ATTENTION
 
 
 @dataclass(frozen=True)

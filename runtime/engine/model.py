@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgekit import deps
-from edgekit.bundle.answer_settings import FLASH_ATTENTION
+from edgekit.bundle.answer_settings import Attention, attention
 from edgekit.native import capture_native_output
 
 
@@ -25,7 +25,7 @@ class ChatPrompt:
 class EngineModel:
     """The one `llama_model` of a server, with what every request needs from it."""
 
-    def __init__(self, path: str, gpu_layers: int = 0, flash_attn: bool = FLASH_ATTENTION) -> None:
+    def __init__(self, path: str, gpu_layers: int = 0, numerics: Attention | None = None) -> None:
         llama_cpp = deps.require("llama_cpp")
         from llama_cpp import _internals, llama_chat_format
         from llama_cpp._logger import set_verbose
@@ -38,7 +38,7 @@ class EngineModel:
             self._model = _internals.LlamaModel(path_model=path, params=params, verbose=False)
         self.path = path
         self.gpu_layers = gpu_layers
-        self.flash_attn = flash_attn
+        self.attention = numerics or attention(gpu_layers)
         self.ptr = self._model.model
         self.vocab = self._model.vocab
         self.n_vocab = self._model.n_vocab()
@@ -110,16 +110,17 @@ class EngineModel:
         p.n_seq_max = n_seq
         p.n_threads = threads
         p.n_threads_batch = threads
-        p.kv_unified = False  # one KV stream per sequence: batching cannot change a result
+        p.kv_unified = False  # one KV stream per sequence, each starting at cell 0
         p.no_perf = True
-        # by default the same value as every `Llama` that answers (chat, evals): flash
-        # attention changes the numerics, and the same question must get the same answer;
-        # `serve --flash-attn` trades that (and batch invariance) for throughput
+        # the same attention as every `Llama` that answers (chat, evals), so the same
+        # question gets the same answer; see edgekit.bundle.answer_settings.Attention
+        a = self.attention
         p.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if self.flash_attn
+            if a.flash
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
+        p.type_k, p.type_v = a.type_k, a.type_v
         return p
 
     def new_context(self, params: Any) -> Any:
