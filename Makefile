@@ -19,7 +19,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 # which would hand back a wheel built with other flags, into .venv/wheels. CMAKE_ARGS given by the user (e.g.
 # -DGGML_CUDA=on) are kept.
 NO_AMX     := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
-LLAMA_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)' $(CMAKE_ARGS)
+# LLAVA_BUILD=OFF: llama-cpp-python's multimodal library (mtmd, 54 files) is not built;
+# edgekit never loads it (llama_cpp imports it only for image chat handlers).
+LLAMA_ARGS := -DLLAVA_BUILD=OFF -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)' \
+  $(CMAKE_ARGS)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
