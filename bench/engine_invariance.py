@@ -40,7 +40,9 @@ QUESTIONS = (
 
 
 def _ggml_type(llama_cpp: Any, name: str) -> int:
-    return 30 if name == "bf16" else int(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
+    from edgekit.bundle.answer_settings import GGML_BF16  # llama_cpp has no name for it
+
+    return GGML_BF16 if name == "bf16" else int(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
 
 
 def engine_model(name: str, kv_type: str | None) -> Any:
