@@ -39,8 +39,11 @@ $(LLAMA_STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install $(QUIET) -U pip setuptools wheel
 	@rm -rf $(VENV)/wheels
+	@# the sdist is kept in .venv/sdist: tests and benches build llama-server from the
+	@# llama.cpp vendored in it (edgekit serve --engine runs over llama-server upstreams)
+	@$(PIP) download $(QUIET) --no-deps --no-binary :all: -d $(VENV)/sdist llama-cpp-python==0.3.36
 	@CMAKE_ARGS="$(LLAMA_ARGS)" $(PIP) wheel $(QUIET) -c constraints.txt --no-cache-dir \
-	  --no-deps -w $(VENV)/wheels llama-cpp-python==0.3.36
+	  --no-deps -w $(VENV)/wheels $(VENV)/sdist/llama_cpp_python-0.3.36.tar.gz
 	@# the bundle's wheelhouse (edgekit build --wheelhouse) takes this same wheel
 	@$(PIPC) $(QUIET) --force-reinstall --no-deps $(VENV)/wheels/llama_cpp_python-*.whl
 	@touch $@

@@ -10,9 +10,8 @@ import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,13 +179,6 @@ def llama_server_bin(
         *args,
     ]
     return start(cmd, f"http://127.0.0.1:{port}/health", log)
-
-
-def nproc() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _stat(pid: int) -> list[str]:
@@ -357,37 +349,3 @@ def run_load(
 def p50_ttft_ms(streams: list[Stream]) -> float | None:
     t = [s.ttft for s in streams if s.error is None and s.ttft == s.ttft]
     return statistics.median(t) * 1000 if t else None
-
-
-def pip_cache_dir() -> Path:
-    if os.environ.get("PIP_CACHE_DIR"):
-        return Path(os.environ["PIP_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pip"
-
-
-def is_sdist(path: Path, name: str) -> bool:
-    """True when PATH is the sdist NAME (a .tar.gz whose top folder is NAME less .tar.gz),
-    whatever the file is called: pip's http-v2 cache keeps downloads as <hash>.body."""
-    try:
-        with open(path, "rb") as f:
-            if f.read(2) != b"\x1f\x8b":
-                return False
-        with tarfile.open(path, "r:gz") as tf:
-            first = tf.next()
-    except (OSError, tarfile.TarError, EOFError):
-        return False
-    return first is not None and first.name.split("/")[0] == name.removesuffix(".tar.gz")
-
-
-def find_sdist(name: str, paths: Sequence[Path] = ()) -> Path | None:
-    """The sdist NAME among PATHS (files, or folders searched for it), else in pip's cache:
-    a file of that name, or a cached download (http-v2/**/*.body) holding it."""
-    found: list[Path] = []
-    for p in paths:
-        found += sorted(p.rglob(name)) if p.is_dir() else [p]
-    cache = pip_cache_dir()
-    if cache.is_dir():
-        found += sorted(cache.rglob(name))
-        bodies = (cache / "http-v2").rglob("*.body") if (cache / "http-v2").is_dir() else []
-        found += sorted(b for b in bodies if b.stat().st_size > 1 << 20)
-    return next((p for p in found if p.is_file() and is_sdist(p, name)), None)

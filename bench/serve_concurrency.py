@@ -35,12 +35,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
-import shutil
 import statistics
 import subprocess
-import tarfile
 import tempfile
 import textwrap
 import time
@@ -49,20 +45,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from llama_server import CACHE, CMAKE_FLAGS, SDIST, build_llama_server, pip_cache_dir
 from serve_common import (
     NO_KEEPALIVE,
     QUESTIONS,
     Server,
     edgekit_server,
-    find_sdist,
     free_port,
     llama_cpp_server,
     llama_server_bin,
     long_prompt,
     machine_load,
-    nproc,
     p50_ttft_ms,
-    pip_cache_dir,
     run_load,
     stop,
     stream_tokens,
@@ -72,75 +66,7 @@ from serve_common import (
 
 from edgekit.runtime.threads import default_threads
 
-VERSION = "0.3.36"  # llama-cpp-python, as pinned in pyproject.toml
-SDIST = f"llama_cpp_python-{VERSION}.tar.gz"
-CACHE = Path.home() / ".cache" / "edgekit" / f"llama-server-{VERSION}"
-NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-CMAKE_FLAGS = [
-    "-DLLAMA_BUILD_SERVER=ON",
-    "-DLLAMA_CURL=OFF",
-    "-DGGML_NATIVE=ON",
-    "-DCMAKE_BUILD_TYPE=Release",
-    "-DBUILD_SHARED_LIBS=OFF",  # one self-contained binary to cache
-    "-DLLAMA_BUILD_TESTS=OFF",
-    "-DLLAMA_BUILD_EXAMPLES=OFF",
-    "-DLLAMA_OPENSSL=OFF",  # loopback only
-    "-DLLAMA_BUILD_UI=OFF",  # no npm ...
-    "-DLLAMA_USE_PREBUILT_UI=OFF",  # ... and no web UI download: offline build
-    # As the Makefile builds llama-cpp-python: -march=native without the AMX kernels, which
-    # crash in VMs whose CPU reports AMX (Firecracker guest, kernel 6.18).
-    f"-DCMAKE_C_FLAGS={NO_AMX}",
-    f"-DCMAKE_CXX_FLAGS={NO_AMX}",
-]
 SERVERS = ("edgekit", "llama-server", "llama_cpp.server")
-
-
-def build_llama_server(cache_dir: Path = CACHE, sdists: Sequence[Path] = ()) -> Path:
-    """CACHE_DIR/llama-server, built once from the llama.cpp vendored in the sdist (found in
-    SDISTS or pip's cache): only the llama-server target, CMAKE_FLAGS, -j all usable CPUs.
-    Later calls return the cached binary if it was built with these flags."""
-    binary, stamp = cache_dir / "llama-server", cache_dir / "build.json"
-    if os.access(binary, os.X_OK) and stamp.is_file():
-        if json.loads(stamp.read_text()).get("flags") == CMAKE_FLAGS:
-            return binary
-    sdist = find_sdist(SDIST, sdists)
-    if sdist is None:
-        raise SystemExit(
-            f"{SDIST} not found in {pip_cache_dir()} nor in --sdist. Get it with\n"
-            f"  pip download --no-deps --no-binary :all: llama-cpp-python=={VERSION} -d DIR\n"
-            "and pass --sdist DIR, or pass --llama-server PATH to use a built binary."
-        )
-    if shutil.which("cmake") is None:
-        raise SystemExit("cmake not found: it is needed to build llama-server")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="build-", dir=cache_dir))
-    log = cache_dir / "build.log"
-    vendored = f"{SDIST.removesuffix('.tar.gz')}/vendor/llama.cpp"
-    cmds = [
-        ["cmake", "-S", str(work / vendored), "-B", str(work / "build"), *CMAKE_FLAGS],
-        ["cmake", "--build", str(work / "build"), "--target", "llama-server", "-j", str(nproc())],
-    ]
-    print(f"building llama-server from {sdist} (about 10 min on 2 cores); log: {log}", flush=True)
-    t0 = time.time()
-    try:
-        with tarfile.open(sdist, "r:gz") as tf:
-            members = [m for m in tf.getmembers() if m.name.startswith(vendored + "/")]
-            kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tf.extractall(work, members=members, **kw)
-        with open(log, "w") as out:
-            for cmd in cmds:
-                out.write(f"$ {shlex.join(cmd)}\n")
-                out.flush()
-                if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode:
-                    raise SystemExit(f"failed: {shlex.join(cmd)}\n{log.read_text()[-3000:]}")
-        shutil.copy2(work / "build" / "bin" / "llama-server", cache_dir / "llama-server.tmp")
-        (cache_dir / "llama-server.tmp").replace(binary)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    info = {"sdist": str(sdist), "flags": CMAKE_FLAGS, "commands": cmds}
-    stamp.write_text(json.dumps({**info, "seconds": round(time.time() - t0)}, indent=1))
-    print(f"built {binary} in {time.time() - t0:.0f} s", flush=True)
-    return binary
 
 
 def measure(srv: Server, clients: int, tag: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -46,6 +46,8 @@ class HotSwap:
 
     def _new_lane(self, version: str | None, lora: Path | None) -> Lane:
         srv = self.server
+        if srv.settings.engine is not None:
+            raise ValueError("adapters cannot be switched on upstream engines (--engine)")
         return srv.new_lane(
             srv.plan,
             adapter=str(lora) if lora else None,

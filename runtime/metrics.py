@@ -53,6 +53,34 @@ class Metrics:
             registry=r,
         )
 
+        # `edgekit serve --engine`: one series per upstream server
+        self.upstream_requests = Counter(
+            "edgekit_upstream_requests",
+            "Requests sent to an upstream engine, by outcome (ok; retried: failed before any "
+            "text, moved to another upstream; failed: ended with an error)",
+            ["upstream", "outcome"],
+            registry=r,
+        )
+        self.upstream_up = Gauge(
+            "edgekit_upstream_up",
+            "1 when the upstream answers its health check",
+            ["upstream"],
+            registry=r,
+        )
+        self.upstream_in_flight = Gauge(
+            "edgekit_upstream_in_flight",
+            "Requests in flight on the upstream",
+            ["upstream"],
+            registry=r,
+        )
+
+    def upstream_outcome(self, url: str, outcome: str) -> None:
+        self.upstream_requests.labels(url, outcome).inc()
+
+    def upstream_state(self, url: str, up: bool, in_flight: int) -> None:
+        self.upstream_up.labels(url).set(1 if up else 0)
+        self.upstream_in_flight.labels(url).set(in_flight)
+
     def step(self, tokens: int, sequences: int) -> None:
         """Called by the engine for every decode step."""
         self.batch_tokens.observe(tokens)

@@ -35,6 +35,10 @@ class ServeSettings:
     # faster long prompts, but on CPU an answer then depends on what else is in the batch
     # (no exact replay of an audited answer)
     fast_attention: bool = False
+    # generation on OpenAI-compatible servers (comma-separated base URLs: vLLM, llama-server,
+    # SGLang); retrieval, citations, rules, keys, limits, metrics and audit stay here
+    engine: str | None = None
+    engine_key: str | None = None  # bearer key for the upstreams ($EDGEKIT_ENGINE_KEY)
 
 
 DEFAULTS = ServeSettings(bundle=Path())

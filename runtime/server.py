@@ -6,6 +6,7 @@ Endpoints: /v1/chat/completions (SSE streaming or not), /v1/completions, /v1/emb
 
 from __future__ import annotations
 
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -21,11 +22,14 @@ from edgekit.runtime.api_error import ApiError, error_response
 from edgekit.runtime.auth import KeyStore
 from edgekit.runtime.bundle import SiteBundle, open_bundle
 from edgekit.runtime.engine import EngineModel, Lane, LanePlan, gpu_available, plan_lane
+from edgekit.runtime.engine.upstream import UpstreamLane, parse_urls
 from edgekit.runtime.hotswap import HotSwap
 from edgekit.runtime.limits import LimitsAndCounts
 from edgekit.runtime.metrics import Metrics
 from edgekit.runtime.prompting import load_rules, load_tools
 from edgekit.runtime.serve_settings import ServeSettings
+
+log = logging.getLogger("edgekit.serve")
 
 
 class Server:
@@ -45,23 +49,29 @@ class Server:
         self.default_temperature = self.answer_settings.temperature
         self.model_id = self.site.name
         self.metrics = Metrics()
+        upstream = settings.engine is not None
         gpu_layers = settings.gpu_layers
         if gpu_layers is None:
-            gpu_layers = -1 if gpu_available() else 0
+            gpu_layers = -1 if not upstream and gpu_available() else 0
         self.model = EngineModel(
             str(self.site.model_path()),
             gpu_layers,
             attention(gpu_layers, fast=settings.fast_attention),
+            vocab_only=upstream,
         )
         self.plan: LanePlan = plan_lane(
             self.n_ctx, settings.slots, settings.threads, settings.max_queue
         )
         self.hot_swap = HotSwap(self)
-        self.lane = self.hot_swap.load_active()
         self.experts: dict[str, tuple[Lane, list[str]]] = {}
+        self.lane: Lane | UpstreamLane
+        if upstream:
+            self.lane = self._upstream_lane(settings)
+        else:
+            self.lane = self.hot_swap.load_active()
         expert_plan = replace(self.plan, slots=min(2, self.plan.slots))
         for e in self.site.meta.experts:
-            if e.gguf:
+            if e.gguf and not upstream:
                 lane = self.new_lane(
                     expert_plan,
                     adapter=str(self.site.root / e.gguf),
@@ -85,7 +95,25 @@ class Server:
         log = settings.audit_log or self.site.root.with_name(self.site.root.name + ".audit.jsonl")
         self.audit = audit_mod.AuditLog(log, key_path=settings.audit_key)
         self.max_prompt = settings.max_prompt_tokens or max(64, self.n_ctx - 256)
-        self.hot_swap.start()
+        if not upstream:
+            self.hot_swap.start()
+
+    def _upstream_lane(self, settings: ServeSettings) -> UpstreamLane:
+        """Generation on the `--engine` servers. They run the bundle's merged weights:
+        expert adapters and the site adapter store are not applied there (say so)."""
+        if self.site.meta.experts or self.hot_swap.store.installed():
+            log.warning(
+                "--engine: expert and site adapters are not served by upstream engines; "
+                "every request is answered by the upstream's model"
+            )
+        return UpstreamLane(
+            parse_urls(settings.engine or ""),
+            self.model,
+            self.plan,
+            settings.request_timeout,
+            metrics=self.metrics,
+            api_key=settings.engine_key,
+        )
 
     def new_lane(
         self, plan: LanePlan, adapter: str | None = None, label: str | None = None

@@ -34,15 +34,15 @@ def physical_cores() -> int:
 
 
 def default_threads() -> int:
-    """Decode threads for one llama.cpp instance.
+    """Decode threads for one llama.cpp instance: the physical cores, as llama-server
+    chooses (`EDGEKIT_THREADS` overrides).
 
-    Decoding is memory-bound and llama.cpp's workers spin while they wait, so using every
-    core on a small machine fights the rest of the system: measured on a busy 2-core VM,
-    1 thread decoded 5x faster than 2. Leave one core free up to 4 cores; above that use
-    the physical cores (hyper-threads add nothing to a memory-bound loop).
+    Measured on this project's 2-core VM (bench/serve_concurrency.py, README "Serving"):
+    2 threads decode 1.5x (1 client) to 2.2x (8 clients) faster than 1 against the same
+    llama-server, so the old "leave one core free" rule left half the machine idle.
+    Hyper-threads add nothing to a memory-bound decode loop and slow its barriers.
     """
     env = os.environ.get("EDGEKIT_THREADS")
     if env:
         return max(1, int(env))
-    cores = physical_cores()
-    return max(1, cores - 1) if cores <= 4 else cores
+    return max(1, physical_cores())

@@ -38,7 +38,9 @@ from edgekit.runtime.serve_settings import DEFAULTS as SERVE
     help="Requests generated at once, batched into each llama.cpp step over one copy of "
     "the weights (default: 4 per physical core, at least 4, at most 16).",
 )
-@threads_option("llama.cpp threads (default: the physical cores, one left free up to 4 cores).")
+@threads_option(
+    "llama.cpp threads (default: the physical cores, as llama-server; EDGEKIT_THREADS)."
+)
 @click.option(
     "--gpu-layers",
     type=int,
@@ -112,6 +114,16 @@ from edgekit.runtime.serve_settings import DEFAULTS as SERVE
     "same question can get another answer (no exact replay of an audited answer). Off by "
     "default; always on with a GPU.",
 )
+@click.option(
+    "--engine",
+    default=None,
+    metavar="URL[,URL...]",
+    help="Generate on OpenAI-compatible servers you already run (vLLM, llama-server, "
+    "SGLang) instead of in this process: retrieval, citations, rules, keys, limits, metrics "
+    "and the audit log stay here. Several URLs: least-busy with health checks; a request "
+    "that has not streamed yet moves to another upstream when one fails. Upstreams must "
+    "serve this bundle's model (`edgekit bundle recipe`). Bearer key: $EDGEKIT_ENGINE_KEY.",
+)
 def serve(
     bundle: Path,
     host: str,
@@ -132,6 +144,7 @@ def serve(
     adapter_poll: float,
     config_settings: bool,
     fast_attention: bool,
+    engine: str | None,
 ) -> None:
     """Serve BUNDLE: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models,
     /metrics, /health, /ready and a web chat at /. The bundle is verified first."""
@@ -145,6 +158,13 @@ def serve(
             fg="yellow",
             err=True,
         )
+    if engine is not None:
+        from edgekit.runtime.engine.upstream import parse_urls
+
+        try:
+            parse_urls(engine)
+        except ValueError as exc:
+            raise EdgekitError(str(exc)) from None
     settings = ServeSettings(
         bundle,
         no_auth=no_auth,
@@ -163,14 +183,22 @@ def serve(
         adapter_poll=adapter_poll,
         config_settings=config_settings,
         fast_attention=fast_attention,
+        engine=engine,
+        engine_key=os.environ.get("EDGEKIT_ENGINE_KEY") or None,
     )
     app = create_app(settings)
     srv = app.state.server
+    if engine is not None:
+        ups = ", ".join(f"{u['url']} ({'up' if u['up'] else 'down'})" for u in srv.lane.status())
+        how = f"generation on {ups}"
+    else:
+        how = (
+            f"{srv.plan.slots} slot(s), {srv.plan.threads} thread(s), gpu layers "
+            f"{srv.model.gpu_layers}, {srv.lane.label}"
+            f"{', fast attention' if fast_attention else ''}"
+        )
     click.echo(
-        f"serving {srv.model_id} on http://{host}:{port}  ({srv.plan.slots} slot(s), "
-        f"{srv.plan.threads} thread(s), gpu layers {srv.model.gpu_layers}, "
-        f"kb {'on' if srv.kb else 'off'}, {srv.lane.label}"
-        f"{', fast attention' if fast_attention else ''})",
+        f"serving {srv.model_id} on http://{host}:{port}  ({how}, kb {'on' if srv.kb else 'off'})",
         err=True,
     )
     # the engine thread takes the GIL back after every llama_decode; the default 5 ms

@@ -54,9 +54,9 @@ def plan_lane(
     n_ctx: int, slots: int | None = None, threads: int | None = None, max_queue: int = 8
 ) -> LanePlan:
     """Slots x threads for this machine. Threads as for any llama.cpp run here
-    (`default_threads`: one core left free up to 4 cores, since llama.cpp's threads spin
-    at every barrier and crawl when a core is taken); a step costs about the same for 1 or
-    16 sequences while decode is memory-bound, so slots default to 4 per core (4 to 16)."""
+    (`default_threads`: the physical cores, as llama-server); a step costs about the same
+    for 1 or 16 sequences while decode is memory-bound, so slots default to 4 per core
+    (4 to 16)."""
     from edgekit.runtime.threads import default_threads, physical_cores
 
     threads = threads or default_threads()

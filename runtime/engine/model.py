@@ -25,7 +25,15 @@ class ChatPrompt:
 class EngineModel:
     """The one `llama_model` of a server, with what every request needs from it."""
 
-    def __init__(self, path: str, gpu_layers: int = 0, numerics: Attention | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        gpu_layers: int = 0,
+        numerics: Attention | None = None,
+        vocab_only: bool = False,
+    ) -> None:
+        """``vocab_only``: vocabulary, chat template and metadata without the weights (for
+        a server whose generation runs upstream: it still tokenizes every prompt)."""
         llama_cpp = deps.require("llama_cpp")
         from llama_cpp import _internals, llama_chat_format
         from llama_cpp._logger import set_verbose
@@ -34,6 +42,7 @@ class EngineModel:
         llama_cpp.llama_backend_init()
         params = llama_cpp.llama_model_default_params()
         params.n_gpu_layers = 0x7FFFFFFF if gpu_layers < 0 else gpu_layers
+        params.vocab_only = vocab_only
         with capture_native_output():
             self._model = _internals.LlamaModel(path_model=path, params=params, verbose=False)
         self.path = path

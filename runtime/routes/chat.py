@@ -98,8 +98,8 @@ async def pieces(
             elif event[0] == "done":
                 state.finish_reason = event[1]
                 acct.tokens = event[2]
-            else:
-                raise RuntimeError(event[1])
+            elif event[0] == "error":  # the engine (or every upstream) failed
+                raise ApiError(int(event[2]) if len(event) > 2 else 500, str(event[1]))
     finally:
         handle.cancel()  # no-op when it finished; frees the slot otherwise
 
@@ -190,9 +190,17 @@ async def _stream(
     state = StreamState()
     try:
         yield gen.sse(chunk({"role": "assistant", "content": ""}))
-        async for piece in pieces(handle, p, state, acct):
-            acct.piece(piece)
-            yield gen.sse(chunk({"content": piece}))
+        try:
+            async for piece in pieces(handle, p, state, acct):
+                acct.piece(piece)
+                yield gen.sse(chunk({"content": piece}))
+        except ApiError as exc:  # after the headers: an error event ends the stream
+            yield gen.sse(
+                {"error": {"message": exc.message, "type": "server_error", "code": exc.status}}
+            )
+            yield b"data: [DONE]\n\n"
+            finish("error")
+            return
         last = chunk({}, state.finish_reason) | {"citations": p.citations}
         if (req.stream_options or {}).get("include_usage"):
             last["usage"] = acct.usage()

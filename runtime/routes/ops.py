@@ -22,16 +22,16 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
     @app.get("/ready")
     def ready() -> JSONResponse:
         ok = not srv.lane.closed
-        return JSONResponse(
-            {
-                "ready": ok,
-                "slots": srv.plan.slots,
-                "threads": srv.plan.threads,
-                "gpu_layers": srv.model.gpu_layers,
-                "kb": srv.kb is not None,
-            },
-            status_code=200 if ok else 503,
-        )
+        body = {
+            "ready": ok,
+            "slots": srv.plan.slots,
+            "threads": srv.plan.threads,
+            "gpu_layers": srv.model.gpu_layers,
+            "kb": srv.kb is not None,
+        }
+        if hasattr(srv.lane, "status"):  # --engine: the upstream servers
+            body["upstreams"] = srv.lane.status()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics")
     def metrics(_: Any = user) -> Response:

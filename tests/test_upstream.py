@@ -1,0 +1,193 @@
+"""`edgekit serve --engine`: generation on real llama-server processes on 127.0.0.1, with
+retrieval, citations, keys, metrics and audit in edgekit; failover when one is killed."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from serving import RunningServer, free_port
+
+from conftest import REPO
+from edgekit.runtime.auth import add_key
+from edgekit.runtime.bundle import open_bundle
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [
+    "How long does a self-rescuer last?",
+    "What should I do when the gas alarm sounds?",
+    "Who may enter a sealed area?",
+    "What is checked at the start of a shift?",
+]
+
+
+@pytest.fixture(scope="module")
+def llama_server() -> Path:
+    """llama.cpp's own server, built once from the vendored llama.cpp and cached like the
+    serving bench caches it (about 10 minutes on 2 cores the first time)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from llama_server import build_llama_server
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    return build_llama_server()
+
+
+class Upstream:
+    """One llama-server on the bundle's GGUF, with the attention edgekit's engine uses
+    (flash attention, f16 K, bf16 V: the per-row kernel, see answer_settings.Attention)."""
+
+    def __init__(self, binary: Path, gguf: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [
+            str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port),
+            "-np", "4", "-c", "4096", "-t", "1", "-fa", "on", "-ctk", "f16", "-ctv", "bf16",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"llama-server exited:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"llama-server not ready:\n{log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def site(tiny_project, llama_server, tmp_path_factory):
+    _, result = tiny_project
+    bundle = result.bundle
+    gguf = open_bundle(bundle).model_path()
+    logs = tmp_path_factory.mktemp("upstream-logs")
+    ups = [Upstream(llama_server, gguf, logs / f"up{i}.log") for i in range(2)]
+    _, key = add_key(bundle, "user", "upstream-tests")
+    own = RunningServer(bundle, "--slots", "2")
+    front = RunningServer(
+        bundle, "--engine", ",".join(u.url for u in ups), "--audit-log", str(logs / "a.jsonl")
+    )
+    yield {"bundle": bundle, "ups": ups, "own": own, "front": front, "key": key, "logs": logs}
+    for s in (own, front):
+        s.stop()
+    for u in ups:
+        u.kill()
+
+
+def ask(url: str, key: str, question: str, kb: bool = True, max_tokens: int = 48) -> dict:
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "messages": [{"role": "user", "content": question}],
+            "temperature": 0,
+            "max_tokens": max_tokens,
+            "kb": kb,
+        },
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_upstream_answers_equal_the_built_in_engine_with_citations(site):
+    """Greedy answers through two llama-server upstreams are the built-in engine's answers,
+    token for token, with the same citations; the audit log records them."""
+    for q in QUESTIONS:
+        for kb in (True, False):
+            mine = ask(site["own"].url, site["key"], q, kb=kb)
+            theirs = ask(site["front"].url, site["key"], q, kb=kb)
+            assert (
+                theirs["choices"][0]["message"]["content"]
+                == (mine["choices"][0]["message"]["content"])
+            ), (q, kb)
+            assert theirs["citations"] == mine["citations"]
+            assert theirs["usage"] == mine["usage"]
+            assert theirs["choices"][0]["finish_reason"] == mine["choices"][0]["finish_reason"]
+    lines = (site["logs"] / "a.jsonl").read_text().splitlines()
+    assert sum(1 for ln in lines if json.loads(ln).get("completion_tokens")) >= len(QUESTIONS)
+    served = httpx.get(f"{site['front'].url}/ready").json()["upstreams"]
+    assert [u["owner"] for u in served] == ["llamacpp", "llamacpp"]
+
+
+def stream_one(url: str, key: str, n: int) -> tuple[str, int]:
+    """('ok' | 'error-before-text' | 'error-after-text', content chunks received)."""
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=120)
+    chunks = 0
+    try:
+        stream = client.chat.completions.create(
+            model="",
+            messages=[{"role": "user", "content": f"(ticket {n}) {QUESTIONS[n % 4]}"}],
+            temperature=0,
+            max_tokens=96,
+            stream=True,
+            extra_body={"kb": False},
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                chunks += 1
+    except openai.APIError:
+        return ("error-after-text" if chunks else "error-before-text"), chunks
+    return "ok", chunks
+
+
+def test_killed_upstream_under_load_loses_no_request_that_had_not_streamed(site):
+    """8 clients; one upstream is killed mid-load: every request that had not streamed text
+    yet is answered by the other; one cut mid-answer ends with an error event (the openai
+    client raises), never a hang; /metrics counts per upstream and shows the dead one down."""
+    url, key = site["front"].url, site["key"]
+    victim, survivor = site["ups"]
+    results: list[tuple[str, int]] = []
+    with cf.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(stream_one, url, key, n) for n in range(48)]
+        deadline = time.time() + 120
+        while sum(f.done() for f in futures) < 8 and time.time() < deadline:
+            time.sleep(0.05)
+        victim.kill()
+        results = [f.result(timeout=180) for f in futures]
+    outcomes = [r[0] for r in results]
+    assert "error-before-text" not in outcomes, outcomes
+    assert outcomes.count("ok") >= 40, outcomes
+    text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+    up = {dict(k[1])["upstream"]: v for k, v in samples.items() if k[0] == "edgekit_upstream_up"}
+    assert up == {victim.url: 0.0, survivor.url: 1.0}
+    ok = {
+        dict(k[1])["upstream"]: v
+        for k, v in samples.items()
+        if k[0] == "edgekit_upstream_requests_total" and dict(k[1])["outcome"] == "ok"
+    }
+    assert ok.get(survivor.url, 0) >= 24 and ok.get(victim.url, 0) >= 1, ok
+    # the survivor alone keeps serving; with both gone the front says so cleanly (503)
+    assert ask(url, key, QUESTIONS[0], kb=False)["choices"][0]["message"]["content"] is not None
+    survivor.kill()
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"messages": [{"role": "user", "content": "hello"}], "kb": False},
+        timeout=60,
+    )
+    assert r.status_code == 503, r.text
+    assert "no upstream engine" in r.json()["error"]["message"]
