@@ -187,6 +187,31 @@ def head_problem(
 # --- writing ----------------------------------------------------------------------------
 
 
+_WRITER_LOCKS: dict[str, Any] = {}  # log path -> the lock file this process holds
+
+
+def _hold_writer_lock(path: Path) -> Any:
+    """An exclusive lock on ``<log>.lock``, held by this process for its lifetime: two
+    servers (replicas behind a balancer) appending to one chain would break it."""
+    import fcntl
+
+    name = os.path.realpath(path)
+    if name in _WRITER_LOCKS:  # this process already writes it (a reopen)
+        return _WRITER_LOCKS[name]
+    f = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115 (held open)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise AuditError(
+            f"another edgekit serve is writing the audit log {path}: give each replica its "
+            "own log (serve --audit-log FILE, e.g. one per host and port); `edgekit audit "
+            "verify` checks each"
+        ) from None
+    _WRITER_LOCKS[name] = f
+    return f
+
+
 class AuditLog:
     """Appends keyed, chained lines; at open, records torn lines and head mismatches."""
 
@@ -201,6 +226,7 @@ class AuditLog:
             )
         self.key = load_key(self.key_path)
         self.key_id = key_id(self.key)
+        self._writer = _hold_writer_lock(self.path)
         self._lock = threading.Lock()
         self._last = GENESIS
         self._count = 0

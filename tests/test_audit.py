@@ -354,3 +354,22 @@ def test_serve_starts_on_a_log_with_a_torn_last_line(tiny_project, tmp_path: Pat
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "NOTE line 3 records line 2" in verify.stdout
     assert "3 lines, chain intact" in verify.stdout
+
+
+def test_a_second_process_cannot_write_the_same_log(tmp_path: Path):
+    """Replicas behind a balancer must not share one chain: while this process writes a
+    log, another process that opens it is refused with the fix, and the log is untouched."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.audit.jsonl"
+    audit = AuditLog(path)
+    audit.append(key_id="k1", completion_tokens=1)
+    before = path.read_bytes(), head_path(path).read_bytes()
+    code = f"from edgekit.runtime.audit import AuditLog; AuditLog({str(path)!r}).append(x=1)"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert other.returncode != 0
+    assert "another edgekit serve is writing" in other.stderr and "--audit-log" in other.stderr
+    assert (path.read_bytes(), head_path(path).read_bytes()) == before
+    audit.append(key_id="k1", completion_tokens=2)  # the writer goes on
+    assert verify_log(path).ok

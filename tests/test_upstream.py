@@ -191,3 +191,33 @@ def test_killed_upstream_under_load_loses_no_request_that_had_not_streamed(site)
     )
     assert r.status_code == 503, r.text
     assert "no upstream engine" in r.json()["error"]["message"]
+
+
+def test_replicas_share_only_the_read_only_bundle(tiny_project, tmp_path: Path):
+    """Two `edgekit serve` replicas over one bundle (as behind any HTTP balancer): each
+    answers with the same greedy text and citations, each keeps its own audit chain (a
+    replica pointed at another's log refuses to start, naming the fix), and the bundle is
+    unchanged after both served."""
+    from serving import refused_start
+
+    from conftest import run_cli
+    from edgekit.bundle.verify import verify
+
+    _, result = tiny_project
+    bundle = result.bundle
+    _, key = add_key(bundle, "user", "replicas")
+    logs = [tmp_path / f"replica{i}.audit.jsonl" for i in range(2)]
+    replicas = [RunningServer(bundle, "--audit-log", str(log)) for log in logs]
+    try:
+        code, out = refused_start(bundle, "--audit-log", str(logs[0]))
+        assert code != 0 and "own log" in out and "--audit-log" in out, out
+        answers = [ask(r.url, key, QUESTIONS[0]) for r in replicas]
+        assert answers[0]["choices"][0]["message"] == answers[1]["choices"][0]["message"]
+        assert answers[0]["citations"] == answers[1]["citations"]
+    finally:
+        for r in replicas:
+            r.stop()
+    for log in logs:
+        done = run_cli("audit", "verify", str(log))
+        assert done.returncode == 0 and "chain intact" in done.stdout, done.stdout + done.stderr
+    assert verify(bundle).ok
