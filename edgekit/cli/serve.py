@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -188,23 +189,24 @@ def serve(
     )
     app = create_app(settings)
     srv = app.state.server
-    if engine is not None:
-        ups = ", ".join(f"{u['url']} ({'up' if u['up'] else 'down'})" for u in srv.lane.status())
-        how = f"generation on {ups}"
-    else:
-        how = (
-            f"{srv.plan.slots} slot(s), {srv.plan.threads} thread(s), gpu layers "
-            f"{srv.model.gpu_layers}, {srv.lane.label}"
-            f"{', fast attention' if fast_attention else ''}"
-        )
-    click.echo(
-        f"serving {srv.model_id} on http://{host}:{port}  ({how}, kb {'on' if srv.kb else 'off'})",
-        err=True,
-    )
+    click.echo(f"serving {srv.model_id} on http://{host}:{port}  ({_engine_line(srv)})", err=True)
     # the engine thread takes the GIL back after every llama_decode; the default 5 ms
     # switch interval would make it wait behind the HTTP thread for up to a token's time
     sys.setswitchinterval(float(os.environ.get("EDGEKIT_SWITCH_INTERVAL", "0.0005")))
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _engine_line(srv: Any) -> str:
+    """What generates the answers, for the start line."""
+    kb = f"kb {'on' if srv.kb else 'off'}"
+    if srv.settings.engine is not None:
+        ups = ", ".join(f"{u['url']} ({'up' if u['up'] else 'down'})" for u in srv.lane.status())
+        return f"generation on {ups}, {kb}"
+    fast = ", fast attention" if srv.settings.fast_attention else ""
+    return (
+        f"{srv.plan.slots} slot(s), {srv.plan.threads} thread(s), gpu layers "
+        f"{srv.model.gpu_layers}, {kb}, {srv.lane.label}{fast}"
+    )
 
 
 @click.group(cls=_Group, short_help="Create, list and revoke API keys.")
