@@ -106,6 +106,12 @@ def test_second_build_skips_every_heavy_stage(tiny_project):
     last = [x for x in lines if x["run"] == lines[-1]["run"]]
     assert {x["action"] for x in last} == {SKIPPED}
     assert verify(again.bundle).ok
+    # every line carries the stage's peak RSS: measured for the stages the first build ran
+    first = [x for x in lines if x["run"] == lines[0]["run"]]
+    measured = [x["peak_rss_mb"] for x in first if x["action"] == RAN]
+    assert all("peak_rss_mb" in x for x in lines)
+    assert measured and all(mb is None or mb > 0 for mb in measured)
+    assert any(mb is not None and mb > 10 for mb in measured), measured
 
 
 def test_changing_the_config_reruns_only_what_changed(tiny_project, tmp_path: Path):

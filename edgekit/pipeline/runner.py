@@ -17,6 +17,7 @@ from rich.console import Console
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import WorkLayout
 from edgekit.fsutil import atomic_write_json
+from edgekit.memory import PeakRss, format_rss
 
 STATE_FILE = "stages.json"
 STAGE_LOG = "build-log.jsonl"
@@ -29,6 +30,10 @@ class StageResult:
     action: str
     seconds: float
     detail: str = ""
+    #: Peak RSS while the stage ran (MiB): this process's high-water mark since the stage's
+    #: start (what it already held counts), or a child process's peak if that was larger.
+    #: None when not measured (skipped stages, stages recorded without `StageRunner.stage`).
+    peak_rss_mb: float | None = None
 
 
 @dataclass
@@ -79,6 +84,7 @@ class StageRunner:
             "stage": result.name,
             "action": result.action,
             "seconds": round(result.seconds, 3),
+            "peak_rss_mb": result.peak_rss_mb,
             "key": key,
             "detail": result.detail,
         }
@@ -86,11 +92,12 @@ class StageRunner:
         with open(self.work / STAGE_LOG, "a") as f:
             f.write(json.dumps(line) + "\n")
         mark = "[green]✓[/]" if result.action == RAN else "[dim]•[/]"
-        what = (
-            f"done in {result.seconds:.1f}s"
-            if result.action == RAN
-            else "skipped (inputs unchanged)"
-        )
+        if result.action != RAN:
+            what = "skipped (inputs unchanged)"
+        elif result.peak_rss_mb is None:
+            what = f"done in {result.seconds:.1f}s"
+        else:
+            what = f"done in {result.seconds:.1f}s, peak {format_rss(result.peak_rss_mb)}"
         extra = f"  [dim]{result.detail}[/]" if result.detail else ""
         self.console.print(f"{mark} {result.name:<18} {what}{extra}")
 
@@ -110,15 +117,17 @@ class StageRunner:
             self.record(StageResult(name, SKIPPED, 0.0), key)
             return
         start = time.perf_counter()
-        if spinner:
-            with self.console.status(f"[bold]{name}[/] …"):
+        with PeakRss() as peak:
+            if spinner:
+                with self.console.status(f"[bold]{name}[/] …"):
+                    detail = fn() or ""
+            else:
+                self.console.print(f"[bold]{name}[/] …")
                 detail = fn() or ""
-        else:
-            self.console.print(f"[bold]{name}[/] …")
-            detail = fn() or ""
         self.state[name] = {
             "key": key,
             "sizes": {self._rel(p): p.stat().st_size for p in outputs if p.is_file()},
         }
         atomic_write_json(self.work / STATE_FILE, self.state)
-        self.record(StageResult(name, RAN, time.perf_counter() - start, detail), key)
+        seconds = time.perf_counter() - start
+        self.record(StageResult(name, RAN, seconds, detail, peak.mib), key)
