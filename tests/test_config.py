@@ -93,3 +93,15 @@ def test_init_writes_a_config_that_validates(tmp_path: Path):
     assert any(loaded.config.docs.glob("*.md"))
     with pytest.raises(Exception, match="already exists"):
         init_project(tmp_path / "Site One")
+
+
+def test_every_answer_setting_the_config_sets_reaches_the_bundle(tmp_path: Path):
+    """The config's retrieval settings go into the bundle's answer settings as written:
+    bm25_segmenter was left out, so the default overrode what the KB was built with."""
+    from edgekit.pipeline.package import answer_settings
+
+    config = init_project(tmp_path / "p", base="builtin:tiny-random")
+    data = yaml.safe_load(config.read_text())
+    data.setdefault("kb", {})["bm25_segmenter"] = "bigram"
+    config.write_text(yaml.safe_dump(data))
+    assert answer_settings(load_config(config)).bm25_segmenter == "bigram"

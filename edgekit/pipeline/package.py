@@ -51,6 +51,7 @@ def answer_settings(loaded: LoadedConfig) -> AnswerSettings:
         top_k=k.top_k,
         context_tokens=k.context_tokens,
         fusion=k.fusion,
+        bm25_segmenter=k.bm25_segmenter,
         bm25_weight=k.bm25_weight,
         vector_weight=k.vector_weight,
         excerpt_order=p.excerpt_order,
