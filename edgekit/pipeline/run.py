@@ -17,6 +17,7 @@ from edgekit.bundle.verify import verify_dir
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import WorkLayout
 from edgekit.fsutil import sha256_file, sha256_json, sha256_tree
+from edgekit.memory import PeakRss
 from edgekit.models import PreparedModel, prepare_model
 from edgekit.pipeline.kb import kb_stages
 from edgekit.pipeline.qa import gate_stage, qa_eval_stage, qa_set_stage
@@ -64,12 +65,11 @@ def build(loaded: LoadedConfig, console: Console | None = None, force: bool = Fa
 def prepare_base(loaded: LoadedConfig, runner: StageRunner) -> _Build:
     """The base model (the model cache is its own skip logic)."""
     t0 = time.perf_counter()
-    with runner.console.status("[bold]prepare base[/] …"):
+    with runner.console.status("[bold]prepare base[/] …"), PeakRss() as peak:
         base = prepare_model(loaded.config.model.base)
     action = SKIPPED if base.cached else RAN
-    runner.record(
-        StageResult("prepare base", action, time.perf_counter() - t0, base.spec), base.sha256
-    )
+    seconds = time.perf_counter() - t0
+    runner.record(StageResult("prepare base", action, seconds, base.spec, peak.mib), base.sha256)
     return _Build(loaded, runner, runner.work, base, base.path, base.sha256)
 
 
@@ -102,7 +102,8 @@ def merge(b: _Build, adapter: Path) -> None:
         spec = b.loaded.config.model.base
         return f"sha256 {merge_adapter(spec, adapter, merged_dir).sha256[:12]}"
 
-    b.runner.stage("merge adapter", key, [merged_dir / "model.safetensors"], do_merge)
+    # config.json: a sharded merge has no model.safetensors (it has the index and shards)
+    b.runner.stage("merge adapter", key, [merged_dir / "config.json"], do_merge)
     b.model_dir, b.model_sha = merged_dir, key
 
 
