@@ -32,7 +32,8 @@ from edgekit.kb.store import embed_text
 from edgekit.qa.evalset import QAItem, generate_qa
 from edgekit.qa.facts import contains_normalized, split_sentences
 
-NOT_IN_EXCERPTS = "The excerpts do not say. Please check with your supervisor or the Control Room."
+# domain-neutral: this line is written into every site's training data
+NOT_IN_EXCERPTS = "The excerpts do not say."
 RULE = "grounded"
 DOCS_PREFIX = "docs/"  # how the bundle's KB names its sources (edgekit.kb.ingest)
 # the KB's and the runtime's defaults (edgekit.config.KBSection, AnswerSettings)
