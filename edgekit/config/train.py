@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
+from edgekit import deps
 from edgekit.config.base import Section
 
 RULES = ("title_body", "heading_section", "faq", "definitions")
@@ -154,7 +155,21 @@ class TrainSection(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """Compute precision. `auto` uses bf16 autocast where the hardware runs it fast (CUDA
     with bf16, or a CPU with AVX512-BF16/AMX: 2.5x faster here) and fp32 elsewhere. Weights
-    and optimizer state stay fp32 either way."""
+    and optimizer state stay fp32 either way (except a 4-bit base: `quantize_base`)."""
+
+    gradient_checkpointing: bool | Literal["auto"] = "auto"
+    """Activation (gradient) checkpointing: keep only each layer's input in the forward
+    pass and recompute the rest during the backward pass. Much less memory for about a
+    third more compute per step. `auto` turns it on for models of 1B parameters or more
+    (LoRA and full fine-tuning), e.g. Qwen2.5-1.5B, and off below."""
+
+    quantize_base: Literal["none", "4bit"] = "none"
+    """`4bit` is QLoRA: the frozen base is loaded in 4-bit NF4 (bitsandbytes, double
+    quantization, bf16 compute) and the LoRA adapters train on top: the base's linear
+    layers take about a quarter of their bf16 memory (embeddings and norms stay full
+    precision). NVIDIA GPUs only: needs `pip install bitsandbytes` and `method: lora`.
+    The adapter is saved as usual; merging reads the full-precision base. `none` loads
+    the base in full precision."""
 
     eval_every: int = Field(25, ge=1)
     """Evaluate held-out loss every N optimizer steps."""
@@ -184,3 +199,44 @@ class TrainSection(Section):
     experts: dict[str, list[str]] = Field(default_factory=dict)
     """Extra adapters, one per document group: name -> list of glob patterns under `docs`.
     Each is trained on its group's data and shipped in the bundle as a domain expert."""
+
+    @field_validator("quantize_base")
+    @classmethod
+    def _quantize_base_usable(cls, value: str, info: ValidationInfo) -> str:
+        """A 4-bit base is checked when the config is read, before any stage runs."""
+        problem = quantize_base_problem(value, info.data.get("method", "lora"))
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+def _has_cuda() -> bool:
+    if not deps.has("torch"):
+        return False
+    return bool(deps.require("torch").cuda.is_available())
+
+
+def quantize_base_problem(quantize_base: str, method: str, device: str | None = None) -> str | None:
+    """Why ``train.quantize_base`` cannot be used for this run, with what to do; None when
+    it can. ``device``: the type of the device training runs on (None: this machine's,
+    CUDA if torch sees one). torch is imported only for a 4-bit base."""
+    if quantize_base == "none":
+        return None
+    if method != "lora":
+        return (
+            "4bit (QLoRA) trains LoRA adapters on a frozen 4-bit base, not a full fine-tune: "
+            "set train.method: lora, or train.quantize_base: none"
+        )
+    device = device or ("cuda" if _has_cuda() else "cpu")
+    if device != "cuda":
+        return (
+            f"4bit (QLoRA) needs an NVIDIA GPU with CUDA (bitsandbytes' 4-bit kernels) and "
+            f"this run trains on {device}: set train.quantize_base: none (LoRA on the "
+            "full-precision base), or build on a machine with a CUDA GPU"
+        )
+    if not deps.has("bitsandbytes"):
+        return (
+            "4bit (QLoRA) loads the base with bitsandbytes, which is not installed: "
+            "pip install bitsandbytes (on this CUDA machine), or set train.quantize_base: none"
+        )
+    return None

@@ -19,11 +19,13 @@ from typing import Any
 from edgekit import deps
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import ADAPTER_DIR, FULL_DIR, TRAIN_FILE
-from edgekit.errors import EdgekitError
+from edgekit.config.train import quantize_base_problem
+from edgekit.errors import ConfigError, EdgekitError
 from edgekit.fsutil import atomic_write_json, sha256_file, sha256_json
 from edgekit.models import PreparedModel
 from edgekit.records import A_BASE_SHA256, A_BASE_SPEC, ADAPTER_RECORD
 from edgekit.train.device import cpu_only, use_bf16
+from edgekit.train.model_setup import load_base, prepare_for_training
 from edgekit.train.tokenize import collate, load_examples
 
 LOG_FILE, CURVE_PNG, STATE_FILE = "train-log.jsonl", "loss.png", "trainer_state.json"
@@ -63,6 +65,13 @@ class Trainer:
         )
         self.log_progress = log_progress and self.acc.is_main_process
         self.bf16 = use_bf16(self.cfg.precision, self.acc.device.type)
+        # a 4-bit base on a device that cannot run it fails here, before any data is read
+        problem = quantize_base_problem(
+            self.cfg.quantize_base, self.cfg.method, self.acc.device.type
+        )
+        if problem:
+            raise ConfigError(str(loaded.path), [f"train.quantize_base: {problem}"])
+        self.gradient_checkpointing: bool | None = None  # resolved when the model loads
 
     def autocast(self) -> Any:
         return self.torch.autocast(
@@ -71,21 +80,16 @@ class Trainer:
 
     # ---- setup ---------------------------------------------------------------------------
     def _model(self) -> Any:
-        torch, cfg = self.torch, self.cfg
-        torch.manual_seed(cfg.seed)
-        model = self.transformers.AutoModelForCausalLM.from_pretrained(
-            self.base.path, dtype=torch.float32
+        cfg = self.cfg
+        self.torch.manual_seed(cfg.seed)
+        model = load_base(self.base.path, cfg.quantize_base, self.acc.device)
+        model, self.gradient_checkpointing = prepare_for_training(
+            model,
+            cfg.method,
+            cfg.lora,
+            cfg.gradient_checkpointing,
+            quantized=cfg.quantize_base == "4bit",
         )
-        if cfg.method == "lora":
-            peft = deps.require("peft")
-            lcfg = peft.LoraConfig(
-                r=cfg.lora.r,
-                lora_alpha=cfg.lora.alpha,
-                lora_dropout=cfg.lora.dropout,
-                target_modules=list(cfg.lora.target_modules),
-                task_type="CAUSAL_LM",
-            )
-            model = peft.get_peft_model(model, lcfg)
         return model
 
     def _plan(self, n_examples: int) -> tuple[int, int]:
@@ -359,6 +363,7 @@ class Trainer:
             "stages": list(self.cfg.stages),
             "train_data_sha256": data_hash,
             "train_config": self.cfg.model_dump(),
+            "gradient_checkpointing": self.gradient_checkpointing,
             "processes": self.acc.num_processes,
         }
         if self.cfg.method == "lora":
