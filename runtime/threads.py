@@ -38,9 +38,10 @@ def default_threads() -> int:
     chooses (`EDGEKIT_THREADS` overrides).
 
     Measured on this project's 2-core VM (bench/serve_concurrency.py, README "Serving"):
-    2 threads decode 1.5x (1 client) to 2.2x (8 clients) faster than 1 against the same
-    llama-server, so the old "leave one core free" rule left half the machine idle.
-    Hyper-threads add nothing to a memory-bound decode loop and slow its barriers.
+    with 1 thread (the old "leave one core free" rule) edgekit served 0.66x (1 client) and
+    0.45x (8 clients) of llama-server's tok/s at 2 threads; with 2 it serves 0.96x, 1.04x
+    and 0.95x at 1, 8 and 16 clients. Hyper-threads add nothing to a memory-bound decode
+    loop and slow its barriers, so they are not counted.
     """
     env = os.environ.get("EDGEKIT_THREADS")
     if env:
