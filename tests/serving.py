@@ -35,6 +35,21 @@ def serve_command(
     ]
 
 
+def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
+    """Until URL answers 200; RuntimeError with the log's end if PROC exits or time runs out."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server not ready:\n{log.read_text()[-3000:]}")
+
+
 class RunningServer:
     """`edgekit serve` in a subprocess, ready once /ready answers 200.
 
@@ -55,18 +70,11 @@ class RunningServer:
             stdout=open(self.log, "w"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"server not ready:\n{self.log.read_text()}")
+        try:
+            wait_ready(self.proc, f"{self.url}/ready", self.log, timeout)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         self.proc.terminate()

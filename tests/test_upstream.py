@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from serving import RunningServer, free_port
+from serving import RunningServer, free_port, wait_ready
 
 from conftest import REPO
 from edgekit.runtime.auth import add_key
@@ -55,17 +55,7 @@ class Upstream:
             "-np", "4", "-c", "4096", "-t", "1", "-fa", "on", "-ctk", "f16", "-ctv", "bf16",
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"llama-server exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"llama-server not ready:\n{log.read_text()[-3000:]}")
+        wait_ready(self.proc, f"{self.url}/health", log, 60)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
