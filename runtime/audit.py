@@ -187,29 +187,42 @@ def head_problem(
 # --- writing ----------------------------------------------------------------------------
 
 
-_WRITER_LOCKS: dict[str, Any] = {}  # log path -> the lock file this process holds
+_WRITER_LOCKS: dict[str, list[Any]] = {}  # log path -> [lock file, open AuditLogs]
 
 
-def _hold_writer_lock(path: Path) -> Any:
-    """An exclusive lock on ``<log>.lock``, held by this process for its lifetime: two
-    servers (replicas behind a balancer) appending to one chain would break it."""
+def _hold_writer_lock(owner: object, path: Path) -> None:
+    """An exclusive lock on ``<log>.lock`` while an AuditLog of this process is open on the
+    log (released when the last one is garbage-collected): two servers (replicas behind a
+    balancer) appending to one chain would break it."""
     import fcntl
+    import weakref
 
     name = os.path.realpath(path)
-    if name in _WRITER_LOCKS:  # this process already writes it (a reopen)
-        return _WRITER_LOCKS[name]
-    f = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115 (held open)
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise AuditError(
-            f"another edgekit serve is writing the audit log {path}: give each replica its "
-            "own log (serve --audit-log FILE, e.g. one per host and port); `edgekit audit "
-            "verify` checks each"
-        ) from None
-    _WRITER_LOCKS[name] = f
-    return f
+    held = _WRITER_LOCKS.get(name)
+    if held is None:
+        f = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115 (held open)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise AuditError(
+                f"another edgekit serve is writing the audit log {path}: give each replica "
+                "its own log (serve --audit-log FILE, e.g. one per host and port); `edgekit "
+                "audit verify` checks each"
+            ) from None
+        held = _WRITER_LOCKS[name] = [f, 0]
+    held[1] += 1
+    weakref.finalize(owner, _release_writer_lock, name)
+
+
+def _release_writer_lock(name: str) -> None:
+    held = _WRITER_LOCKS.get(name)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] <= 0:
+        del _WRITER_LOCKS[name]
+        held[0].close()  # closing the file drops the lock
 
 
 class AuditLog:
@@ -226,7 +239,7 @@ class AuditLog:
             )
         self.key = load_key(self.key_path)
         self.key_id = key_id(self.key)
-        self._writer = _hold_writer_lock(self.path)
+        _hold_writer_lock(self, self.path)
         self._lock = threading.Lock()
         self._last = GENESIS
         self._count = 0
