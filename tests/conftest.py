@@ -12,6 +12,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# llama.cpp in tests runs beside the test's own clients and builds on the same 2 cores: one
+# thread, as before the physical-core default, keeps the suite's time (answers do not
+# depend on the thread count). Tests of the default itself unset it.
+os.environ.setdefault("EDGEKIT_THREADS", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)
