@@ -65,9 +65,13 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
+# Two test workers: most tests keep one core busy (llama.cpp at one thread, a subprocess, a
+# server waiting on its client). More workers would run several trainings at once.
+TEST_WORKERS ?= 2
+
 test: install browser
 	@# pytest exits 5 when it collected no test: that is a failure here.
-	$(BIN)/python -m pytest; rc=$$?; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest ran no test: failing"; exit 1; fi; exit $$rc
 
 test-fast: install
