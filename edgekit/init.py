@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edgekit.config import EdgekitConfig, render_yaml
+from edgekit.config import EdgekitConfig, ModelSection, render_yaml
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_text
 
@@ -41,7 +41,7 @@ def project_name(folder: Path) -> str:
 
 
 def init_project(
-    folder: Path, base: str = "builtin:smollm2-135m", force: bool = False, lang: str = "en"
+    folder: Path, base: str | None = None, force: bool = False, lang: str = "en"
 ) -> Path:
     """Write ``folder/edgekit.yaml`` and an example ``folder/docs/`` in ``lang`` (one of
     :data:`LANGS`); returns the config path."""
@@ -52,7 +52,11 @@ def init_project(
     if config_path.exists() and not force:
         raise EdgekitError(f"{config_path} already exists; use --force to overwrite it")
     cfg = EdgekitConfig.model_validate(
-        {"name": project_name(folder), "docs": "docs", "model": {"base": base}}
+        {
+            "name": project_name(folder),
+            "docs": "docs",
+            "model": {"base": base or ModelSection().base},
+        }
         | LANG_SETTINGS[lang]
     )
     folder.mkdir(parents=True, exist_ok=True)

@@ -28,9 +28,9 @@ def cli() -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--base",
-    default="builtin:smollm2-135m",
-    show_default=True,
-    help="Base model spec written into the config.",
+    default=None,
+    help="Base model spec written into the config (default: the config's model.base, "
+    "builtin:smollm2-135m).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing edgekit.yaml.")
 @click.option(
@@ -40,7 +40,7 @@ def cli() -> None:
     show_default=True,
     help="Language of the example docs and of the system prompt (zh: Chinese).",
 )
-def init(directory: Path, base: str, force: bool, lang: str) -> None:
+def init(directory: Path, base: str | None, force: bool, lang: str) -> None:
     """Write a starter edgekit.yaml and example docs.
 
     Creates DIRECTORY/edgekit.yaml (every key commented) and DIRECTORY/docs/.
@@ -224,12 +224,17 @@ def build(config: Path, force: bool, wheelhouse: bool, verbose: bool) -> None:
 def _register() -> None:
     """Every command and group, added the one way (each group fills itself in its module)."""
     from edgekit.cli.adapter import adapter
+    from edgekit.cli.apikey import apikey
+    from edgekit.cli.audit import audit
     from edgekit.cli.bundle import bundle, keygen
     from edgekit.cli.chat import chat
+    from edgekit.cli.data import data
+    from edgekit.cli.doctor import doctor
     from edgekit.cli.evaluate import eval_group
+    from edgekit.cli.install import install
     from edgekit.cli.kb import kb
-    from edgekit.cli.serve import apikey, audit, doctor, install, serve
-    from edgekit.cli.train import data, train
+    from edgekit.cli.serve import serve
+    from edgekit.cli.train import train
 
     for command in (
         init,

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:
+    from edgekit.config import LoadedConfig
+    from edgekit.config.layout import TrainingLayout
 
 
 class _Group(click.Group):
@@ -78,3 +82,12 @@ config_argument = click.argument(
 bundle_argument = click.argument(
     "bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
+
+
+def training_paths(config: Path) -> tuple[LoadedConfig, TrainingLayout]:
+    """The loaded CONFIG and its main training run's folders."""
+    from edgekit.config import load_config
+    from edgekit.config.layout import WorkLayout
+
+    loaded = load_config(config)
+    return loaded, WorkLayout.of(loaded).main_training

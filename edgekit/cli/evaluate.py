@@ -6,10 +6,10 @@ from __future__ import annotations
 import click
 
 from edgekit.cli.common import _Group
+from edgekit.cli.eval_behaviour import eval_behaviour
+from edgekit.cli.eval_forgetting import eval_forgetting
 from edgekit.cli.qa import eval_qa
 from edgekit.cli.quality import eval_quant
-from edgekit.cli.report import eval_behaviour
-from edgekit.cli.train import eval_forgetting
 
 
 @click.group(cls=_Group, short_help="Evaluate what tuning changed.", name="eval")

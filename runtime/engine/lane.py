@@ -23,6 +23,7 @@ from edgekit import deps
 from edgekit.runtime.engine.jobs import Handle, Job, LaneClosed, QueueFull
 from edgekit.runtime.engine.model import EngineModel
 from edgekit.runtime.engine.sampling import SamplingSpec, TextOut, sampler_chain
+from edgekit.runtime.serve_settings import DEFAULT_MAX_QUEUE
 
 log = logging.getLogger("edgekit.serve")
 MIN_COPY = 16  # a prefix shorter than this is recomputed rather than copied between slots
@@ -47,11 +48,14 @@ class LanePlan:
     threads: int
     n_ctx: int  # per sequence
     n_batch: int = 512
-    max_queue: int = 8
+    max_queue: int = DEFAULT_MAX_QUEUE
 
 
 def plan_lane(
-    n_ctx: int, slots: int | None = None, threads: int | None = None, max_queue: int = 8
+    n_ctx: int,
+    slots: int | None = None,
+    threads: int | None = None,
+    max_queue: int = DEFAULT_MAX_QUEUE,
 ) -> LanePlan:
     """Slots x threads for this machine. Threads as for any llama.cpp run here
     (`default_threads`: the physical cores, as llama-server); a step costs about the same
