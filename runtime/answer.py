@@ -49,10 +49,19 @@ class AnswerPlan:
     retrieval_seconds: float = 0.0
     loop_guard: bool = True
     grammar: str | None = None  # GBNF the answer must follow (the `quote` style's prefix)
+    question: str = ""  # the last user message, as asked
+    evidence: Any = None  # the `quote` style's evidence sentence (kb.evidence.Evidence)
+    embedder: Any = None  # the KB's embedder, to pick a replacement sentence
 
     @property
     def max_tokens(self) -> int:
         return int(self.sampling["max_tokens"])
+
+    @property
+    def checked(self) -> bool:
+        """The model answers from excerpts: its text is judged against them before anyone
+        sees it (edgekit.runtime.support), so it is generated in full, then shown."""
+        return bool(self.hits) and self.fixed_reply is None
 
 
 def token_counter(llm: Any) -> Callable[[str], int]:
@@ -135,6 +144,7 @@ def plan_answer(
             plan.retrieved, count_tokens, settings.context_tokens, settings.excerpt_order
         )
         plan.hits = list(ctx.hits)
+        plan.question, plan.embedder = last_user, getattr(kb, "embedder", None)
         style = settings.prompt_style
         if style in ("quote", "extract") and plan.hits:
             if not _add_evidence(plan, last_user, kb, style):
@@ -160,6 +170,7 @@ def _add_evidence(plan: AnswerPlan, question: str, kb: Any, style: str) -> bool:
         plan.fixed_reply = quoted(evidence)
     elif style == "quote":
         plan.grammar = quote_grammar(evidence)
+        plan.evidence = evidence
     return True
 
 
@@ -182,19 +193,58 @@ class StreamState:
     finish_reason: str = "stop"
     loop_stopped: bool = False
     guard: LoopGuard = field(default_factory=LoopGuard)
+    text: str = ""  # the answer as shown (set by settle_answer)
+    replaced: str | None = None  # why the model's text was replaced: unsupported|degenerate
+
+
+def settle_answer(plan: AnswerPlan, state: StreamState) -> str:
+    """The answer as shown, once generation has ended (both `chat` and `serve` call this):
+    a fixed reply as it is; the model's text with a detected loop cut to its first copy;
+    for a checked plan (:attr:`AnswerPlan.checked`), a text the excerpts do not support or a
+    degenerate one is replaced (edgekit.runtime.support) and ``state.replaced`` says why."""
+    from edgekit.runtime.support import judge, replacement
+
+    if plan.fixed_reply is not None:
+        state.text = plan.fixed_reply
+        return state.text
+    state.text = state.guard.final_text()
+    if not plan.checked:
+        return state.text
+    reason = judge(state.text, plan.hits, plan.question).reason
+    if reason is not None:
+        state.replaced = reason
+        if plan.evidence is not None:  # `quote`: the quote alone is supported
+            from edgekit.kb.evidence import quoted
+
+            state.text = quoted(plan.evidence)
+        else:
+            state.text = replacement(plan.question, plan.hits, plan.embedder)
+    return state.text
 
 
 def stream_plan(llm: Any, plan: AnswerPlan, state: StreamState | None = None) -> Iterator[str]:
-    """Yield the answer's text pieces (one per token); ``state`` gets the finish reason.
+    """Yield the answer's text pieces (one per token); ``state`` gets the finish reason
+    and the answer as shown (:func:`settle_answer`).
 
-    A fixed reply from an expert rule is yielded whole without calling the model. With
-    ``plan.loop_guard`` a generation that starts repeating itself is stopped (finish reason
-    "stop", ``state.loop_stopped``)."""
+    A fixed reply from an expert rule is yielded whole without calling the model, and so
+    is a checked answer, once judged. With ``plan.loop_guard`` a generation that starts
+    repeating itself is stopped (finish reason "stop", ``state.loop_stopped``)."""
     state = state if state is not None else StreamState()
     if plan.fixed_reply is not None:
         state.finish_reason = "stop"
-        yield plan.fixed_reply
+        yield settle_answer(plan, state)
         return
+    pieces = _generate(llm, plan, state)
+    if plan.checked:
+        for _ in pieces:
+            pass
+        yield settle_answer(plan, state)
+        return
+    yield from pieces
+    settle_answer(plan, state)
+
+
+def _generate(llm: Any, plan: AnswerPlan, state: StreamState) -> Iterator[str]:
     extra: dict[str, Any] = {}
     if plan.grammar:
         from llama_cpp import LlamaGrammar
@@ -223,9 +273,8 @@ def stream_plan(llm: Any, plan: AnswerPlan, state: StreamState | None = None) ->
 
 
 def answer_text(llm: Any, plan: AnswerPlan) -> tuple[str, StreamState]:
-    """The whole answer (a detected loop cut down to its first copy) and its state."""
+    """The whole answer as shown (see :func:`settle_answer`) and its state."""
     state = StreamState()
     for _ in stream_plan(llm, plan, state):
         pass
-    text = state.guard.final_text() if plan.fixed_reply is None else plan.fixed_reply
-    return text, state
+    return state.text, state

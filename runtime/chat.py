@@ -85,7 +85,9 @@ class ChatSession:
         )
 
     def ask(self, question: str, decoding: Decoding = NO_OVERRIDES) -> Iterator[str]:
-        """Stream the answer; afterwards ``last_citations`` lists the excerpts it was given."""
+        """Stream the answer (an answer from excerpts comes whole, once checked against
+        them); afterwards ``last_citations`` lists the excerpts it was given and
+        ``last_state.replaced`` says whether the model's text was replaced."""
         plan = self.last_plan = self.plan(question, decoding)
         state = self.last_state = StreamState()
         self.last_citations = [f"[{n}] {h.citation()}" for n, h in enumerate(plan.hits, 1)]
@@ -93,5 +95,5 @@ class ChatSession:
         # history keeps the plain question: old excerpts would crowd out new ones
         self.messages += [
             {"role": "user", "content": question},
-            {"role": "assistant", "content": state.guard.final_text() or plan.fixed_reply or ""},
+            {"role": "assistant", "content": state.text},
         ]

@@ -132,13 +132,18 @@ class Accounting:
         self.first: float | None = None
         self.tokens = 0
         self.pieces: list[str] = []
+        self.replaced: str | None = None  # unsupported|degenerate: the model's text was replaced
 
     def piece(self, text: str) -> None:
+        self.generated()
+        self.pieces.append(text)
+
+    def generated(self) -> None:
+        """One token generated (shown now, or with the rest of a checked answer)."""
         if self.first is None:
             self.first = time.perf_counter()
             self.server.metrics.ttft.observe(self.first - self.start)
         self.tokens += 1
-        self.pieces.append(text)
 
     def timed_out(self) -> bool:
         return time.perf_counter() - self.start > self.server.settings.request_timeout
@@ -151,13 +156,16 @@ class Accounting:
             per = (time.perf_counter() - self.first) / (self.tokens - 1)
             for _ in range(self.tokens - 1):
                 m.per_token.observe(per)
-        text: dict[str, str] = {}
+        extra: dict[str, Any] = {}
+        if self.replaced:
+            m.replaced.labels(self.replaced).inc()
+            extra["replaced"] = self.replaced
         if self.server.settings.audit_text:
             question = self.p.question
-            text["question"] = _last_user(self.p.messages) if question is None else question
-            text["answer"] = "".join(self.pieces)
+            extra["question"] = _last_user(self.p.messages) if question is None else question
+            extra["answer"] = "".join(self.pieces)
         self.server.audit.append(
-            **text,
+            **extra,
             key_id=self.key_id,
             model=self.server.model_id,
             adapter=self.adapter,

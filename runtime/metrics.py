@@ -36,6 +36,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.replaced = Counter(
+            "edgekit_answers_replaced",
+            "Answers from excerpts whose model text was not shown, by reason (unsupported: "
+            "claims the excerpts do not hold; degenerate: loops, citations or paths only)",
+            ["reason"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "edgekit_queue_depth", "Requests waiting for a free slot", registry=r
         )

@@ -8,7 +8,8 @@ during tuning. The questions and short answers come from the QA rules
 (:mod:`edgekit.qa.questions`); retrieval is BM25 over the same chunks the KB stores (the KB
 itself does not exist yet when the data is built). The excerpt holding the answer is always
 shown, except in a share of examples where every excerpt holding it is removed and the
-answer is :data:`NOT_IN_EXCERPTS`.
+answer is the abstention the runtime shows (:func:`edgekit.runtime.support.abstention`:
+"The excerpts do not say.", or its Chinese for a Chinese question).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from edgekit.kb.records import HEADING_SEP, Hit
 from edgekit.kb.store import embed_text
 from edgekit.qa.evalset import QAItem, generate_qa
 from edgekit.qa.facts import contains_normalized, split_sentences
+from edgekit.runtime.support import NOT_IN_EXCERPTS as NOT_IN_EXCERPTS  # re-exported
+from edgekit.runtime.support import abstention
 
-# domain-neutral: this line is written into every site's training data
-NOT_IN_EXCERPTS = "The excerpts do not say."
 RULE = "grounded"
 DOCS_PREFIX = "docs/"  # how the bundle's KB names its sources (edgekit.kb.ingest)
 # the KB's and the runtime's defaults (edgekit.config.KBSection, AnswerSettings)
@@ -191,8 +192,10 @@ def _example(
     """The context and the answer for one item, or None when no excerpt can be shown."""
     if unanswerable:
         hits = [h for h in ranked if not _holds(h.text, item.answers)][:TOP_K]
-        ctx = _context(hits, None, prompt, item.question, NOT_IN_EXCERPTS)
-        return (ctx, NOT_IN_EXCERPTS) if ctx else None
+        # the runtime's own abstention (edgekit.runtime.support), in the question's language
+        answer = abstention(item.question)
+        ctx = _context(hits, None, prompt, item.question, answer)
+        return (ctx, answer) if ctx else None
     hits = ranked[:TOP_K]
     if all(h.id != gold.hit.id for h in hits):
         last = hits[-1].score if hits else 0.0

@@ -19,12 +19,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
 from edgekit.runtime import generation as gen
-from edgekit.runtime.answer import AnswerPlan, StreamState
+from edgekit.runtime.answer import AnswerPlan, StreamState, settle_answer
 from edgekit.runtime.api_error import ApiError
 from edgekit.runtime.api_models import ChatRequest, CompletionRequest
 from edgekit.runtime.engine import Handle, Lane, LaneClosed, QueueFull, SamplingSpec
 from edgekit.runtime.engine.completion import LaneCompletion
-from edgekit.runtime.loops import trim_loop
 
 BUSY = "server busy: every slot is in use and the wait queue is full; retry shortly"
 
@@ -78,23 +77,28 @@ def plan_spec(srv: Any, p: gen.Prepared) -> tuple[list[int], SamplingSpec]:
 async def pieces(
     handle: Handle | None, p: gen.Prepared, state: StreamState, acct: gen.Accounting
 ) -> AsyncIterator[str]:
-    """Text pieces of the answer; a fixed reply comes whole. The loop guard and the
+    """Text pieces of the answer; a fixed reply comes whole, and so does a checked answer
+    (one from excerpts: generated in full, judged against them, maybe replaced; see
+    edgekit.runtime.answer.settle_answer, which `chat` calls too). The loop guard and the
     request timeout cancel the generation; `state.finish_reason` says how it ended."""
     plan = answer_plan(p)
     if handle is None:
         state.finish_reason = "stop"
-        yield plan.fixed_reply or ""
+        yield settle_answer(plan, state)
         return
     try:
         async for event in handle.aevents():
             if event[0] == "text":
-                yield event[1]
+                if not plan.checked:
+                    yield event[1]
+                else:
+                    acct.generated()
                 if state.guard.feed(event[1]) and plan.loop_guard:
                     state.loop_stopped, state.finish_reason = True, "stop"
-                    return
+                    break
                 if acct.timed_out():
                     state.finish_reason = "length"
-                    return
+                    break
             elif event[0] == "done":
                 state.finish_reason = event[1]
                 acct.tokens = event[2]
@@ -102,6 +106,12 @@ async def pieces(
                 raise ApiError(int(event[2]) if len(event) > 2 else 500, str(event[1]))
     finally:
         handle.cancel()  # no-op when it finished; frees the slot otherwise
+    text = settle_answer(plan, state)
+    acct.replaced = state.replaced
+    if plan.checked:
+        tokens = acct.tokens
+        yield text
+        acct.tokens = tokens  # the generated tokens, not the one piece shown
 
 
 def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
@@ -130,8 +140,7 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
         state = StreamState()
         async for piece in pieces(handle, prepared, state, acct):
             acct.piece(piece)
-        text = "".join(acct.pieces)
-        text = trim_loop(text) if state.loop_stopped else text
+        text = state.text
         acct.finish(state.finish_reason)
         return base | {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -146,6 +155,7 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
             ],
             "usage": acct.usage(),
             "citations": prepared.citations,
+            "replaced": state.replaced,
         }
 
     @app.post("/v1/completions", response_model=None)
@@ -201,7 +211,10 @@ async def _stream(
             yield b"data: [DONE]\n\n"
             finish("error")
             return
-        last = chunk({}, state.finish_reason) | {"citations": p.citations}
+        last = chunk({}, state.finish_reason) | {
+            "citations": p.citations,
+            "replaced": state.replaced,
+        }
         if (req.stream_options or {}).get("include_usage"):
             last["usage"] = acct.usage()
         yield gen.sse(last)

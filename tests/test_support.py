@@ -1,0 +1,119 @@
+"""The support check (edgekit.runtime.support): is a generated answer held by the
+excerpts it was given, and what is shown instead when it is not."""
+
+from __future__ import annotations
+
+from edgekit.kb.records import Hit
+from edgekit.runtime.answer import AnswerPlan, StreamState, settle_answer
+from edgekit.runtime.support import (
+    DEGENERATE,
+    NOT_IN_EXCERPTS,
+    NOT_IN_EXCERPTS_ZH,
+    UNSUPPORTED,
+    abstention,
+    judge,
+    replacement,
+    strip_references,
+)
+
+REFUGE = Hit(
+    "faq#0",
+    "The refuge chamber supports 20 people for 36 hours. Self-rescuers last 30 minutes. "
+    "Call the control room on channel 4.",
+    0.9,
+    {"source": "docs/faq.pdf", "heading": "Refuge > Chambers", "page": 5},
+)
+API = Hit(
+    "api#3",
+    "Use asn1_create_element to create a structure. The function returns ASN1_SUCCESS on "
+    "success. The asn1Parser tool reads a file with ASN.1 definitions.",
+    0.8,
+    {"source": "docs/libtasn1.pdf", "heading": "API", "page": 12},
+)
+HITS = [REFUGE, API]
+Q = "How long does the refuge chamber last?"
+ZH = Hit("zh#0", "避难硐室可维持36小时，容纳20人。自救器可使用30分钟。", 0.9, {"source": "docs/zh.md"})
+ZH_Q = "避难硐室能维持多久？"
+
+
+def reason(answer: str, hits: list[Hit] = HITS, question: str = Q) -> str | None:
+    return judge(answer, hits, question).reason
+
+
+def test_supported_answers_pass():
+    assert reason("The refuge chamber supports 20 people for 36 hours [1].") is None
+    assert reason("36 hours.") is None
+    assert reason("Call asn1_create_element() to create a structure [2].") is None
+    assert reason("Self-rescuers last about 30 minutes, then go to the chamber [1].") is None
+    # saying the excerpts do not hold the answer claims nothing
+    assert reason(NOT_IN_EXCERPTS) is None and reason("I don't know.") is None
+
+
+def test_invented_number_name_or_code_is_unsupported():
+    verdict = judge("It lasts 48 hours [1].", HITS, Q)
+    assert verdict.reason == UNSUPPORTED and verdict.missing == ("48",)
+    verdict = judge("The chamber was designed by John Smith [1].", HITS, Q)
+    assert verdict.reason == UNSUPPORTED and {"John", "Smith"} <= set(verdict.missing)
+    assert reason("Call asn1_delete_element() to remove it [2].") == UNSUPPORTED
+    assert reason("Run asn1Parser --strict on the file [2].") == UNSUPPORTED
+    # a number the question asked about is not evidence either way; an invented one is
+    assert reason("asn1Parser listens on TCP port 8080.", question="Which port?") == UNSUPPORTED
+    assert reason("I don't know, maybe 48 hours.") == UNSUPPORTED
+
+
+def test_citation_only_path_echo_and_loops_are_degenerate():
+    echo = "The answer is: [2] docs/libtasn1.pdf › API (p. 12)"
+    assert strip_references(echo, HITS) == "The answer is:"
+    for text in (
+        echo,
+        "\n".join([echo] * 3),
+        "[1]",
+        "[1] docs/faq.pdf › Refuge > Chambers (p. 5)",
+        "",
+        "   ",
+        "1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1",
+        # the question's own words say nothing
+        "The refuge chamber lasts.",
+        # the same claim twice over (not a loop at the end)
+        "It is a tool that parses ASN.1 definitions from a file. Yes, it is a tool that "
+        "parses ASN.1 definitions from a file.",
+    ):
+        assert reason(text) == DEGENERATE, text
+
+
+def test_chinese_answers_are_judged_by_character_pairs():
+    assert reason("避难硐室可维持36小时[1]。", [ZH], ZH_Q) is None
+    assert reason("可维持48小时。", [ZH], ZH_Q) == UNSUPPORTED
+    assert reason("避难硐室由张三设计，位于北京。", [ZH], ZH_Q) == UNSUPPORTED
+    assert reason(NOT_IN_EXCERPTS_ZH, [ZH], ZH_Q) is None
+    assert abstention(ZH_Q) == NOT_IN_EXCERPTS_ZH and abstention(Q) == NOT_IN_EXCERPTS
+
+
+def test_replacement_is_a_related_sentence_quoted_or_the_abstention():
+    # one question word in a sentence is enough (a lower bar than the extract style's)
+    shown = replacement("How many people fit in the refuge chamber and what colour is it?", HITS)
+    assert shown.startswith('"') and shown.endswith("[1]")
+    assert "The refuge chamber supports 20 people for 36 hours." in shown
+    assert replacement("What colour is the sky?", HITS) == NOT_IN_EXCERPTS
+    assert replacement("天空是什么颜色？", [ZH]) == NOT_IN_EXCERPTS_ZH
+
+
+def test_settle_answer_replaces_only_checked_model_text():
+    plan = AnswerPlan([], {"max_tokens": 8}, hits=HITS, question="What colour is the sky?")
+    state = StreamState()
+    state.guard.feed("The sky is blue, says Dr Brown [1].")
+    assert plan.checked and settle_answer(plan, state) == NOT_IN_EXCERPTS
+    assert state.replaced == UNSUPPORTED
+    fine = StreamState()
+    fine.guard.feed("The refuge chamber supports 20 people [1].")
+    assert settle_answer(plan, fine) == "The refuge chamber supports 20 people [1]."
+    assert fine.replaced is None
+    # no excerpts (plain chat) and fixed rule replies are shown as they are
+    for unchecked in (
+        AnswerPlan([], {"max_tokens": 8}),
+        AnswerPlan([], {"max_tokens": 8}, hits=HITS, fixed_reply="Call 222 now."),
+    ):
+        state = StreamState()
+        state.guard.feed("Call 222 now.")
+        assert not unchecked.checked and settle_answer(unchecked, state) == "Call 222 now."
+        assert state.replaced is None
