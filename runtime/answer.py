@@ -218,7 +218,7 @@ def settle_answer(plan: AnswerPlan, state: StreamState) -> str:
 
             state.text = quoted(plan.evidence)
         else:
-            state.text = replacement(plan.question, plan.hits, plan.embedder)
+            state.text = replacement(plan.question, plan.hits, plan.embedder, state.text)
     return state.text
 
 

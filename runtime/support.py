@@ -220,6 +220,11 @@ def judge(answer: str, hits: Sequence[Any], question: str = "") -> Verdict:
     units += [(g, g in vocab.bigrams) for g in _bigrams(body) if g not in asked.bigrams]
     if not units and not strict:
         return Verdict(DEGENERATE)  # citations, source paths, filler, the question's words
+    if not units and all(_NUMBER.fullmatch(u) for u, _ in strict):
+        # a bare number ("The answer is: 1.") must stand in a sentence about the question
+        near = _related_numbers(hits, question)
+        missing += [u for u, _ in strict if _number(u) not in near and u not in missing]
+        strict = [(u, _number(u) in near) for u, _ in strict]
     share = sum(ok for _, ok in units) / len(units) if units else 1.0
     unheld = [u for u, ok in units if not ok]
     # one paraphrased word in a short answer is allowed while half of it is held
@@ -240,6 +245,32 @@ def _strict_units(body: str, vocab: Vocabulary, asked: Vocabulary) -> list[tuple
     ]
     units += [(w, stem(w) in vocab.stems) for w in _names(latin) if stem(w) not in asked.stems]
     return units
+
+
+def _related_numbers(hits: Sequence[Any], question: str) -> set[str]:
+    """Numbers of the excerpts' sentences that share a content word with ``question``."""
+    q = set(terms(question))
+    out: set[str] = set()
+    for hit in hits:
+        for span in sentences(hit.text):
+            text = hit.text[span.start : span.end]
+            if q & set(terms(text)):
+                out |= {_number(n) for n in _NUMBER.findall(text)}
+    return out
+
+
+def supported_prefix(answer: str, hits: Sequence[Any], question: str = "") -> str:
+    """The answer's leading sentences while each says something the excerpts hold (and
+    together they stay supported): what is kept of an answer that goes wrong later ("" when
+    its first sentence already does)."""
+    kept = ""
+    for span in sentences(answer):
+        piece = answer[span.start : span.end]
+        longer = answer[: span.end]
+        if judge(piece, hits, question).reason or judge(longer, hits, question).reason:
+            break
+        kept = longer
+    return kept.strip()
 
 
 def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) -> Evidence | None:
@@ -274,10 +305,14 @@ def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) 
     return Evidence(n, text, score, overlap)
 
 
-def replacement(question: str, hits: Sequence[Any], embedder: Any = None) -> str:
-    """What is shown instead of an unsupported or degenerate answer: the fallback
-    sentence quoted and cited as the `extract` style quotes, else the abstention."""
+def replacement(question: str, hits: Sequence[Any], embedder: Any = None, answer: str = "") -> str:
+    """What is shown instead of an unsupported or degenerate ``answer``: its supported
+    leading sentences (:func:`supported_prefix`), else the fallback sentence quoted and
+    cited as the `extract` style quotes, else the abstention."""
     from edgekit.kb.evidence import quoted
 
+    kept = supported_prefix(answer, hits, question) if answer else ""
+    if kept:
+        return kept
     evidence = fallback_evidence(question, hits, embedder)
     return quoted(evidence) if evidence is not None else abstention(question)

@@ -14,6 +14,7 @@ from edgekit.runtime.support import (
     judge,
     replacement,
     strip_references,
+    supported_prefix,
 )
 
 REFUGE = Hit(
@@ -59,6 +60,9 @@ def test_invented_number_name_or_code_is_unsupported():
     # a number the question asked about is not evidence either way; an invented one is
     assert reason("asn1Parser listens on TCP port 8080.", question="Which port?") == UNSUPPORTED
     assert reason("I don't know, maybe 48 hours.") == UNSUPPORTED
+    # a bare number must stand in an excerpt sentence about the question
+    assert reason("The answer is: 36.") is None
+    assert reason("The answer is: 4.") == UNSUPPORTED  # channel 4: not about the chamber
 
 
 def test_citation_only_path_echo_and_loops_are_degenerate():
@@ -96,6 +100,18 @@ def test_replacement_is_a_related_sentence_quoted_or_the_abstention():
     assert "The refuge chamber supports 20 people for 36 hours." in shown
     assert replacement("What colour is the sky?", HITS) == NOT_IN_EXCERPTS
     assert replacement("天空是什么颜色？", [ZH]) == NOT_IN_EXCERPTS_ZH
+
+
+def test_an_answer_that_goes_wrong_keeps_its_supported_first_sentences():
+    looping = (
+        "The refuge chamber supports 20 people for 36 hours [1]. The answer is: [1] "
+        "docs/faq.pdf › Refuge > Chambers (p. 5). The answer is: [1] docs/faq.pdf"
+    )
+    kept = "The refuge chamber supports 20 people for 36 hours [1]."
+    assert reason(looping) == DEGENERATE and supported_prefix(looping, HITS, Q) == kept
+    invented = kept + " It was built in 1987 by John Smith."
+    assert reason(invented) == UNSUPPORTED and replacement(Q, HITS, answer=invented) == kept
+    assert supported_prefix("It was built in 1987. " + kept, HITS, Q) == ""
 
 
 def test_settle_answer_replaces_only_checked_model_text():
