@@ -33,7 +33,9 @@ API = Hit(
 )
 HITS = [REFUGE, API]
 Q = "How long does the refuge chamber last?"
-ZH = Hit("zh#0", "避难硐室可维持36小时，容纳20人。自救器可使用30分钟。", 0.9, {"source": "docs/zh.md"})
+ZH = Hit(
+    "zh#0", "避难硐室可维持36小时，容纳20人。自救器可使用30分钟。", 0.9, {"source": "docs/zh.md"}
+)
 ZH_Q = "避难硐室能维持多久？"
 
 
