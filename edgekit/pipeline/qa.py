@@ -55,7 +55,7 @@ def qa_set_stage(runner: Any, loaded: LoadedConfig, work: Path) -> Path | None:
             "docs": None if given else sha256_tree(cfg.docs),
             "max_items": cfg.eval.qa.max_items,
             "teacher": teacher,
-            "generator": 1,
+            "generator": 2,  # 2: technical-manual kinds, about one question per page
         }
     )
     out = qa_set_path(loaded)

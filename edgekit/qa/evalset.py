@@ -22,7 +22,7 @@ from edgekit.kb.zh_markers import is_mainly_cjk
 from edgekit.qa.facts import Names, normalize
 from edgekit.qa.passage import Candidate, Passage
 from edgekit.qa.questions import passage_candidates
-from edgekit.qa.spread import load_passages, select_items
+from edgekit.qa.spread import load_passages, select_items, target_items
 
 HEADING_SEP = " > "  # the same as edgekit.kb.store.HEADING_SEP (that module imports numpy)
 KINDS = ("user", "faq", "definition", "heading", "sentence", "teacher", "unanswerable")
@@ -341,15 +341,18 @@ def build_qa_set(
     docs: Path, project_root: Path, *, teacher: str | None = None, max_items: int = 60
 ) -> list[QAItem]:
     """``project_root/eval/qa.jsonl`` as written by the user when present; otherwise
-    generated items plus a few unanswerable ones, split into dev and test."""
+    generated items (about one per page of text, at most ``max_items``:
+    :func:`~edgekit.qa.spread.target_items`) plus a few unanswerable ones, split into dev
+    and test."""
     user_file = Path(project_root) / QA_FILE
     if user_file.is_file():
         return read_qa_file(user_file)
     loaded = load_passages(docs)
     cache = Path(project_root) / ".edgekit" / "qa-teacher-cache.jsonl"
-    items = _generate(loaded, max_items, teacher, 0, cache)
+    target = target_items(loaded, max_items)
+    items = _generate(loaded, target, teacher, 0, cache)
     text = "\n".join(
         f"{p.title}\n{' '.join(p.heading_path)}\n{p.text}" for ps, _ in loaded for p in ps
     )
-    items += unanswerable_questions(text, n=max(2, max_items // 15))
+    items += unanswerable_questions(text, n=max(2, target // 15))
     return split_items(items)

@@ -56,7 +56,7 @@ def context(p: Passage) -> str:
     path = [h for h in path if h]
     if len(path) <= 1:
         return f"the {path[0] if path else p.title} document"
-    leaf = path[-1]
+    leaf = re.sub(r"^the ", "", path[-1], flags=re.IGNORECASE)  # "the The glob files"
     if leaf.lower() in _GENERIC:
         return f"the {leaf} section of the {p.title} document"
     return f"the {leaf} section"

@@ -23,12 +23,14 @@ from edgekit.qa.facts import (
     common_name,
     contains_normalized,
     find_facts,
+    normalize,
     split_sentences,
     trim_phrase,
     wanted_types,
 )
 from edgekit.qa.passage import LIST_MARK, Candidate, Passage, clean_heading
 from edgekit.qa.sentences import sentence_candidates, table_candidates
+from edgekit.qa.technical import technical_candidates
 
 _Q_PREFIX = re.compile(r"^\s*Q(?:uestion)?\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
 _A_PREFIX = re.compile(r"^\s*A(?:nswer)?\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
@@ -131,6 +133,7 @@ def definition_candidates(p: Passage, names: Names) -> list[Candidate]:
             or term.lower() in _NOT_TERMS
             or any(w.lower() in _VERBISH for w in words)
             or re.match(r"(?:step|part|section|table|figure|chapter)\s*\d", term.lower())
+            or re.match(r"appendix\b", term.lower())
             or words[0].lower() in _NOT_TERM_START
             or find_facts(term)
             or body[0].isdigit()
@@ -139,10 +142,20 @@ def definition_candidates(p: Passage, names: Names) -> list[Candidate]:
             continue
         sentences = split_sentences(LIST_MARK.sub("", line.strip()))
         phrase = trim_phrase(split_sentences(body)[0])
-        if sentences and phrase and len(phrase.split()) >= 2:
+        if sentences and phrase and len(phrase.split()) >= 2 and not page_furniture(phrase):
             question = f"What does {common_name(term, names)} mean?"
             out.append(Candidate(question, (phrase,), sentences[0], "definition"))
     return out
+
+
+_PAGE_REF = re.compile(r"(?:^|\s)\d{1,4}$|^(?:Chapter|Appendix|Section|Part)\s+\w+:")
+
+
+def page_furniture(text: str) -> bool:
+    """A PDF page's running header, footer or page number, not a statement: "2",
+    "Chapter 3: Utilities 7", "Copying Information 29 7"."""
+    text = text.strip().rstrip(".")
+    return bool(_PAGE_REF.search(text)) or len(re.findall(r"[A-Za-z]{2,}", text)) < 2
 
 
 # ---- headings -------------------------------------------------------------------------------
@@ -178,7 +191,12 @@ def heading_candidates(p: Passage, names: Names) -> list[Candidate]:
         else:
             question = f"What {verb} {art}{name}, {where}?"
         return [Candidate(question, (pred,), first, "heading")]
-    if len(sentences) == 1 and "\n" not in p.text.strip() and len(first.split()) <= 12:
+    if (
+        len(sentences) == 1
+        and "\n" not in p.text.strip()
+        and len(first.split()) <= 12
+        and not page_furniture(first)
+    ):
         question = f"What does the {p.title} document say about {name}?"
         return [Candidate(question, (first.rstrip("."),), first, "heading")]
     return []
@@ -203,6 +221,7 @@ def valid(c: Candidate, p: Passage) -> bool:
             and len(a.split()) <= 12
             and a in c.evidence
             and not contains_normalized(c.question, a)
+            and normalize(a) != normalize(p.title)  # a PDF's running header
             for a in c.answers
         )
     )
@@ -221,5 +240,6 @@ def passage_candidates(p: Passage, names: Names) -> list[Candidate]:
         *heading_candidates(p, names),
         *sentence_candidates(p, names),
         *table_candidates(p, names),
+        *technical_candidates(p, names),
     ]
     return [c for c in found if valid(c, p)]
