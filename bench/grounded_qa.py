@@ -174,6 +174,8 @@ def table(columns: dict[str, dict], title: str, ratio: tuple[str, str]) -> str:
     keys = (
         "answer_accuracy",
         "token_f1",
+        "reply_f1",
+        "answer_words",
         "citation_accuracy",
         "retrieval_hit",
         "abstention_rate",

@@ -49,6 +49,7 @@ class AnswerPlan:
     retrieval_seconds: float = 0.0
     loop_guard: bool = True
     grammar: str | None = None  # GBNF the answer must follow (the `quote` style's prefix)
+    answer_span: dict[str, Any] | None = None  # extract/quote: the span (API `answer_span`)
     question: str = ""  # the last user message, as asked
     evidence: Any = None  # the `quote` style's evidence sentence (kb.evidence.Evidence)
     embedder: Any = None  # the KB's embedder, to pick a replacement sentence
@@ -159,8 +160,9 @@ def plan_answer(
 
 def _add_evidence(plan: AnswerPlan, question: str, kb: Any, style: str) -> bool:
     """`quote`: the answer must start with the best evidence sentence, quoted and cited;
-    `extract`: that quote is the whole answer (no model call). False when no sentence
-    matches the question well enough: then the model answers with the `cite` prompt."""
+    `extract`: that quote is the whole answer (no model call). Both start with the answer
+    span (kb.span) and mark it in the quote (``plan.answer_span`` describes it). False when
+    no sentence matches the question well enough: then the model answers with `cite`."""
     from edgekit.kb.evidence import best_sentence, quote_grammar, quoted
 
     evidence = best_sentence(question, plan.hits, getattr(kb, "embedder", None))
@@ -168,8 +170,10 @@ def _add_evidence(plan: AnswerPlan, question: str, kb: Any, style: str) -> bool:
         return False
     if style == "extract" and plan.fixed_reply is None:
         plan.fixed_reply = quoted(evidence)
+        plan.answer_span = evidence.span_field()
     elif style == "quote":
         plan.grammar = quote_grammar(evidence)
+        plan.answer_span = evidence.span_field()
         plan.evidence = evidence
     return True
 

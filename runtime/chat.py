@@ -22,6 +22,36 @@ from edgekit.runtime.answer import (
 from edgekit.runtime.bundle import SiteBundle
 from edgekit.runtime.threads import default_threads
 
+BOLD, PLAIN = "\033[1m", "\033[0m"
+
+
+class BoldMarks:
+    """The terminal's view of an answer's markdown bold (``**…**``, how `extract` and
+    `quote` mark the answer span in their quote): on a terminal (``on``) the marks become
+    ANSI bold, piece by piece as the answer streams; otherwise the text passes unchanged,
+    marks kept, so a pipe or a file gets the same text `serve` returns."""
+
+    def __init__(self, on: bool) -> None:
+        self.on, self.bold, self.carry = on, False, ""
+
+    def feed(self, piece: str) -> str:
+        if not self.on:
+            return piece
+        text, self.carry = self.carry + piece, ""
+        if text.endswith("*") and not text.endswith("**"):
+            text, self.carry = text[:-1], "*"  # maybe half of a mark split across pieces
+        parts = text.split("**")
+        out = [parts[0]]
+        for part in parts[1:]:
+            self.bold = not self.bold
+            out += [BOLD if self.bold else PLAIN, part]
+        return "".join(out)
+
+    def close(self) -> str:
+        """What is left at the end of the answer (and the end of bold, if open)."""
+        rest, self.carry = self.carry, ""
+        return rest + (PLAIN if self.on and self.bold else "")
+
 
 def load_model(
     bundle: SiteBundle,

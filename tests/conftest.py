@@ -48,6 +48,22 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory, tiny_model):
     return config, result
 
 
+@pytest.fixture(scope="session")
+def extract_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_model) -> Path:
+    """A tiny-random bundle pinned to the `extract` prompt style (answers are the span,
+    then the quoted sentence with the span marked; no model call), no QA eval."""
+    from rich.console import Console
+
+    from edgekit.config import load_config
+    from edgekit.init import init_project
+    from edgekit.pipeline import build
+
+    folder = tmp_path_factory.mktemp("extract") / "site"
+    config = init_project(folder, base="builtin:tiny-random")
+    edit_config(config, {"prompt.prompt_style": "extract", **NO_QA})
+    return build(load_config(config), console=Console(stderr=True, quiet=True)).bundle
+
+
 def edit_config(path: Path, changes: dict[str, object]) -> None:
     """Set dotted keys (``"eval.qa.enabled"``) in a project's edgekit.yaml."""
     import yaml

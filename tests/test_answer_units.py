@@ -80,6 +80,8 @@ def test_scoring_matches_a_hand_count():
         "degenerate": False,
         "correct": True,
         "token_f1": pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1), abs=1e-4),
+        "reply_f1": pytest.approx(0.8, abs=1e-4),  # no span: the short answer is the reply
+        "answer_words": 3,
         "cited": True,
         "cited_inline": True,
         "retrieval_rank": 2,
@@ -98,6 +100,7 @@ def test_scoring_matches_a_hand_count():
     assert got["inline_citation_accuracy"] == 0.5 and got["retrieval_hit"] == 1.0
     assert got["abstention_rate"] == 0.5 and got["false_abstention_rate"] == 0.0
     assert got["degenerate_rate"] == 0.0 and got["seconds_per_answer"] == 2.5
+    assert got["answer_words"] == 2.5 and got["reply_f1"] == got["token_f1"]
     assert (got["items"], got["answerable"], got["unanswerable"]) == (4, 2, 2)
 
 
@@ -139,11 +142,12 @@ def test_evidence_sentence_and_its_grammar():
     ev = best_sentence("How long does a refuge chamber support people?", hits)
     assert ev is not None and ev.excerpt == 2
     assert ev.sentence == "A refuge chamber supports 20 people for 36 hours."
-    assert quoted(ev) == '"A refuge chamber supports 20 people for 36 hours." [2]'
+    # the answer span first, then the quote with the span marked, then the citation
+    assert quoted(ev) == '36 hours\n\n"A refuge chamber supports 20 people for **36 hours**." [2]'
     assert best_sentence("What is the tax office phone number?", hits) is None
     assert gbnf_literal('say "hi"\nnow\\') == r'"say \"hi\"\nnow\\"'
     grammar = quote_grammar(ev)
-    assert grammar.startswith(r'root ::= "\"A refuge chamber') and "rest ::=" in grammar
+    assert grammar.startswith(r'root ::= "36 hours\n\n\"A refuge chamber') and "rest ::=" in grammar
 
 
 def test_evidence_counts_the_section_heading_of_a_sentence():

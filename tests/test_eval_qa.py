@@ -42,8 +42,8 @@ def test_eval_qa_counts_by_hand_and_leaves_the_bundle_unchanged(tiny_project, tm
     assert m["inline_citation_accuracy"] == 1.0 and m["retrieval_hit"] == 1.0
     assert m["degenerate_rate"] == 0.0
     first = got["records"][0]
-    assert first["answer"].startswith('"Call the control room on extension 222')
-    assert first["answer"].startswith('"Call the control room on extension 222." [')
+    # the answer span first, then the FAQ's sentence quoted with the span in bold
+    assert first["answer"].startswith('222\n\n"Call the control room on extension **222**." [')
     assert first["answer"].endswith("]") and first["scores"]["correct"] is True
     assert first["scores"]["cited_inline"] is True
     assert sha256_tree(bundle) == before and verify(bundle).ok

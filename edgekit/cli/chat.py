@@ -39,14 +39,16 @@ def chat(
 ) -> None:
     """Chat with a bundle (one question or interactive).
 
-    With PROMPT: answer once and exit; without: interactive loop.
+    With PROMPT: answer once and exit; without: interactive loop. An `extract` or
+    `quote` answer starts with its answer span, then quotes the sentence with the span in
+    bold (ANSI on a terminal; the markdown `**` marks when the output is not a terminal).
 
     The bundle is verified (every sha256) before the model is loaded; the adapter made
     active by `edgekit adapter import` (if any) is applied.
     """
     from edgekit.runtime.adapter_store import AdapterStore
     from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.chat import ChatSession, load_model
+    from edgekit.runtime.chat import BoldMarks, ChatSession, load_model
 
     err = _console(stderr=True)
     with err.status("verifying bundle …"):
@@ -65,10 +67,11 @@ def chat(
     session = ChatSession(site, llm, max_tokens=max_tokens, temperature=temperature, kb=kb)
 
     def answer(question: str) -> None:
+        marks = BoldMarks(sys.stdout.isatty())  # the answer span: bold on a terminal
         for piece in session.ask(question):
-            click.echo(piece, nl=False)
+            click.echo(marks.feed(piece), nl=False)
             sys.stdout.flush()
-        click.echo()
+        click.echo(marks.close())
         if session.last_citations:
             click.echo("\nSources:")
             for line in session.last_citations:

@@ -12,7 +12,8 @@ from edgekit.cli.common import _console, bundle_argument, json_option, progress_
 
 ROWS = (
     ("answer_accuracy", "answer right (normalised contains)"),
-    ("token_f1", "token F1"),
+    ("token_f1", "token F1 (short answer)"),
+    ("answer_words", "answer length (words)"),
     ("citation_accuracy", "excerpt holding the answer cited"),
     ("inline_citation_accuracy", "… and cited inline as [n]"),
     ("retrieval_hit", "retrieval hit@k"),

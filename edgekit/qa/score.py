@@ -1,5 +1,10 @@
 """Scoring one answer against a QA item: answer, citations, retrieval, abstention, loops.
 
+"Answer right" finds a reference anywhere in the reply; token F1 compares the reply's
+short answer (:func:`short_answer`: the span an `extract`/`quote` reply starts with, else
+the whole reply) with the references, so a precise answer scores above a long quote
+(``reply_f1`` keeps the whole reply's F1, ``answer_words`` the short answer's length).
+
 Everything here works on plain values (answer text, excerpts as dicts with ``text``,
 ``source``, ``page``), so `edgekit eval qa` and the serve bench through the openai
 client score the same way.
@@ -59,6 +64,20 @@ def contains(answer: str, references: Iterable[str]) -> bool:
         if r and (f" {r} " in padded or (_CJK.search(r) and r in padded)):
             return True
     return False
+
+
+def short_answer(reply: str) -> str:
+    """The short answer part of a reply: the answer span an `extract`/`quote` reply starts
+    with (its first paragraph, when a quoted sentence follows it), else the whole reply;
+    citation marks and markdown bold marks dropped either way."""
+    head, sep, rest = reply.strip().partition("\n\n")
+    text = head if sep and rest.lstrip().startswith(('"', "“")) else reply
+    return " ".join(_CITE.sub(" ", text.replace("**", "")).split())
+
+
+def answer_words(reply: str) -> int:
+    """Length of a reply's short answer in tokens (words; a CJK character counts one)."""
+    return len(tokens(short_answer(reply)))
 
 
 def token_f1(answer: str, references: Iterable[str]) -> float:
@@ -122,8 +141,10 @@ def score_answer(
     rank = gold_rank(cited, item)
     inline = cited_numbers(answer)
     out |= {
-        "correct": contains(answer, item.answers),
-        "token_f1": round(token_f1(answer, item.answers), 4),
+        "correct": contains(answer, item.answers),  # anywhere in the reply
+        "token_f1": round(token_f1(short_answer(answer), item.answers), 4),
+        "reply_f1": round(token_f1(answer, item.answers), 4),
+        "answer_words": answer_words(answer),
         "cited": rank is not None,
         "cited_inline": any(
             0 < n <= len(cited) and holds_answer(cited[n - 1], item) for n in inline
@@ -147,6 +168,8 @@ def summarize(scores: Sequence[Mapping[str, Any]], seconds: Sequence[float]) -> 
         "unanswerable": len(una),
         "answer_accuracy": _mean([float(s["correct"]) for s in ans]),
         "token_f1": _mean([s["token_f1"] for s in ans]),
+        "reply_f1": _mean([s["reply_f1"] for s in ans if "reply_f1" in s]),
+        "answer_words": _mean([s["answer_words"] for s in ans if "answer_words" in s]),
         "citation_accuracy": _mean([float(s["cited"]) for s in ans]),
         "inline_citation_accuracy": _mean([float(s["cited_inline"]) for s in ans]),
         "retrieval_hit": _mean([float(s["retrieval_rank"] is not None) for s in ans]),

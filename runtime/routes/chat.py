@@ -65,6 +65,12 @@ def answer_plan(p: gen.Prepared) -> AnswerPlan:
     return p.plan
 
 
+def span_extra(plan: AnswerPlan) -> dict[str, Any]:
+    """A response's `answer_span` (what an extract/quote answer starts with, marked in
+    bold in its quote: text, kind, sentence, start, end, citation); {} without one."""
+    return {"answer_span": plan.answer_span} if plan.answer_span else {}
+
+
 def plan_spec(srv: Any, p: gen.Prepared) -> tuple[list[int], SamplingSpec]:
     plan = answer_plan(p)
     prompt = srv.model.chat_prompt(plan.messages)
@@ -155,6 +161,7 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
             ],
             "usage": acct.usage(),
             "citations": prepared.citations,
+            **span_extra(answer_plan(prepared)),
             "replaced": state.replaced,
         }
 
@@ -215,6 +222,7 @@ async def _stream(
             "citations": p.citations,
             "replaced": state.replaced,
         }
+        last |= span_extra(answer_plan(p))
         if (req.stream_options or {}).get("include_usage"):
             last["usage"] = acct.usage()
         yield gen.sse(last)

@@ -1,0 +1,117 @@
+"""Patterns of edgekit.kb.span: question kinds (English and Chinese), numbers with their
+units, dates, code-like tokens, and the units that fit "how long" / "how far" / "how much"."""
+
+from __future__ import annotations
+
+import re
+
+EN_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        (
+            "number",
+            r"\bhow (many|much|long|often|far|old|big|large|high|tall|deep|wide|fast|heavy|"
+            r"few|frequently)\b|\b(what|which)\s+(?:[\w-]+\s+){0,2}(percentage|percent|proportion|number|amount|"
+            r"size|length|temperature|speed|distance|age|rate|price|cost|fraction|share|"
+            r"population)\b",
+        ),
+        (
+            "date",
+            r"\bwhen\b|\b(what|which) (year|date|day|month|time|century|decade|era|period|"
+            r"season)s?\b",
+        ),
+        (
+            "code",
+            r"\b(what|which)\b.*\b(command|option|flag|switch|file|filename|function|method|"
+            r"path|directory|folder|variable|parameter|argument|macro|header|library|"
+            r"package|module|utility|program|field|attribute|keyword|suffix|"
+            r"environment variable|constant|routine|extension|mime type)s?\b",
+        ),
+        (
+            "name",
+            r"\b(who|whom|whose)\b|\b(which|what)\s+(?:[\w-]+\s+){0,2}(person|man|"
+            r"woman|people|company|organi[sz]ation|team|group|player|author|king|queen|"
+            r"president|leader|name|artist|band|singer|scientist|emperor|general|coach|"
+            r"university|agency|party|body|researcher|chemist|writer|physicist|philosopher|"
+            r"explorer|inventor|ruler|poet|composer|architect|engineer|economist|"
+            r"historian|politician|general|officer|founder|owner|\w{3,}(?:ist|ian))s?\b",
+        ),
+        ("place", r"\bwhere\b|\bin (what|which) (city|country|state|place|region|town)\b"),
+    )
+)
+ZH_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("date", re.compile(r"什么时候|何时|哪年|哪一年|几月|几号|几点|哪天|哪一天|什么时间|哪个月")),
+    ("code", re.compile(r"(哪个|哪些|什么|哪一个)(命令|选项|参数|文件|函数|路径|目录|变量|字段)")),
+    ("number", re.compile(r"多少|几|多长|多久|多大|多高|多远|多重|多深|多宽|多快")),
+    ("name", re.compile(r"谁|哪位|什么人")),
+    ("place", re.compile(r"哪里|哪儿|什么地方|在哪")),
+)
+NUM_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
+    "eighty ninety hundred thousand million billion trillion dozen half quarter"
+).split()
+NUM = (
+    r"(?:\d[\d,]*(?:\.\d+)?|(?:"
+    + "|".join(NUM_WORDS)
+    + r")(?:[\s-](?:"
+    + "|".join(NUM_WORDS)
+    + r"))*)"
+)
+EN_NUMBER = re.compile(
+    rf"(?<![\w.])(?:(?:US|A|C)?[$£€¥]\s?)?{NUM}(?:\s*(?:-|–|to|and|or)\s*{NUM})?"
+    rf"(?:\s+(?:hundred|thousand|million|billion|trillion))?(?:\s*(?:%|percent|per cent))?"
+    r"(?![\w])",
+    re.IGNORECASE,
+)
+UNIT = re.compile(r"[\s-]*([A-Za-z°][A-Za-z/²³]*)")
+ZH_NUMBER = re.compile(
+    r"(?:百分之)?(?:[\d０-９]+(?:[.．][\d０-９]+)?[%％]?|[零〇一二三四五六七八九十百千万亿两半]{1,8})"
+    r"(?:[\d０-９零〇一二三四五六七八九十百千万亿]*)"
+    r"(?:个月|分钟|小时|公里|千米|毫米|厘米|平方米|立方米|千克|公斤|摄氏度|[个名位人次天年月日周秒米克吨元度倍层台项条种辆处%％])?"
+)
+MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan\\.|Feb\\.|Mar\\.|Apr\\.|Aug\\.|Sept?\\.|Oct\\.|Nov\\.|Dec\\."
+)
+DATE = re.compile(
+    rf"\b(?:(?:\d{{1,2}}\s+)?(?:{MONTHS})(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{3,4}})?"
+    r"|(?:the\s+)?\d{1,2}(?:st|nd|rd|th)\s+(?:century|centuries)(?:\s+(?:BC|AD|BCE|CE))?"
+    r"|(?:the\s+)?(?:1\d|20)\d0s|(?:1[0-9]|20)\d\d(?:\s*(?:-|–|to)\s*\d{2,4})?"
+    r"(?:\s+(?:BC|AD|BCE|CE))?|\d{1,2}:\d\d(?:\s*[ap]\.?m\.?)?"
+    r"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday))\b"
+)
+ZH_DATE = re.compile(
+    r"[\d０-９零〇一二三四五六七八九十]{2,4}年(?:[\d０-９一二三四五六七八九十]{1,2}月)?"
+    r"(?:[\d０-９一二三四五六七八九十]{1,3}日)?|[\d０-９一二三四五六七八九十]{1,2}月"
+    r"[\d０-９一二三四五六七八九十]{1,3}日|\d{1,2}[:：]\d\d|[每]?[日周月年天]"
+)
+CODE = re.compile(
+    r"`[^`]+`|(?<!\w)--?[A-Za-z][\w-]*(?:=\S+)?|[\w.~-]*/[\w./~-]+|\w+\(\)"
+    r"|\b[A-Za-z_][\w]*_[\w]*\b|\b[a-z]+[A-Z]\w*\b|\b[\w-]+\.(?:[a-z]{1,5}\d?)\b"
+    r"|\b[A-Z][A-Z0-9_]{2,}\b|<[\w./-]+>"
+)
+
+TIME_UNITS = (
+    r"(?:second|sec|minute|min|hour|hr|day|week|month|year|yr|decade|centur(?:y|ies)|"
+    r"millenni(?:um|a)|h|s)s?\b|秒|分钟|小时|天|日|周|个月|月|年"
+)
+DIMENSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"\bhow (long|often|old|frequently)\b|多长时间|多久|多少(天|年|小时|分钟|秒)", re.I
+        ),
+        TIME_UNITS,
+    ),
+    (
+        re.compile(
+            r"\bhow (far|tall|high|deep|wide|big|large|heavy|fast)\b|多远|多高|多深|多宽|多重", re.I
+        ),
+        r"(?:m|km|cm|mm|metres?|meters?|miles?|feet|foot|ft|inch(?:es)?|kg|g|tons?|tonnes?|"
+        r"pounds?|lbs?|mph|km/h|acres?|hectares?|square)\b|米|公里|千克|公斤|吨|克",
+    ),
+    (
+        re.compile(r"\bhow much\b|多少钱", re.I),
+        r"[$£€¥%]|percent|per cent|dollars?|euros?|pounds?|元",
+    ),
+)

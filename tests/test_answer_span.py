@@ -1,0 +1,225 @@
+"""Short, supported answers (issue 22): the answer span inside the evidence sentence, the
+sentence choice that prefers a sentence holding an answer of the asked kind, the reply
+format (span first, the quote with the span marked, the citation), its scoring, and the
+span as `edgekit chat` prints it and `edgekit serve` returns it."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from serving import RunningServer
+
+from conftest import run_cli
+from edgekit.kb.records import Hit
+
+SPANS = [
+    # (question, sentence, expected span, expected kind)
+    (
+        "How long does a self-rescuer last?",
+        "A self-rescuer lasts 30 minutes when you walk calmly.",
+        "30 minutes",
+        "number",
+    ),
+    (
+        "How long does a refuge chamber support people?",
+        "A refuge chamber supports 20 people for 36 hours.",
+        "36 hours",
+        "number",
+    ),
+    (
+        "How many people does a refuge chamber support?",
+        "A refuge chamber supports 20 people for 36 hours.",
+        "20",
+        "number",
+    ),
+    (
+        "When was Super Bowl 50 played?",
+        "The game was played on February 7, 2016, at Levi's Stadium in Santa Clara.",
+        "February 7, 2016",
+        "date",
+    ),
+    (
+        "Which function creates a structure from a definition?",
+        "Call asn1_create_element() to create a structure from a definition.",
+        "asn1_create_element()",
+        "code",
+    ),
+    (
+        "Which file holds the shared MIME database?",
+        "The shared MIME database is kept in /usr/share/mime/packages/freedesktop.org.xml.",
+        "/usr/share/mime/packages/freedesktop.org.xml",
+        "code",
+    ),
+    (
+        "Which option prints the version?",
+        "Run the tool with --version to print the version and exit.",
+        "--version",
+        "code",
+    ),
+    (
+        "Who founded the university?",
+        "The university was founded by John D. Rockefeller in 1890.",
+        "John D. Rockefeller",
+        "name",
+    ),
+    (
+        "What does the ventilation officer check every shift?",
+        "The ventilation officer checks the methane monitors every shift.",
+        "methane monitors",
+        "words",
+    ),
+    ("压缩氧自救器能用多长时间？", "压缩氧自救器的额定防护时间为30分钟。", "30分钟", "number"),
+    (
+        "瓦斯浓度达到多少时必须停止作业？",
+        "采掘工作面瓦斯浓度达到1.0%时，必须停止作业。",
+        "1.0%",
+        "number",
+    ),
+    ("井下工作面有几个安全出口？", "每个采煤工作面必须有2个安全出口。", "2个", "number"),
+    (
+        "煤矿是什么时候开始实行这项规定的？",
+        "该规定自2016年10月1日起施行。",
+        "2016年10月1日",
+        "date",
+    ),
+    (
+        "哪个命令可以查看日志？",
+        "使用 journalctl -u edgekit 查看服务日志。",
+        "journalctl -u edgekit",
+        "code",
+    ),
+    ("避难硐室的门用什么材料？", "避难硐室的门采用防爆钢板。", "防爆钢板", "words"),
+]
+
+
+@pytest.mark.parametrize(("question", "sentence", "want", "kind"), SPANS)
+def test_answer_span_of_each_question_kind(question, sentence, want, kind):
+    from edgekit.kb.span import answer_span
+
+    span = answer_span(question, sentence)
+    assert span is not None and span.text == want, span
+    assert sentence[span.start : span.end] == span.text and span.kind == kind
+
+
+def test_question_kinds_in_english_and_chinese():
+    from edgekit.kb.span import question_kind
+
+    assert question_kind("How many shifts are there?") == "number"
+    assert question_kind("In what year did the mine open?") == "date"
+    assert question_kind("Which command lists the files?") == "code"
+    assert question_kind("Which NFL team won?") == "name"
+    assert question_kind("Where is the muster point?") == "place"
+    assert question_kind("What is a self-rescuer?") == "words"
+    assert question_kind("瓦斯浓度超过多少要停电？") == "number"
+    assert question_kind("哪年开始施行？") == "date"
+    assert question_kind("哪个文件保存配置？") == "code"
+    assert question_kind("谁负责通风？") == "name"
+
+
+def test_a_sentence_with_an_answer_of_the_asked_kind_wins():
+    """Equal word overlap: the sentence that holds a duration beats the better-ranked one
+    that only talks about the battery (which wins when the kind is not counted)."""
+    from edgekit.kb import evidence
+
+    hits = [
+        Hit("a", "The cap lamp battery must be charged after every shift.", 1.0, {}),
+        Hit("b", "A charged cap lamp battery runs for 14 hours.", 0.9, {}),
+    ]
+    question = "How long does a charged cap lamp battery run?"
+    best = evidence.best_sentence(question, hits)
+    assert best is not None and best.excerpt == 2 and best.span is not None
+    assert best.span.text == "14 hours"
+    assert best.span_field() == {
+        "text": "14 hours",
+        "kind": "number",
+        "sentence": "A charged cap lamp battery runs for 14 hours.",
+        "start": 36,
+        "end": 44,
+        "citation": 2,
+    }
+    # without an asked kind, the first excerpt's sentence keeps its rank bonus
+    plain = evidence.best_sentence("Is the cap lamp battery charged?", hits)
+    assert plain is not None and plain.excerpt == 1
+
+
+def test_the_reply_gives_the_span_first_then_the_marked_quote():
+    from edgekit.kb.evidence import Evidence, best_sentence, quoted
+
+    hits = [Hit("a", "A self-rescuer lasts 30 minutes when you walk calmly.", 1.0, {})]
+    ev = best_sentence("How long does a self-rescuer last?", hits)
+    assert ev is not None
+    assert quoted(ev) == (
+        '30 minutes\n\n"A self-rescuer lasts **30 minutes** when you walk calmly." [1]'
+    )
+    # no span (the sentence is the answer): the quote alone, as before
+    bare = Evidence(1, "Walk to the muster point.", 0.5, 1.0)
+    assert quoted(bare) == '"Walk to the muster point." [1]'
+
+
+def test_scores_take_the_short_answer_for_token_f1():
+    from edgekit.qa.score import answer_words, short_answer, token_f1
+
+    reply = '30 minutes\n\n"A self-rescuer lasts **30 minutes** when you walk calmly." [1]'
+    assert short_answer(reply) == "30 minutes" and answer_words(reply) == 2
+    assert token_f1(short_answer(reply), ["30 minutes"]) == 1.0
+    assert token_f1(reply, ["30 minutes"]) < 0.5  # the whole quote: long, imprecise
+    assert short_answer("It lasts **30 minutes** [2].") == "It lasts 30 minutes ."
+    assert short_answer('"A quote without a span." [1]') == '"A quote without a span."'
+    assert short_answer("30分钟\n\n“自救器的防护时间为**30分钟**。” [1]") == "30分钟"
+
+
+def test_terminal_bold_only_on_a_terminal_and_across_pieces():
+    from edgekit.runtime.chat import BOLD, PLAIN, BoldMarks
+
+    pieces = ["lasts *", "*30 min", "utes*", "* calmly *"]
+    on = BoldMarks(True)
+    assert "".join(on.feed(p) for p in pieces) + on.close() == (
+        f"lasts {BOLD}30 minutes{PLAIN} calmly *"
+    )
+    off = BoldMarks(False)
+    assert "".join(off.feed(p) for p in pieces) + off.close() == "".join(pieces)
+
+
+QUESTION = "Which extension do I call in an emergency?"
+
+
+def test_chat_prints_the_span_first_and_marks_it(extract_bundle):
+    proc = run_cli("chat", str(extract_bundle), QUESTION, check=True)
+    first, _, rest = proc.stdout.partition("\n\n")
+    assert first.strip() == "222", proc.stdout
+    assert '"Call the control room on extension **222**." [1]' in rest, proc.stdout
+    assert "\033[" not in proc.stdout  # not a terminal: the markdown marks, no ANSI codes
+
+
+def test_serve_returns_the_span_beside_the_marked_answer(extract_bundle):
+    server = RunningServer(extract_bundle, "--slots", "1", "--no-auth")
+    try:
+        body = {"model": "", "messages": [{"role": "user", "content": QUESTION}]}
+        got = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60).json()
+        content = got["choices"][0]["message"]["content"]
+        span = got["answer_span"]
+        assert content.startswith(span["text"] + "\n\n") and span["text"] == "222"
+        assert f"**{span['text']}**" in content
+        assert span["sentence"][span["start"] : span["end"]] == span["text"]
+        assert got["citations"][span["citation"] - 1]["source"] == "faq.md"
+        # streamed: the same text, and the last chunk carries the span
+        chunks = []
+        with httpx.stream(
+            "POST",
+            f"{server.url}/v1/chat/completions",
+            json=body | {"stream": True},
+            timeout=60,
+        ) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: {"):
+                    chunks.append(json.loads(line[6:]))
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+        assert text == content and chunks[-1]["answer_span"] == span
+        # a question no sentence answers well: no span field
+        other = body | {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4}
+        plain = httpx.post(f"{server.url}/v1/chat/completions", json=other, timeout=60).json()
+        assert "answer_span" not in plain
+    finally:
+        server.stop()
