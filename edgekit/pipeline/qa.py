@@ -87,9 +87,11 @@ def qa_eval_stage(
     package_key: str,
     qa_set: Path,
     tar: Path | None,
+    style: str | None = None,
 ) -> dict[str, Any] | None:
     """Choose answer settings on dev, answer test, store it all in the bundle; returns the
-    new manifest (None when skipped)."""
+    new manifest (None when skipped). ``style``: the prompt style the tuning gate chose
+    and compared base and tuned in, kept (the bundle ships the style the gate decided in)."""
     from edgekit.bundle import manifest as mf
     from edgekit.pipeline.package import pinned_settings
     from edgekit.qa.evalset import load_qa_jsonl
@@ -103,6 +105,7 @@ def qa_eval_stage(
             "set": sha256_file(qa_set),
             "qa": settings.model_dump(mode="json"),
             "pinned": pinned,
+            "style": style,
         }
     )
     out: dict[str, Any] = {}
@@ -122,6 +125,7 @@ def qa_eval_stage(
                 choose_items=settings.choose_items,
                 full_search=settings.search == "full",
                 pinned=pinned,
+                style=style,
                 max_tokens=settings.max_tokens,
                 qtype=settings.quant,
                 progress=lambda done, total, what: bar.update(
@@ -153,8 +157,9 @@ def gate_stage(
     qa_set: Path | None,
     kb_dir: Path | None,
 ) -> Any:
-    """Measure base vs tuned on the QA dev split; returns a GateResult (None when there is
-    nothing to compare: no LoRA, no QA set or no KB)."""
+    """Measure base vs tuned on the QA dev split in the answer style that ships (chosen
+    first, with the tuned model); returns a GateResult (None when there is nothing to
+    compare: no LoRA, no QA set or no KB)."""
     import json
 
     from edgekit.fsutil import atomic_write_json
@@ -162,13 +167,14 @@ def gate_stage(
     cfg = loaded.config
     if trained is None or trained.adapter is None or qa_set is None or kb_dir is None:
         return None
-    from edgekit.pipeline.package import answer_settings
-    from edgekit.qa.gate import GATE_FILE, GateResult, decide, measure
+    from edgekit.pipeline.package import answer_settings, pinned_settings
+    from edgekit.qa.gate import GATE_FILE, GateResult, compare, decide
 
     gate_dir = WorkLayout(work).gate
     report = gate_dir / GATE_FILE
     adapter = trained.adapter
     settings = answer_settings(loaded).with_values(max_tokens=cfg.eval.qa.max_tokens)
+    pinned = pinned_settings(loaded)
     key = sha256_json(
         {
             "base": base.sha256,
@@ -179,6 +185,8 @@ def gate_stage(
             "max_tokens": settings.max_tokens,
             "items": cfg.eval.qa.choose_items,
             "gate": [cfg.train.gate, cfg.train.gate_min_gain, cfg.train.gate_max_general_ppl],
+            "pinned": pinned,
+            "style": 2,  # 2: compared in the style chosen with the tuned model
         }
     )
 
@@ -195,8 +203,7 @@ def gate_stage(
         lora = peft_to_gguf(adapter, base.path, gate_dir / "adapter.gguf")
         dev = [i for i in load_qa_jsonl(qa_set) if i.split == "dev"][: cfg.eval.qa.choose_items]
         rules = load_rules(cfg.prompt.rules)
-        base_m = measure(gguf, None, kb_dir, rules, settings, dev)
-        tuned_m = measure(gguf, lora, kb_dir, rules, settings, dev)
+        base_m, tuned_m, chosen, why = compare(gguf, lora, kb_dir, rules, settings, dev, pinned)
         general = (read_forgetting(trained) or {}).get("general") or {}
         result = decide(
             base_m,
@@ -206,8 +213,13 @@ def gate_stage(
             cfg.train.gate_min_gain,
             enforced=cfg.train.gate,
         )
+        result.settings, result.style, result.choice_reason = (
+            chosen.tunable(),
+            chosen.prompt_style,
+            why,
+        )
         atomic_write_json(report, result.to_json())
-        return f"ships {result.shipped}: {result.reason}"
+        return f"ships {result.shipped} (compared in {chosen.prompt_style}): {result.reason}"
 
     runner.stage("tuning gate", key, [report], run)
     return GateResult(**json.loads(report.read_text()))

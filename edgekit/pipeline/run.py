@@ -1,5 +1,7 @@
-"""`edgekit build`: prepare base -> QA set -> KB -> [data -> train -> gate] -> [merge] ->
-convert -> quantize -> [wheelhouse] -> package -> [eval qa] -> [eval behaviour].
+"""`edgekit build`: prepare base -> QA set -> KB -> [data -> train -> choose style -> gate]
+-> [merge] -> convert -> quantize -> [wheelhouse] -> package -> [eval qa] -> [eval
+behaviour]. The gate chooses the answer style with the tuned model, compares base and tuned
+in it, and the QA eval keeps that style (it chooses the rest).
 Every stage writes to a temp name and renames; see `runner` for how stages are skipped."""
 
 from __future__ import annotations
@@ -188,8 +190,11 @@ def package_and_evaluate(b: _Build) -> tuple[Path, Path | None, dict[str, Any]]:
     runner.stage("package", pkg_key, pkg_outputs, do_package, cached=fresh)
     if b.qa_set is not None:
         qa_tar = tar if not behaviour else None
+        gate = b.trained.gate if b.trained else None
+        style = gate.style if gate is not None else None  # the gate decided in it
         manifest = (
-            qa_eval_stage(runner, b.loaded, bundle_dir, pkg_key, b.qa_set, qa_tar) or manifest
+            qa_eval_stage(runner, b.loaded, bundle_dir, pkg_key, b.qa_set, qa_tar, style)
+            or manifest
         )
     if behaviour:
         from edgekit.behaviour.save import behaviour_stage

@@ -1,9 +1,11 @@
 """Measured answer settings: choose retrieval, prompt and decoding settings on the QA dev
 split, like `quantize.gguf: auto` chooses a quant type.
 
-A coordinate search: start from the bundle's settings, try the alternatives of one
-dimension at a time, keep one only when it answers more dev questions right (equal
-utility goes to more citations of the answer's excerpt) by more than luck would: dev
+A coordinate search: start from the bundle's settings (for a model under 1B parameters,
+from the `extract` style: :mod:`edgekit.qa.prior`), try the alternatives of one dimension
+at a time, keep one only when it answers more dev questions right (equal right answers go
+to more precise answers, by token F1 of the short answer, then to more citations of the
+answer's excerpt) by more than luck would: dev
 splits are small (16 questions by default), so a one-sided sign test over the questions
 the two settings answer differently must put the gain below ``CHANCE`` (ties and small
 gains keep what was there: the defaults win unless measured worse). Why: on SQuAD (4
@@ -12,7 +14,8 @@ another tied 4 with 6, where one more citation would have decided; 400 other que
 of the same articles answer as well with 4 as with 2 or 6 (extract style: 0.688, 0.670,
 0.690) and cite the right paragraph far more often than with 2 (0.980 vs 0.922). A trial
 stops as soon as it can no longer win (the items left could not lift it to the best so
-far), which makes poor candidates cheap. Dimensions the config sets are pinned.
+far), which makes poor candidates cheap. Dimensions the config sets are pinned. The
+choice says why it ended where it did (``reason``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.bundle.answer_settings import DEFAULTS, AnswerSettings
-from edgekit.qa.run import QASession, item_utility, utility
+from edgekit.qa.prior import prior
+from edgekit.qa.run import QASession, item_f1, item_utility, utility
 
 Candidate = dict[str, Any]
 # Chosen by retrieval alone (no answers generated: cheap): which excerpts come back.
@@ -79,11 +83,13 @@ CHANCE = 0.15
 
 @dataclass(frozen=True)
 class Trial:
-    """Per dev question: 1/0 right (or abstained where it should), 1/0 excerpt cited."""
+    """Per dev question: 1/0 right (or abstained where it should), 1/0 excerpt cited,
+    and the short answer's token F1 (empty: not measured)."""
 
     right: tuple[float, ...]
     cited: tuple[float, ...]
     pruned: bool = False
+    f1: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> Trial:
@@ -92,7 +98,16 @@ class Trial:
             tuple(item_utility(s) for s in scores),
             tuple(float(s.get("cited", False)) for s in scores),
             bool(result["pruned"]),
+            tuple(item_f1(s) for s in scores),
         )
+
+    def summary(self) -> str:
+        """ "14/31 right, F1 0.42" (or "pruned after 9")."""
+        n = len(self.right)
+        if self.pruned:
+            return f"pruned after {n} ({int(sum(self.right))} right)"
+        f1 = f", F1 {sum(self.f1) / n:.2f}" if self.f1 and n else ""
+        return f"{int(sum(self.right))}/{n} right{f1}"
 
     @property
     def utility(self) -> float:
@@ -109,12 +124,18 @@ class Choice:
     utility: float
     trials: list[dict[str, Any]] = field(default_factory=list)
     pinned: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "chosen": self.settings.tunable(),
             "dev_utility": round(self.utility, 4),
             "pinned": self.pinned,
+            "reason": self.reason,
             "trials": self.trials,
         }
 
@@ -127,11 +148,13 @@ def choose_settings(
     search: Sequence[tuple[str, Sequence[Candidate]]] = SEARCH,
     progress: Progress | None = None,
     fusion_dev: Sequence[Any] | None = None,
+    n_params: int | None = None,
 ) -> Choice:
-    """The best settings on ``dev`` reachable one dimension at a time from ``base``: most
-    dev utility, then (on a tie) most answers whose excerpt is cited, each by more than
-    luck (:func:`better`). Fusion weights are
-    chosen by retrieval alone on ``fusion_dev`` (default ``dev``; no answers, so cheap)."""
+    """The best settings on ``dev`` reachable one dimension at a time from ``base`` (or
+    from the model size's prior: :func:`edgekit.qa.prior.prior`, given ``n_params``): most
+    dev questions right, then (on a tie) the most precise answers, then most answers whose
+    excerpt is cited, each by more than luck (:func:`better`). Fusion weights are chosen by
+    retrieval alone on ``fusion_dev`` (default ``dev``; no answers, so cheap)."""
     total = 1 + sum(len(alts) - 1 for _, alts in search)
     done = 0
 
@@ -154,34 +177,57 @@ def choose_settings(
             progress(done, total, label)
         return Trial.of(result)
 
-    choice = Choice(base, 0.0, pinned=sorted(pinned))
+    start, why = prior(base, n_params, list(pinned))
+    choice = Choice(start, 0.0, pinned=sorted(pinned), reasons=[why])
     fusion = [alt for alt in FUSION if not set(alt) & set(pinned)]
     if fusion:
-        choice.settings = choose_fusion(session, fusion_dev or dev, base, choice.trials, fusion)
+        choice.settings = choose_fusion(session, fusion_dev or dev, start, choice.trials, fusion)
     best_score = trial("start", choice.settings)
     for label, alternatives in search:
         if any(key in pinned for alt in alternatives for key in alt):
             continue
-        best = choice.settings
+        keys = sorted({k for alt in alternatives for k in alt})
+        held = ", ".join(f"{k} {getattr(choice.settings, k)}" for k in keys)
+        best, tried = choice.settings, []
         for alt in alternatives:
             candidate = choice.settings.with_values(**alt)
             if candidate == choice.settings or best_score.perfect:
                 continue  # nothing beats every dev item right with its excerpt cited
             score = trial(label, candidate, beat=best_score.utility)
+            shown = ", ".join(f"{k} {v}" for k, v in alt.items())
             if better(score, best_score):
+                tried.append(f"{shown} clearly better ({score.summary()})")
                 best, best_score = candidate, score
+            else:
+                tried.append(f"{shown} not clearly better ({score.summary()})")
+        if tried:
+            kept = "kept" if best == choice.settings else "chose"
+            now = ", ".join(f"{k} {getattr(best, k)}" for k in keys)
+            choice.reasons.append(
+                f"{label}: {kept} {now} ({best_score.summary()} of {len(dev)} dev; "
+                f"from {held}): " + "; ".join(tried)
+            )
         choice.settings = best
     choice.utility = best_score.utility
     return choice
 
 
+#: token F1 differences below this are no difference (the same answer, another mark)
+F1_STEP = 0.05
+
+
 def better(new: Trial, best: Trial) -> bool:
-    """More right answers, or as many and more cited excerpts, by more than luck (on the
-    questions the two answer differently); ties and small gains keep what was there."""
+    """More right answers; or as many, and more precise (token F1 of the short answer,
+    per question); or as precise, and more cited excerpts: each by more than luck (on the
+    questions the two answer differently). Ties and small gains keep what was there."""
     if new.pruned or len(new.right) != len(best.right):
         return False
     if sum(new.right) != sum(best.right):
         return sum(new.right) > sum(best.right) and clear_gain(new.right, best.right)
+    if new.f1 and len(new.f1) == len(best.f1):
+        steps = [round(f / F1_STEP) for f in new.f1], [round(f / F1_STEP) for f in best.f1]
+        if steps[0] != steps[1] and sum(new.f1) != sum(best.f1):
+            return sum(new.f1) > sum(best.f1) and clear_gain(*steps)
     return clear_gain(new.cited, best.cited)
 
 

@@ -22,7 +22,7 @@ from edgekit.plots import png_bytes, pyplot
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 CHART = (
     ("answer_accuracy", "answer right"),
-    ("token_f1", "token F1"),
+    ("token_f1", "token F1 (short answer)"),
     ("citation_accuracy", "answer's excerpt cited"),
     ("retrieval_hit", "retrieval hit@k"),
     ("abstention_rate", "abstains when unanswerable"),
@@ -42,13 +42,16 @@ def evaluate_bundle(
     choose_items: int | None = None,
     full_search: bool = False,
     pinned: Sequence[str] = (),
+    style: str | None = None,
     max_tokens: int | None = None,
     qtype: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Choose settings on the dev split (when ``choose``) from the config's settings, then
-    answer the test split with both. ``max_tokens`` caps answer length during the eval."""
+    answer the test split with both. ``style``: a prompt style chosen before (by the
+    tuning gate), kept. ``max_tokens`` caps answer length during the eval."""
     from edgekit.qa.choose import EXTENDED, SEARCH, choose_settings
+    from edgekit.qa.prior import model_params
     from edgekit.qa.run import QASession
 
     start = time.perf_counter()
@@ -61,6 +64,7 @@ def evaluate_bundle(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": session.site.model_path(qtype).name,
         "items": {"dev": len(dev), "test": len(test)},
+        "model_params": model_params(session.llm),
         "max_tokens": base.max_tokens,
         "config_settings": config.tunable(),
     }
@@ -68,9 +72,23 @@ def evaluate_bundle(
     if choose and dev:
         search = SEARCH + EXTENDED if full_search else SEARCH
         subset = dev[:choose_items] if choose_items else dev
+        start = base.with_values(prompt_style=style)
+        kept = [*pinned, "prompt_style"] if style else list(pinned)
         choice = choose_settings(
-            session, subset, base, pinned, search, progress=progress, fusion_dev=dev
+            session,
+            subset,
+            start,
+            kept,
+            search,
+            progress=progress,
+            fusion_dev=dev,
+            n_params=result["model_params"],
         )
+        if style and "prompt_style" not in pinned:
+            choice.reasons[0] = (
+                f"prompt_style {style}: chosen with the tuned model before the tuning gate, "
+                "which compared base and tuned in it (report/gate.json)"
+            )
         chosen = choice.settings
         result["choice"] = choice.to_json()
 
@@ -105,6 +123,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     if "choice" in result:
         out["dev_utility"] = result["choice"]["dev_utility"]
         out["pinned"] = result["choice"]["pinned"]
+        out["choice_reason"] = result["choice"].get("reason")
     return out
 
 

@@ -138,9 +138,26 @@ def item_utility(scores: dict[str, Any]) -> float:
     return float(scores["abstained"])
 
 
+def item_f1(scores: dict[str, Any]) -> float:
+    """How precise a right answer is: the token F1 of its short answer (``token_f1`` as
+    edgekit.qa.score gives it), or, for an unanswerable item, 1/0 abstained."""
+    if scores["answerable"]:
+        return float(scores.get("token_f1") or 0.0)
+    return float(scores["abstained"])
+
+
 def utility(metrics: dict[str, Any]) -> float:
     """One number to choose settings by: right answers on answerable questions and
-    abstentions on unanswerable ones, each counted per question."""
+    abstentions on unanswerable ones, each counted per question (ties go to precision,
+    :func:`precision`, then citations: edgekit.qa.choose.better)."""
     right = (metrics["answer_accuracy"] or 0.0) * metrics["answerable"]
     abstain = (metrics["abstention_rate"] or 0.0) * metrics["unanswerable"]
     return (right + abstain) / max(1, metrics["items"])
+
+
+def precision(metrics: dict[str, Any]) -> float:
+    """Second to :func:`utility`: the short answers' token F1 on answerable questions and
+    abstentions on unanswerable ones, per question."""
+    f1 = (metrics.get("token_f1") or 0.0) * metrics["answerable"]
+    abstain = (metrics["abstention_rate"] or 0.0) * metrics["unanswerable"]
+    return (f1 + abstain) / max(1, metrics["items"])
