@@ -96,7 +96,8 @@ def kb_path(items: list[dict], work: Path, show: int) -> dict:
     stats: Counter[str] = Counter()
     f1s: dict[str, list[float]] = defaultdict(list)
     shown = 0
-    for item in items:
+    for n, item in enumerate(items, start=1):
+        print(f"\r  {n}/{len(items)}", end="", file=sys.stderr)
         plan = plan_answer(
             settings,
             [{"role": "user", "content": item["question"]}],
@@ -140,18 +141,22 @@ def main() -> None:
     ap.add_argument("--skip", type=int, default=4, help="articles the grounded bench uses")
     ap.add_argument("--articles", type=int, default=6)
     ap.add_argument("--kb", action="store_true", help="also the whole extract path")
+    ap.add_argument("--limit", type=int, default=0, help="every n-th question only (0: all)")
     ap.add_argument("--show", type=int, default=0, help="print this many misses")
     ap.add_argument("--tune", action="store_true", help="grid over the span weights")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / ".work" / "answer-span")
     args = ap.parse_args()
     items = dev_items(args.skip, args.articles)
+    if args.limit:
+        items = items[:: max(1, len(items) // args.limit)][: args.limit]
     print(f"{len(items)} questions from articles {args.skip}..{args.skip + args.articles - 1}")
     if args.tune:
         tune(items)
         return
     print("oracle sentence, span token F1 by question kind:", oracle(items, args.show))
     if args.kb:
-        print("extract path:", kb_path(items, args.work / f"{args.skip}-{args.articles}", 0))
+        got = kb_path(items, args.work / f"{args.skip}-{args.articles}", args.show)
+        print("\nextract path:", got)
     sys.stdout.flush()
 
 

@@ -104,7 +104,14 @@ def ask_servers(
     for name, args in (("config", ["--config-settings"]), ("chosen", [])):
         port = free_port()
         servers[name] = edgekit_server(
-            bundle, port, work / f"serve-{name}.log", "--slots", "1", *args
+            bundle,
+            port,
+            work / f"serve-{name}.log",
+            "--slots",
+            "1",
+            "--audit-log",  # one writer per audit log: each server its own
+            str(work / f"serve-{name}.audit.jsonl"),
+            *args,
         )
         clients[name] = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none")
     out: dict[str, dict] = {name: {"scores": [], "seconds": []} for name in servers}
