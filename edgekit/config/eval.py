@@ -59,8 +59,8 @@ class QASection(Section):
     max_items: int = Field(120, ge=4, le=1000)
     """Most questions generated from the documents (dev + test) when there is no file. The
     build generates about one per page of text (a PDF page, or 400 words of other
-    documents), at least 60, up to this cap: a 50-page manual gets about 60 (its QA eval
-    took 2 minutes on 2 cores with SmolLM2-135M, the extract style needing no generation)."""
+    documents), at least 60, up to this cap: a 50-page manual gets about 60 (the extract
+    style needs no generation, so their eval is cheap; the time is not measured yet)."""
 
     max_tokens: int = Field(64, ge=8, le=4096)
     """Longest answer generated per question during the eval and the choice."""
