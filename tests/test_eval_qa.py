@@ -80,10 +80,12 @@ def test_a_trial_that_cannot_win_stops_early(tiny_project, tmp_path: Path):
     session = QASession.open(result.bundle, threads=1)
     base = AnswerSettings.from_manifest(session.site.manifest).with_values(max_tokens=16)
     extract = session.evaluate(items, base.with_values(prompt_style="extract"), beat=2 / 3)
-    # both answerable items quoted right, the unanswerable one not abstained: it reaches
-    # 2/3 (a tie is decided by citations, so it is not pruned)
+    # both answerable items quoted right; the random model's answer to the unanswerable
+    # one is not held by the excerpts and becomes the abstention (edgekit.runtime.support)
     assert not extract["pruned"] and len(extract["records"]) == 3
-    assert utility(extract["metrics"]) == 2 / 3
-    # the random model's own answers are wrong: after two, 0 + 1 left cannot reach 2/3
-    cite = session.evaluate(items, base.with_values(prompt_style="cite"), beat=2 / 3)
+    assert utility(extract["metrics"]) == 1.0
+    # no excerpt fits in the budget: the random model's own (unchecked) answers are wrong,
+    # and after two, 0 + 1 left cannot reach 2/3
+    blind = base.with_values(prompt_style="cite", context_tokens=1)
+    cite = session.evaluate(items, blind, beat=2 / 3)
     assert cite["pruned"] and len(cite["records"]) == 2
