@@ -72,12 +72,12 @@ def evaluate_bundle(
     if choose and dev:
         search = SEARCH + EXTENDED if full_search else SEARCH
         subset = dev[:choose_items] if choose_items else dev
-        start = base.with_values(prompt_style=style)
+        first = base.with_values(prompt_style=style)
         kept = [*pinned, "prompt_style"] if style else list(pinned)
         choice = choose_settings(
             session,
             subset,
-            start,
+            first,
             kept,
             search,
             progress=progress,

@@ -11,7 +11,8 @@ from edgekit.bundle import manifest as mf
 
 METRICS = (
     ("answer_accuracy", "answer right"),
-    ("token_f1", "token F1"),
+    ("token_f1", "token F1 (short answer)"),
+    ("answer_words", "answer length (words)"),
     ("citation_accuracy", "excerpt holding the answer cited"),
     ("inline_citation_accuracy", "… cited inline as [n]"),
     ("retrieval_hit", "retrieval hit@k"),
@@ -73,11 +74,15 @@ def answers_section(
         )
         html += f"; kept as set in the config: {escape(', '.join(pinned))}" if pinned else ""
         html += ".</p>"
+        if qa.get("choice_reason"):
+            html += f"<p>Why: {_fmt(qa.get('choice_reason'))}</p>"
     if gate:
         html += "<h3>Tuning gate (QA dev split)</h3>" + metrics_table(
             {"base": gate.get("base") or {}, "tuned": gate.get("tuned") or {}}
         )
         html += f"<p>Shipped: <b>{_fmt(gate.get('shipped'))}</b> — {_fmt(gate.get('reason'))}</p>"
+        if gate.get("style"):
+            html += f"<p>Compared in the {_fmt(gate.get('style'))} style (the one shipped).</p>"
     full = read_json(mf.REPORT_QA) or {}
     samples = [
         [r.get("question"), "; ".join(r.get("answers") or []) or "(unanswerable)", r.get("answer")]
