@@ -203,7 +203,7 @@ def test_serve_returns_the_span_beside_the_marked_answer(extract_bundle):
         assert content.startswith(span["text"] + "\n\n") and span["text"] == "222"
         assert f"**{span['text']}**" in content
         assert span["sentence"][span["start"] : span["end"]] == span["text"]
-        assert got["citations"][span["citation"] - 1]["source"] == "faq.md"
+        assert got["citations"][span["citation"] - 1]["source"] == "docs/faq.md"
         # streamed: the same text, and the last chunk carries the span
         chunks = []
         with httpx.stream(

@@ -98,7 +98,7 @@ def test_init_writes_a_config_that_validates(tmp_path: Path):
 def test_every_answer_setting_the_config_sets_reaches_the_bundle(tmp_path: Path):
     """The config's retrieval settings go into the bundle's answer settings as written:
     bm25_segmenter was left out, so the default overrode what the KB was built with."""
-    from edgekit.pipeline.package import answer_settings
+    from edgekit.pipeline.inputs import answer_settings
 
     config = init_project(tmp_path / "p", base="builtin:tiny-random")
     data = yaml.safe_load(config.read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.config.train import DataSection
-from edgekit.data.build import build_data, load_documents, question_key
+from edgekit.data.build import build_data, load_documents
 from edgekit.data.grounded import (
     NOT_IN_EXCERPTS,
     _Chunk,
@@ -23,6 +23,7 @@ from edgekit.data.grounded import (
     seq_tokens,
 )
 from edgekit.kb.context import CITE_INSTRUCTION, SHORT_INSTRUCTION
+from edgekit.qa.facts import question_key
 
 EMERGENCY = """# Emergency Response
 

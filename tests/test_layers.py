@@ -179,6 +179,24 @@ def test_no_import_cycle_between_packages():
     assert cycles(package_graph()) == []
 
 
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports (lazy imports inside functions included)."""
+    known = {module_name(p) for p in sources()}
+    graph: dict[str, set[str]] = {}
+    for path in sources():
+        module = module_name(path)
+        for _, target in imports_of(path, module):
+            target = "edgekit.__init__" if target == "edgekit" else target
+            if target != module and target in known:
+                graph.setdefault(module, set()).add(target)
+    return graph
+
+
+def test_no_import_cycle_between_modules():
+    """A lazy import must not hide a cycle: two modules that need each other are one."""
+    assert cycles(module_graph()) == []
+
+
 def test_the_checker_sees_a_lazy_upward_import(tmp_path):
     mod = tmp_path / "m.py"
     mod.write_text("def f():\n    from edgekit.runtime.chat import ChatSession\n")

@@ -27,6 +27,7 @@ from edgekit.fsutil import atomic_write_json, atomic_write_text
 from edgekit.kb import zh_markers
 from edgekit.kb.loaders import Document, load_documents
 from edgekit.plots import pyplot, save_png
+from edgekit.qa.facts import question_key
 from edgekit.resources import general_prompts
 
 TRAIN, EVAL_DOMAIN, EVAL_GENERAL, PRETRAIN = (
@@ -133,11 +134,6 @@ def _is_conversation(messages: object) -> bool:
         and bool(messages)
         and all(isinstance(m, dict) and {"role", "content"} <= m.keys() for m in messages)
     )
-
-
-def question_key(question: str) -> str:
-    """A question normalised for matching: lower case, words only."""
-    return " ".join(re.findall(r"\w+", question.lower()))
 
 
 def build_data(

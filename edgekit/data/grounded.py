@@ -24,14 +24,13 @@ from typing import Any
 import numpy as np
 
 from edgekit.config.train import DataSection
-from edgekit.data.build import question_key
 from edgekit.kb.chunking import chunk_text
 from edgekit.kb.context import Context, build_context, user_turn
 from edgekit.kb.loaders import Document
 from edgekit.kb.records import HEADING_SEP, Hit
 from edgekit.kb.store import embed_text
 from edgekit.qa.evalset import QAItem, generate_qa
-from edgekit.qa.facts import contains_normalized, split_sentences
+from edgekit.qa.facts import contains_normalized, question_key, split_sentences
 from edgekit.runtime.support import NOT_IN_EXCERPTS as NOT_IN_EXCERPTS  # re-exported
 from edgekit.runtime.support import abstention
 

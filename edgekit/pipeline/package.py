@@ -8,7 +8,6 @@ from typing import Any
 
 from edgekit import __version__
 from edgekit.bundle import manifest as mf
-from edgekit.bundle.answer_settings import TUNABLE, AnswerSettings
 from edgekit.bundle.meta import (
     BundleMeta,
     EvalSetEntry,
@@ -24,6 +23,7 @@ from edgekit.bundle.meta import (
 from edgekit.bundle.writer import BundleWriter
 from edgekit.config import LoadedConfig
 from edgekit.models import PreparedModel
+from edgekit.pipeline.inputs import answer_settings
 
 README = """\
 {name} {version} - an edgekit bundle
@@ -37,34 +37,6 @@ Ask it a question (or leave the question out for an interactive chat):
 Needs only the site extra on this machine:  pip install 'edgekit[site]'
 Nothing here reaches the network.
 """
-
-
-def answer_settings(loaded: LoadedConfig) -> AnswerSettings:
-    """The config's prompt and retrieval settings (before any measured choice)."""
-    cfg = loaded.config
-    p, k = cfg.prompt, cfg.kb
-    return AnswerSettings(
-        system_prompt=p.system,
-        max_tokens=p.max_tokens,
-        temperature=p.temperature,
-        n_ctx=p.n_ctx,
-        top_k=k.top_k,
-        context_tokens=k.context_tokens,
-        fusion=k.fusion,
-        bm25_segmenter=k.bm25_segmenter,
-        bm25_weight=k.bm25_weight,
-        vector_weight=k.vector_weight,
-        excerpt_order=p.excerpt_order,
-        prompt_style=p.prompt_style,
-        repeat_penalty=p.repeat_penalty,
-        loop_guard=p.loop_guard,
-    )
-
-
-def pinned_settings(loaded: LoadedConfig) -> list[str]:
-    """AnswerSettings fields the config sets explicitly: never changed by measurement."""
-    cfg = loaded.config
-    return sorted((cfg.prompt.model_fields_set | cfg.kb.model_fields_set) & set(TUNABLE))
 
 
 def kb_manifest(loaded: LoadedConfig, kb_dir: Path, stats: dict[str, Any]) -> KBEntry:

@@ -9,35 +9,13 @@ from typing import Any
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import WorkLayout
 from edgekit.fsutil import sha256_file, sha256_json, sha256_tree
-
-
-def qa_enabled(loaded: LoadedConfig) -> bool:
-    cfg = loaded.config
-    return cfg.docs is not None and cfg.kb.enabled and cfg.eval.qa.enabled
-
-
-def user_set(loaded: LoadedConfig) -> Path | None:
-    """The config's `eval.qa.file`, else `eval/qa.jsonl` beside the config, if present."""
-    given = loaded.config.eval.qa.file
-    if given is not None:
-        return given
-    default = loaded.root / "eval" / "qa.jsonl"
-    return default if default.is_file() else None
-
-
-def qa_set_path(loaded: LoadedConfig) -> Path:
-    return WorkLayout.of(loaded).qa_set
-
-
-def qa_questions(loaded: LoadedConfig) -> set[str]:
-    """The QA set's questions (normalised) for the data build to leave out."""
-    from edgekit.data.build import question_key
-    from edgekit.qa.evalset import load_qa_jsonl
-
-    path = qa_set_path(loaded)
-    if not qa_enabled(loaded) or not path.is_file():
-        return set()
-    return {question_key(i.question) for i in load_qa_jsonl(path)}
+from edgekit.pipeline.inputs import (
+    answer_settings,
+    pinned_settings,
+    qa_enabled,
+    qa_set_path,
+    user_set,
+)
 
 
 def qa_set_stage(runner: Any, loaded: LoadedConfig, work: Path) -> Path | None:
@@ -93,7 +71,6 @@ def qa_eval_stage(
     new manifest (None when skipped). ``style``: the prompt style the tuning gate chose
     and compared base and tuned in, kept (the bundle ships the style the gate decided in)."""
     from edgekit.bundle import manifest as mf
-    from edgekit.pipeline.package import pinned_settings
     from edgekit.qa.evalset import load_qa_jsonl
     from edgekit.qa.evaluate import evaluate_bundle, headline, save_qa
 
@@ -167,7 +144,6 @@ def gate_stage(
     cfg = loaded.config
     if trained is None or trained.adapter is None or qa_set is None or kb_dir is None:
         return None
-    from edgekit.pipeline.package import answer_settings, pinned_settings
     from edgekit.qa.gate import GATE_FILE, GateResult, compare, decide
 
     gate_dir = WorkLayout(work).gate

@@ -49,7 +49,7 @@ def _train_one(
     patterns: list[str] | None,
 ) -> tuple[Path, Path, Path, str]:
     from edgekit.data.build import build_data
-    from edgekit.pipeline.qa import qa_questions
+    from edgekit.pipeline.inputs import qa_questions
     from edgekit.train.trainer import train
 
     cfg = loaded.config

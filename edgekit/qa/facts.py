@@ -334,6 +334,11 @@ def common_name(term: str, names: Names) -> str:
     return " ".join(w.lower() if w[:1].isupper() else w for w in words)
 
 
+def question_key(question: str) -> str:
+    """A question normalised for matching: lower case, words only."""
+    return " ".join(re.findall(r"\w+", question.lower()))
+
+
 def normalize(text: str) -> str:
     """Lower-case, punctuation to spaces (keeping %), whitespace collapsed: for matching."""
     return " ".join(re.sub(r"[^\w%]+", " ", text.lower()).split())
