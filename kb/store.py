@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.bundle.answer_settings import DEFAULTS
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, sha256_text
 from edgekit.kb.chroma_client import CHROMA_DIR, chroma_client
@@ -69,12 +70,13 @@ class KnowledgeBase:
         self.collection = collection
         self._cache: dict[str, Any] | None = None
         self._bm25: dict[str, BM25Index] = {}  # per segmenter
-        #: retrieval settings a caller (the runtime) may set from the bundle's manifest
+        #: retrieval settings: AnswerSettings' defaults until a caller applies a bundle's
+        #: (edgekit.runtime.knowledge.use_answer_settings)
         self.default_weights: FusionWeights = DEFAULT_FUSION
-        self.top_k = 4
+        self.top_k = DEFAULTS.top_k
         #: how BM25 cuts Chinese text (edgekit.kb.segment); the index follows a change
         self.segmenter: Segmenter = DEFAULT_SEGMENTER
-        self.context_tokens = 800
+        self.context_tokens = DEFAULTS.context_tokens
         #: private copy made by open_read_only, removed by close()
         self.scratch: Path | None = None
 

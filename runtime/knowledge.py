@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgekit.runtime.bundle import SiteBundle
+
+if TYPE_CHECKING:
+    from edgekit.bundle.answer_settings import AnswerSettings
 
 
 def has_kb(bundle: SiteBundle) -> bool:
     return bundle.meta.kb_path is not None
+
+
+def use_answer_settings(kb: Any, settings: AnswerSettings) -> Any:
+    """Make an open KB retrieve as ``settings`` say (fusion weights, chunks per question,
+    keyword segmenter, excerpt budget); returns ``kb``. The one place both the site runtime
+    and the build's QA gate apply a bundle's answer settings to its KB."""
+    from edgekit.runtime.answer import retrieval_weights
+
+    kb.default_weights = retrieval_weights(settings)
+    kb.top_k = settings.top_k
+    kb.segmenter = settings.bm25_segmenter
+    kb.context_tokens = settings.context_tokens
+    return kb
 
 
 def open_kb(bundle: SiteBundle) -> Any:
@@ -16,12 +32,6 @@ def open_kb(bundle: SiteBundle) -> Any:
     bundle stays byte-for-byte unchanged, so it still verifies after a chat)."""
     from edgekit.bundle.answer_settings import AnswerSettings
     from edgekit.kb.store import KnowledgeBase
-    from edgekit.runtime.answer import retrieval_weights
 
     kb = KnowledgeBase.open_read_only(bundle.root / str(bundle.meta.kb_path))
-    settings = AnswerSettings.from_manifest(bundle.manifest)
-    kb.default_weights = retrieval_weights(settings)
-    kb.top_k = settings.top_k
-    kb.segmenter = settings.bm25_segmenter
-    kb.context_tokens = settings.context_tokens
-    return kb
+    return use_answer_settings(kb, AnswerSettings.from_manifest(bundle.manifest))

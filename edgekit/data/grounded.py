@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.config import KBSection
 from edgekit.config.train import DataSection
 from edgekit.kb.chunking import chunk_text
 from edgekit.kb.context import Context, build_context, user_turn
@@ -36,8 +37,10 @@ from edgekit.runtime.support import abstention
 
 RULE = "grounded"
 DOCS_PREFIX = "docs/"  # how the bundle's KB names its sources (edgekit.kb.ingest)
-# the KB's and the runtime's defaults (edgekit.config.KBSection, AnswerSettings)
-CHUNK_TOKENS, OVERLAP_TOKENS, TOP_K, CONTEXT_TOKENS = 200, 40, 4, 800
+# the KB config's defaults (its top_k and context_tokens are AnswerSettings')
+_KB = KBSection()
+CHUNK_TOKENS, OVERLAP_TOKENS = _KB.chunk_tokens, _KB.overlap_tokens
+TOP_K, CONTEXT_TOKENS = _KB.top_k, _KB.context_tokens
 MAX_ANSWER_WORDS = 60
 _POOL = 12  # hits looked at when the excerpts holding the answer are taken out
 # fitting a training sequence: seq_tokens is within 17% of SmolLM2's count on the

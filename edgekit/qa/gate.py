@@ -79,13 +79,9 @@ def decide(
 def _open_kb(kb_dir: Path, settings: AnswerSettings) -> Any:
     """The build's KB, read-only (Chroma writes even when reading)."""
     from edgekit.kb.store import KnowledgeBase
-    from edgekit.runtime.answer import retrieval_weights
+    from edgekit.runtime.knowledge import use_answer_settings
 
-    kb = KnowledgeBase.open_read_only(kb_dir)
-    kb.default_weights = retrieval_weights(settings)
-    kb.top_k, kb.context_tokens = settings.top_k, settings.context_tokens
-    kb.segmenter = settings.bm25_segmenter
-    return kb
+    return use_answer_settings(KnowledgeBase.open_read_only(kb_dir), settings)
 
 
 def open_session(

@@ -20,7 +20,7 @@ DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp: pick a random seed
 @dataclass(frozen=True)
 class SamplingSpec:
     max_tokens: int = DEFAULTS.max_tokens
-    temperature: float = 0.0
+    temperature: float = DEFAULTS.temperature
     top_p: float = 0.95
     top_k: int = 40
     min_p: float = 0.05
@@ -34,12 +34,12 @@ class SamplingSpec:
     @classmethod
     def from_params(cls, params: dict[str, Any], grammar: str | None = None) -> SamplingSpec:
         """From the keyword arguments `create_chat_completion` would get; what they leave
-        out takes the bundle defaults (max_tokens, temperature) or this class's."""
+        out takes this class's defaults (max_tokens and temperature are the bundle's)."""
         stop = params.get("stop") or ()
         d = cls()
         return cls(
             max_tokens=int(params.get("max_tokens") or d.max_tokens),
-            temperature=float(params.get("temperature", DEFAULTS.temperature)),
+            temperature=float(params.get("temperature", d.temperature)),
             top_p=float(params.get("top_p", d.top_p)),
             top_k=int(params.get("top_k", d.top_k)),
             min_p=float(params.get("min_p", d.min_p)),
