@@ -16,6 +16,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # thread, as before the physical-core default, keeps the suite's time (answers do not
 # depend on the thread count). Tests of the default itself unset it.
 os.environ.setdefault("EDGEKIT_THREADS", "1")
+# Under pytest-xdist (make test: 2 workers on 2 cores) each worker's torch, onnxruntime and
+# OpenMP take their share of the cores, not all of them: oversubscribed spinning threads
+# made the mine-safety build take over 1800 s beside the other worker (644 s alone).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
 @pytest.fixture(scope="session", autouse=True)

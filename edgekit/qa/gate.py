@@ -96,7 +96,7 @@ def open_session(
     ``kb`` when done."""
     from edgekit import deps
     from edgekit.native import capture_native_output
-    from edgekit.runtime.threads import physical_cores
+    from edgekit.runtime.threads import default_threads
 
     llama_cpp = deps.require("llama_cpp")
     with capture_native_output():
@@ -104,7 +104,7 @@ def open_session(
             model_path=str(gguf),
             lora_path=str(lora) if lora else None,
             n_ctx=settings.n_ctx,
-            n_threads=threads or physical_cores(),
+            n_threads=threads or default_threads(),
             **attention().llama_kwargs(),
             verbose=False,
         )

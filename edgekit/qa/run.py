@@ -51,10 +51,10 @@ class QASession:
         from edgekit.runtime.chat import load_model
         from edgekit.runtime.knowledge import has_kb, open_kb
         from edgekit.runtime.prompting import load_rules
-        from edgekit.runtime.threads import physical_cores
+        from edgekit.runtime.threads import default_threads
 
         site = open_bundle(bundle, pubkey=pubkey)
-        llm = load_model(site, threads=threads or physical_cores(), qtype=qtype)
+        llm = load_model(site, threads=threads or default_threads(), qtype=qtype)
         kb = open_kb(site) if has_kb(site) else None
         rules = load_rules(site.root / mf.RULES_FILE)
         return cls(site, llm, kb, rules, AnswerSettings.from_manifest(site.manifest))
