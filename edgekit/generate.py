@@ -65,6 +65,7 @@ class LlamaCppGenerator:
                 n_ctx=2048,
                 seed=seed,
                 n_threads=default_threads(),
+                n_threads_batch=default_threads(),
                 verbose=False,
             )
 

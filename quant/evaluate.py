@@ -37,6 +37,7 @@ def load_gguf(path: Path, n_ctx: int, threads: int, logits_all: bool = True) -> 
             n_ctx=n_ctx,
             logits_all=logits_all,
             n_threads=threads,
+            n_threads_batch=threads,  # llama-cpp-python's default is every CPU
             verbose=False,
         )
 

@@ -70,6 +70,7 @@ def load_model(
             lora_path=str(lora_path) if lora_path else None,
             n_ctx=n_ctx or AnswerSettings.from_manifest(bundle.manifest).n_ctx,
             n_threads=threads or default_threads(),
+            n_threads_batch=threads or default_threads(),
             n_gpu_layers=gpu_layers,
             **attention(gpu_layers).llama_kwargs(),
             verbose=False,

@@ -77,6 +77,7 @@ def load_scorer(model: Path, lora: Path | None, n_ctx: int, threads: int) -> Any
             n_ctx=n_ctx,
             logits_all=True,
             n_threads=threads,
+            n_threads_batch=threads,
             verbose=False,
         )
 

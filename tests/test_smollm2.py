@@ -19,7 +19,8 @@ def test_smollm2_q8_0_answers_capital_of_france(tmp_path):
     run_cli("init", str(proj), check=True)
     cfg = proj / "edgekit.yaml"
     edit_config(cfg, {"prompt.temperature": 0.0, **NO_QA})
-    run_cli("build", str(cfg), check=True)
+    # a hang guard, not a speed check: ~60 s alone, several times that beside mine-safety in CI
+    run_cli("build", str(cfg), check=True, timeout=900)
     answer = run_cli(
         "chat",
         str(proj / "dist" / "p-0.1.0"),

@@ -105,6 +105,7 @@ def open_session(
             lora_path=str(lora) if lora else None,
             n_ctx=settings.n_ctx,
             n_threads=threads or default_threads(),
+            n_threads_batch=threads or default_threads(),
             **attention().llama_kwargs(),
             verbose=False,
         )
