@@ -114,6 +114,10 @@ def test_an_answer_that_goes_wrong_keeps_its_supported_first_sentences():
     invented = kept + " It was built in 1987 by John Smith."
     assert reason(invented) == UNSUPPORTED and replacement(Q, HITS, answer=invented) == kept
     assert supported_prefix("It was built in 1987. " + kept, HITS, Q) == ""
+    # a page label's dot ends no sentence: the kept text is never cut at "(p."
+    paged = "Use asn1_create_element (p. 12) to create a structure. It needs libfoo 9.9."
+    kept = "Use asn1_create_element (p. 12) to create a structure."
+    assert supported_prefix(paged, HITS, "How do I create a structure?") == kept
 
 
 def test_settle_answer_replaces_only_checked_model_text():
