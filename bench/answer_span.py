@@ -7,7 +7,7 @@ the sentence choice of edgekit.kb.evidence can be tuned without touching test it
 
 Two measures per question:
 - oracle: the span chosen inside the sentence that holds SQuAD's answer (span heuristics
-  alone), token F1 and exact-match rate;
+  alone), token F1 by question kind and the exact-match rate (SQuAD's normalisation);
 - kb (--kb): the whole extract path: the articles ingested into a KB, the question through
   runtime.answer.plan_answer with prompt_style extract, scored as the QA eval scores it
   (answer right on the whole reply, token F1 on its short answer).
@@ -58,9 +58,10 @@ def gold_sentence(context: str, start: int) -> str:
 
 def oracle(items: list[dict], show: int) -> dict:
     from edgekit.kb.span import answer_span, question_kind
-    from edgekit.qa.score import token_f1
+    from edgekit.qa.score import normalize, token_f1
 
     f1s: dict[str, list[float]] = defaultdict(list)
+    exact: list[bool] = []
     shown = 0
     for item in items:
         sentence = gold_sentence(item["context"], item["start"])
@@ -70,10 +71,12 @@ def oracle(items: list[dict], show: int) -> dict:
         kind = question_kind(item["question"])
         f1s[kind].append(f1)
         f1s["all"].append(f1)
+        exact.append(normalize(text) in {normalize(a) for a in item["answers"]})
         if f1 < 0.5 and shown < show:
             shown += 1
             print(f"[{kind}] {item['question']}\n   gold {item['answers'][0]!r} got {text!r}")
-    return {k: (len(v), round(sum(v) / len(v), 3)) for k, v in sorted(f1s.items())}
+    got = {k: (len(v), round(sum(v) / len(v), 3)) for k, v in sorted(f1s.items())}
+    return got | {"exact": round(sum(exact) / max(1, len(exact)), 3)}
 
 
 def kb_path(items: list[dict], work: Path, show: int) -> dict:

@@ -41,18 +41,31 @@ _ZH_STOP = set("的了是在和与及或为由对将把被就也都而且并从�
 
 # prior of a candidate's kind given the question's kind (tuned on SQuAD dev articles)
 PRIOR: dict[str, dict[str, float]] = {
-    "number": {"number": 1.0, "date": 0.3, "words": 0.0},
+    "number": {"number": 1.0, "date": 0.3, "words": 0.2},
     "date": {"date": 1.0, "number": 0.4, "words": 0.0},
     "code": {"code": 1.0, "words": 0.2, "name": 0.1},
     "name": {"name": 1.0, "words": 0.2},
     "place": {"name": 1.0, "words": 0.2},
-    "words": {"name": 0.35, "words": 0.3, "number": 0.1, "date": 0.1, "code": 0.35},
+    "words": {"name": 0.2, "words": 0.3, "number": 0.1, "date": 0.1, "code": 0.35},
 }
 UNIT_BONUS = 0.3  # a number whose unit fits the question (hours for "how long")
 LONE_CHARACTER = 0.2  # a single Chinese character is rarely an answer
-DISTANCE_WEIGHT = 0.08  # per word between a candidate and the question's words
+DISTANCE_WEIGHT = 0.12  # per word between a candidate and the question's words
 LENGTH_WEIGHT = 0.0  # per word of the candidate beyond the first
 CUT_AT_STOP = False  # a run of words ends at a stop word other than of/and/or/a/the
+AFTER_ASKED = 0.05  # the candidate follows a word of the question
+BEFORE_ASKED = 0.0  # the candidate precedes a word of the question
+ANCHOR = 0.2  # it follows the word before the question word ("reduce" of "reduce what?")
+NEAR_AFTER = 0.2  # next to a word that follows the question word ("space station" of
+# "What space station ...")
+LEFT_SHARE = 0.02  # times the share of the question's words before the candidate
+QUOTED = 0.2  # a short phrase in quotes
+HEAD_NAME = 0.2  # a name, for "what/which <noun>"
+NAME_WORDS = 0.2  # a name of two or more words
+FIRST_WORD = 0.4  # a lone capitalised word opening the sentence is rarely a name
+LONG_WEIGHT = 0.0  # per word beyond LONG
+LONG = 5
+MAX_PIECE = 4  # longest piece of a run of words scored on its own (the whole run too)
 
 
 @dataclass(frozen=True)
@@ -81,10 +94,16 @@ def question_kind(question: str) -> str:
 def _stem(word: str) -> str:
     w = word.lower().strip(_EDGE_OPEN + _EDGE_CLOSE).replace("’", "'")
     w = w[:-2] if w.endswith("'s") else w
-    for suffix in ("ing", "ed", "es", "s"):
+    for suffix in ("ing", "ed"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
+            w = w[: -len(suffix)]
+            break
+    else:
+        if len(w) > 5 and w.endswith(("sses", "xes", "zes", "ches", "shes")):
+            w = w[:-2]
+        elif len(w) > 4 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+            w = w[:-1]
+    return w[:-1] if len(w) > 4 and w.endswith("e") else w
 
 
 def _question_words(question: str) -> set[str]:
@@ -126,6 +145,8 @@ def _tokens(sentence: str, asked: set[str]) -> list[_Token]:
 def _found(sentence: str, kind: str, start: int, end: int) -> tuple[str, int, int] | None:
     while end > start and sentence[end - 1] in " ,.;:":
         end -= 1
+    if sentence[start:end].endswith(("'s", "’s")) and end - start > 2:
+        end -= 2
     return (kind, start, end) if end > start else None
 
 
@@ -173,7 +194,7 @@ def _names(tokens: list[_Token], sentence: str) -> list[tuple[str, int, int]]:
         j = i + 1
         while j < len(tokens) and not tokens[j].broken:
             word = sentence[tokens[j].start : tokens[j].end]
-            if word[0].isupper():
+            if word[0].isupper() or (word[0].isdigit() and j == i + 1):
                 j += 1
             elif word.lower() in _CONNECT and j + 1 < len(tokens):
                 nxt = sentence[tokens[j + 1].start]
@@ -182,29 +203,38 @@ def _names(tokens: list[_Token], sentence: str) -> list[tuple[str, int, int]]:
                 j += 1
             else:
                 break
-        out.append(("name", tokens[i].start, tokens[j - 1].end))
+        if not P.MONTH_OR_DAY.match(sentence, tokens[i].start):
+            out.append(("name", tokens[i].start, tokens[j - 1].end))
         i = j
     return out
 
 
 def _runs(tokens: list[_Token]) -> list[tuple[str, int, int]]:
-    """Maximal runs of tokens the question does not have, cut at punctuation and trimmed
-    of stop words at both ends."""
+    """Runs of tokens the question does not have, cut at punctuation: each maximal run
+    and its pieces of up to MAX_PIECE words, all trimmed of stop words at both ends."""
     out: list[tuple[str, int, int]] = []
     run: list[_Token] = []
     for tok in [*tokens, None]:
         cut = CUT_AT_STOP and tok is not None and tok.stop and tok.stem not in _GLUE
         if tok is None or tok.asked or cut or (tok.broken and run):
-            while run and run[-1].stop:
-                run.pop()
-            while run and run[0].stop:
-                run.pop(0)
-            if run:
-                out.append(("words", run[0].start, run[-1].end))
+            out += _pieces(run)
             run = []
         if tok is not None and not tok.asked and not cut:
             run.append(tok)
     return out
+
+
+def _pieces(run: list[_Token]) -> list[tuple[str, int, int]]:
+    ends = [i for i, t in enumerate(run) if not t.stop]
+    if not ends:
+        return []
+    out = {("words", run[ends[0]].start, run[ends[-1]].end)}
+    for a in ends:
+        for b in ends:
+            inner = run[a:b]
+            if a <= b < a + MAX_PIECE and all(t.stem in _GLUE or not t.stop for t in inner):
+                out.add(("words", run[a].start, run[b].end))
+    return sorted(out, key=lambda c: (c[1], -c[2]))
 
 
 def candidates(question: str, sentence: str) -> list[tuple[str, int, int]]:
@@ -216,6 +246,7 @@ def candidates(question: str, sentence: str) -> list[tuple[str, int, int]]:
     for m in (P.ZH_DATE if zh else P.DATE).finditer(sentence):
         found.append(("date", m.start(), m.end()))
     found += _code(sentence, zh)
+    found += [("words", m.start(1), m.end(1)) for m in P.QUOTED.finditer(sentence)]
     if not zh:
         found += _names(tokens, sentence)
     out = []
@@ -231,36 +262,103 @@ def _all_asked(tokens: list[_Token], start: int, end: int) -> bool:
     return not inside or all(t.asked for t in inside)
 
 
-def _distance(tokens: list[_Token], start: int, end: int) -> int:
-    """Words between the span and the nearest word of the question (0 when adjacent or
-    when the sentence has none)."""
-    index = [i for i, t in enumerate(tokens) if t.end > start and t.start < end]
-    hits = [i for i, t in enumerate(tokens) if t.asked]
-    if not index or not hits:
-        return 0
-    first, last = index[0], index[-1]
-    return min(max(0, first - h - 1) if h < first else max(0, h - last - 1) for h in hits)
+def _distance(tokens: list[_Token], first: int, last: int) -> int:
+    """Content words between tokens[first..last] and the nearest word of the question (0
+    when adjacent or when the sentence has none)."""
+    best: int | None = None
+    for i, t in enumerate(tokens):
+        if t.asked and not (first <= i <= last):
+            lo, hi = (i + 1, first) if i < first else (last + 1, i)
+            gap = sum(1 for u in tokens[lo:hi] if not u.stop)
+            best = gap if best is None else min(best, gap)
+    return best or 0
+
+
+def _neighbour(tokens: list[_Token], i: int, step: int) -> _Token | None:
+    """The nearest content token from tokens[i] in direction ``step`` (None at an end)."""
+    while 0 <= i < len(tokens):
+        if not tokens[i].stop:
+            return tokens[i]
+        i += step
+    return None
+
+
+@dataclass(frozen=True)
+class _Question:
+    kind: str
+    asked: set[str]
+    anchor: str = ""  # the content word before the question word ("reduce" of "reduce what")
+    after: frozenset[str] = frozenset()  # the first content words after it
+    head: bool = False  # a noun follows the question word ("what sport", "which treaty")
+
+
+def _parse(question: str) -> _Question:
+    """The question's kind and words; where it has a question word: the content word
+    right before it (for "What did X <verb>?" the verb, the last one), the first content
+    words after it ("space station" of "What space station supported ...", "combustion"
+    of "what type of combustion"), and which words go before / after the answer."""
+    kind, asked = question_kind(question), _question_words(question)
+    words = [_stem(m.group()) for m in _TOKEN.finditer(question)]
+    content = [w not in STOPWORDS and w not in _EXTRA_STOP for w in words]
+    for i, w in enumerate(words):
+        if w not in P.WH_WORDS:
+            continue
+        before = [v for v, c in zip(words[:i], content) if c]
+        rest = words[i + 1 :]
+        if len(rest) > 1 and rest[0] in P.TYPE_WORDS and rest[1] == "of":
+            rest = rest[2:]
+        after = [v for v in rest[:4] if v not in STOPWORDS and v not in _EXTRA_STOP]
+        if not before and rest and rest[0] in P.DO_WORDS:
+            before = [v for v, c in zip(words, content) if c]
+        head = bool(rest) and content[i + 1] and not rest[0].endswith(("ed", "ing"))
+        anchor = before[-1] if before else ""
+        return _Question(kind, asked, anchor, frozenset(after[:2]), head)
+    return _Question(kind, asked)
+
+
+def _left_share(tokens: list[_Token], first: int, last: int) -> float:
+    """Share of the question's words in the sentence (outside tokens[first..last]) that
+    come before it: the answer mostly follows what the question restates."""
+    found = [i for i, t in enumerate(tokens) if t.asked and not first <= i <= last]
+    return sum(i < first for i in found) / len(found) if found else 0.0
+
+
+def _score(q: _Question, tokens: list[_Token], sentence: str, cand: tuple[str, int, int]) -> float:
+    ckind, start, end = cand
+    inside = [i for i, t in enumerate(tokens) if t.end > start and t.start < end]
+    if not inside:
+        return -1e9
+    first, last = inside[0], inside[-1]
+    left, right = _neighbour(tokens, first - 1, -1), _neighbour(tokens, last + 1, 1)
+    lone = end - start == 1 and has_cjk(sentence[start:end])  # one character: no word
+    return (
+        PRIOR[q.kind].get(ckind, 0.0)
+        - LONE_CHARACTER * lone
+        - DISTANCE_WEIGHT * _distance(tokens, first, last)
+        - LENGTH_WEIGHT * (len(inside) - 1)
+        - LONG_WEIGHT * max(0, len(inside) - LONG)
+        + AFTER_ASKED * bool(left and left.asked and not tokens[first].broken)
+        + BEFORE_ASKED * bool(right and right.asked and not tokens[last + 1].broken)
+        + ANCHOR * bool(left and q.anchor and left.stem == q.anchor)
+        + NEAR_AFTER * bool({left.stem if left else "", right.stem if right else ""} & q.after)
+        + LEFT_SHARE * _left_share(tokens, first, last)
+        + QUOTED * (sentence[start - 1 : start] in '"“' and sentence[end : end + 1] in '"”')
+        + NAME_WORDS * (ckind == "name" and len(inside) > 1)
+        + HEAD_NAME * (ckind == "name" and q.head)
+        - FIRST_WORD * (ckind == "name" and first == last == 0)
+    )
 
 
 def answer_span(question: str, sentence: str) -> Span | None:
     """The best-scored candidate span of ``sentence`` for ``question`` (None when every
     word of the sentence is in the question)."""
-    kind = question_kind(question)
-    asked = _question_words(question)
-    tokens = _tokens(sentence, asked)
-    prior = PRIOR[kind]
+    q = _parse(question)
+    tokens = _tokens(sentence, q.asked)
     best: Span | None = None
-    for ckind, start, end in candidates(question, sentence):
-        words = max(1, len([t for t in tokens if t.start >= start and t.end <= end]))
+    for cand in candidates(question, sentence):
+        ckind, start, end = cand
         fits = ckind == "number" and _unit_fits(question, sentence, start, end)
-        lone = end - start == 1 and has_cjk(sentence[start:end])  # one character: no word
-        score = (
-            prior.get(ckind, 0.0)
-            + UNIT_BONUS * fits
-            - LONE_CHARACTER * lone
-            - DISTANCE_WEIGHT * _distance(tokens, start, end)
-            - LENGTH_WEIGHT * (words - 1)
-        )
+        score = _score(q, tokens, sentence, cand) + UNIT_BONUS * fits
         if best is None or score > best.score + 1e-9:
             best = Span(start, end, sentence[start:end], ckind, round(score, 4))
     return best

@@ -17,8 +17,9 @@ EN_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "date",
-            r"\bwhen\b|\b(what|which) (year|date|day|month|time|century|decade|era|period|"
-            r"season)s?\b",
+            r"\bwhen\s+(?:was|were|is|are|did|do|does|will|would|could|can|had|has|have|"
+            r"might|should)\b|\bwhen\W*$|\b(what|which) (year|date|day|month|time|century|"
+            r"decade|era|period|season)s?\b",
         ),
         (
             "code",
@@ -115,3 +116,11 @@ DIMENSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"[$£€¥%]|percent|per cent|dollars?|euros?|pounds?|元",
     ),
 )
+
+WH_WORDS = frozenset("what which who whom whose when where why how".split())
+TYPE_WORDS = frozenset("type kind form sort typ".split())
+DO_WORDS = frozenset("do does did".split())
+MONTH_OR_DAY = re.compile(
+    rf"(?:{MONTHS}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+)
+QUOTED = re.compile(r"[\"“]([^\"“”]{1,40})[\"”]")
