@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,11 @@ from edgekit.runtime.answer import (
     AnswerPlan,
     Decoding,
     StreamState,
-    plan_answer,
     stream_plan,
     token_counter,
 )
 from edgekit.runtime.bundle import SiteBundle
+from edgekit.runtime.request import Limits, PlannedRequest, plan_request
 from edgekit.runtime.threads import default_threads
 
 BOLD, PLAIN = "\033[1m", "\033[0m"
@@ -78,8 +78,12 @@ def load_model(
 
 
 class ChatSession:
-    """A conversation with a bundle through the one answer path (edgekit.runtime.answer):
-    keeps history; applies the bundle's settings, KB and expert rules like `serve` does."""
+    """A conversation with a bundle, planned like a `serve` request
+    (edgekit.runtime.request: KB, expert rules, token limits, expert routing) and answered
+    through the one answer path (edgekit.runtime.answer); keeps history.
+
+    An expert adapter's model is loaded the first time a question is routed to it
+    (``load_expert`` takes the adapter's GGUF; default: :func:`load_model` with it)."""
 
     def __init__(
         self,
@@ -90,39 +94,67 @@ class ChatSession:
         kb: Any = None,
         rules: list[Any] | None = None,
         settings: AnswerSettings | None = None,
+        adapter: str | None = None,
+        load_expert: Callable[[Path], Any] | None = None,
     ) -> None:
         from edgekit.runtime.prompting import load_rules
 
         base = settings or AnswerSettings.from_manifest(bundle.manifest)
         self.settings = base.with_values(max_tokens=max_tokens, temperature=temperature)
-        self.llm = llm
-        self.kb = kb
+        # a local user is bounded by the context window only, not by a server's output cap
+        self.limits = Limits.of(self.settings.n_ctx, max_output_tokens=self.settings.n_ctx)
+        self.llm, self.kb, self.adapter = llm, kb, adapter
         self.rules = load_rules(bundle.root / mf.RULES_FILE) if rules is None else rules
         self.count_tokens = token_counter(llm)
+        experts = [e for e in bundle.meta.experts if e.gguf]
+        self.experts = {e.name: list(e.patterns) for e in experts}
+        self._expert_gguf = {e.name: bundle.root / str(e.gguf) for e in experts}
+        self._expert_llms: dict[str, Any] = {}
+        self._load_expert = load_expert or (lambda lora: load_model(bundle, lora_path=lora))
         self.last_citations: list[str] = []
         self.last_plan: AnswerPlan | None = None
+        self.last_adapter: str | None = None
         self.last_state: StreamState | None = None
         self.messages: list[dict[str, str]] = []
 
-    def plan(self, question: str, decoding: Decoding = NO_OVERRIDES) -> AnswerPlan:
-        """The prompt and decoding parameters for ``question`` after the history."""
-        return plan_answer(
+    def request(self, question: str, decoding: Decoding = NO_OVERRIDES) -> PlannedRequest:
+        """The plan, prompt size and answering adapter for ``question`` after the history
+        (raises :class:`edgekit.runtime.request.Refused` over the token limits)."""
+        return plan_request(
             self.settings,
             [*self.messages, {"role": "user", "content": question}],
             self.count_tokens,
+            self.limits,
             kb=self.kb,
             rules=self.rules,
             decoding=decoding,
+            experts=self.experts,
+            adapter=self.adapter,
         )
+
+    def plan(self, question: str, decoding: Decoding = NO_OVERRIDES) -> AnswerPlan:
+        """The prompt and decoding parameters for ``question`` after the history."""
+        return self.request(question, decoding).plan
+
+    def model(self, adapter: str | None) -> Any:
+        """The llama.cpp model of an expert adapter (None: the main model)."""
+        if adapter is None:
+            return self.llm
+        if adapter not in self._expert_llms:
+            self._expert_llms[adapter] = self._load_expert(self._expert_gguf[adapter])
+        return self._expert_llms[adapter]
 
     def ask(self, question: str, decoding: Decoding = NO_OVERRIDES) -> Iterator[str]:
         """Stream the answer (an answer from excerpts comes whole, once checked against
-        them); afterwards ``last_citations`` lists the excerpts it was given and
-        ``last_state.replaced`` says whether the model's text was replaced."""
-        plan = self.last_plan = self.plan(question, decoding)
+        them); afterwards ``last_citations`` lists the excerpts it was given,
+        ``last_adapter`` the expert that answered and ``last_state.replaced`` whether the
+        model's text was replaced."""
+        planned = self.request(question, decoding)
+        plan = self.last_plan = planned.plan
+        self.last_adapter = planned.adapter
         state = self.last_state = StreamState()
         self.last_citations = [f"[{n}] {h.citation()}" for n, h in enumerate(plan.hits, 1)]
-        yield from stream_plan(self.llm, plan, state)
+        yield from stream_plan(self.model(planned.adapter), plan, state)
         # history keeps the plain question: old excerpts would crowd out new ones
         self.messages += [
             {"role": "user", "content": question},

@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgekit.runtime.answer import AnswerPlan, Decoding, plan_answer, prompt_tokens
+from edgekit.runtime.answer import AnswerPlan, Decoding
 from edgekit.runtime.api_error import ApiError
 from edgekit.runtime.api_models import ChatRequest
 from edgekit.runtime.audit import text_hash
+from edgekit.runtime.request import Refused, plan_request
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Prepared:
     fixed_reply: str | None = None
     plan: AnswerPlan | None = None
     question: str | None = None  # the last user message as sent (before the KB context)
+    adapter: str | None = None  # the expert adapter that answers (None: the main lane)
 
 
 def _conversation(req: ChatRequest) -> list[dict[str, Any]]:
@@ -62,7 +64,8 @@ def citation_entries(hits: list[Any]) -> list[dict[str, Any]]:
 
 
 def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
-    """The one answer path's plan for a request; checks the prompt and output token limits."""
+    """The request's plan (edgekit.runtime.request, as `chat` plans it): retrieval, rules,
+    prompt, token limits (a refusal is a 4xx) and the expert adapter that answers."""
     use_kb = server.kb is not None if req.kb is None else req.kb
     if use_kb and server.kb is None:
         raise ApiError(400, "this bundle has no knowledge base; send kb: false", "kb")
@@ -74,22 +77,29 @@ def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
         stop=req.stop,
     )
     conversation = _conversation(req)
-    plan = plan_answer(
-        server.answer_settings,
-        conversation,
-        server.count_tokens,
-        kb=server.kb,
-        rules=server.rules,
-        decoding=decoding,
-        use_kb=use_kb and not req.tools,
-    )
+    try:
+        planned = plan_request(
+            server.answer_settings,
+            conversation,
+            server.count_tokens,
+            server.limits,
+            kb=server.kb,
+            rules=server.rules,
+            decoding=decoding,
+            use_kb=use_kb and not req.tools,
+            experts=server.expert_patterns(),
+            adapter=req.model.split(":", 1)[1] if ":" in req.model else None,
+        )
+    except Refused as exc:
+        raise ApiError(exc.status, exc.message, exc.param) from None
+    plan = planned.plan
     if plan.retrieved or plan.retrieval_seconds:
         server.metrics.retrieval.observe(plan.retrieval_seconds)
-    prepared = Prepared(
+    return Prepared(
         plan.messages,
         plan.max_tokens,
         float(plan.sampling["temperature"]),
-        prompt_tokens(plan, server.count_tokens),
+        planned.prompt_tokens,
         citations=citation_entries(plan.hits),
         chunk_ids=[h.id for h in plan.hits],
         doc_hashes=sorted({str(h.meta.get("doc_sha256")) for h in plan.hits}),
@@ -97,26 +107,8 @@ def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
         fixed_reply=plan.fixed_reply,
         plan=plan,
         question=_last_user(conversation),
+        adapter=planned.adapter,
     )
-    if prepared.prompt_tokens > server.max_prompt:
-        raise ApiError(
-            400,
-            f"prompt is {prepared.prompt_tokens} tokens; the limit is "
-            f"{server.max_prompt} (max_prompt_tokens)",
-            "messages",
-        )
-    limit = server.settings.max_output_tokens
-    if prepared.max_tokens > limit:
-        raise ApiError(
-            400,
-            f"max_tokens {prepared.max_tokens} is over this server's limit of "
-            f"{limit} (max_output_tokens)",
-            "max_tokens",
-        )
-    if prepared.prompt_tokens + prepared.max_tokens > server.n_ctx:
-        prepared.max_tokens = max(1, server.n_ctx - prepared.prompt_tokens)
-        plan.sampling["max_tokens"] = prepared.max_tokens
-    return prepared
 
 
 def sse(obj: dict[str, Any]) -> bytes:

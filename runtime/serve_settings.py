@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit.runtime.request import DEFAULT_MAX_OUTPUT_TOKENS, PROMPT_MARGIN
+
 DEFAULT_HOST = "127.0.0.1"  # loopback: serving on 0.0.0.0 is an explicit choice
 DEFAULT_PORT = 8080
 DEFAULT_INSTALL_ROOT = Path("/opt/edgekit")
@@ -46,8 +48,12 @@ class ServeSettings:
     queue_timeout: float = internal(30.0)
     request_timeout: float = option(120.0, "Seconds one answer may take.", "--timeout")
     max_body_bytes: int = internal(1 << 20)
-    max_prompt_tokens: int | None = option(None, "Default: the context window minus 256.")
-    max_output_tokens: int = option(1024, "Most tokens one answer may generate.")
+    max_prompt_tokens: int | None = option(
+        None, f"Default: the context window minus {PROMPT_MARGIN}."
+    )
+    max_output_tokens: int = option(
+        DEFAULT_MAX_OUTPUT_TOKENS, "Most tokens one answer may generate."
+    )
     audit_log: Path | None = option(
         None, "Default: <bundle>.audit.jsonl next to the bundle.", dir_okay=False
     )

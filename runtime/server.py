@@ -27,6 +27,7 @@ from edgekit.runtime.hotswap import HotSwap
 from edgekit.runtime.limits import LimitsAndCounts
 from edgekit.runtime.metrics import Metrics
 from edgekit.runtime.prompting import load_rules, load_tools
+from edgekit.runtime.request import Limits
 from edgekit.runtime.serve_settings import ServeSettings
 
 log = logging.getLogger("edgekit.serve")
@@ -94,7 +95,7 @@ class Server:
         self.keys = KeyStore(self.site.root)
         log = settings.audit_log or self.site.root.with_name(self.site.root.name + ".audit.jsonl")
         self.audit = audit_mod.AuditLog(log, key_path=settings.audit_key)
-        self.max_prompt = settings.max_prompt_tokens or max(64, self.n_ctx - 256)
+        self.limits = Limits.of(self.n_ctx, settings.max_prompt_tokens, settings.max_output_tokens)
         if not upstream:
             self.hot_swap.start()
 
@@ -132,33 +133,13 @@ class Server:
                 "model",
             )
 
-    def pick(self, requested: str, top_source: str | None) -> tuple[str | None, Lane]:
-        """(adapter name or None, lane) for a request's `model`.
+    def expert_patterns(self) -> dict[str, list[str]]:
+        """Each expert adapter's document patterns (edgekit.runtime.request.route)."""
+        return {name: patterns for name, (_, patterns) in self.experts.items()}
 
-        `bundle:NAME` asks for an expert adapter, `bundle:base` for none; plain `bundle` (or
-        empty) routes by the best knowledge-base hit: the expert whose document patterns
-        match that hit's source serves the request.
-        """
-        import fnmatch
-
-        name = requested.split(":", 1)[1] if ":" in requested else None
-        if name == "base":
-            return None, self.lane
-        if name is not None:
-            if name not in self.experts:
-                raise ApiError(
-                    404,
-                    f"adapter {name!r} is not in this bundle (have: "
-                    f"{', '.join(self.experts) or 'none'})",
-                    "model",
-                )
-            return name, self.experts[name][0]
-        if top_source:
-            rel = top_source.split("/", 1)[1] if "/" in top_source else top_source
-            for expert, (lane, patterns) in self.experts.items():
-                if any(fnmatch.fnmatch(rel, p) for p in patterns):
-                    return expert, lane
-        return None, self.lane
+    def lane_for(self, adapter: str | None) -> Lane:
+        """The lane of an expert adapter (None: the main lane)."""
+        return self.experts[adapter][0] if adapter else self.lane
 
 
 def create_app(settings: ServeSettings) -> FastAPI:

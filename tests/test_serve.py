@@ -421,7 +421,7 @@ def test_chat_and_serve_send_the_same_prompt_and_give_the_same_greedy_answer(ser
 
     bundle, q = served["bundle"], "Where do I sign in at the start of a shift?"
     r = client(served).chat.completions.create(
-        model=f"{bundle.name}:base",  # `chat` serves no expert adapters
+        model=f"{bundle.name}:base",  # the main model (see the test below for experts)
         messages=[{"role": "user", "content": q}],
         temperature=0,
         max_tokens=24,
@@ -451,6 +451,88 @@ def test_chat_and_serve_send_the_same_prompt_and_give_the_same_greedy_answer(ser
     )
     own = r.choices[0].message.content or ""
     assert out.stdout.strip() == own.strip()  # tiny-random may say only whitespace
+
+
+def test_chat_and_serve_answer_alike_plain_expert_and_over_long(served, tmp_path: Path):
+    """One request plan for both (edgekit.runtime.request): with serve's default limits,
+    `edgekit chat` and `edgekit serve` give the same greedy text for a plain question, a
+    question routed to the FAQ expert by its best excerpt, the expert named, and a prompt
+    that leaves less than max_tokens of the window (both shorten max_tokens alike); a
+    prompt over the limit is refused by both with the same message."""
+    from edgekit.runtime.bundle import open_bundle
+    from edgekit.runtime.chat import ChatSession, load_model
+    from edgekit.runtime.request import Refused
+
+    bundle = served["bundle"]
+    server = RunningServer(
+        bundle, "--no-auth", "--slots", "1", "--audit-log", str(tmp_path / "audit.jsonl")
+    )
+    c = openai.OpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0)
+
+    def serve(q: str, adapter: str = "", kb: bool = True, max_tokens: int = 24):
+        r = c.chat.completions.create(
+            model=bundle.name + (f":{adapter}" if adapter else ""),
+            messages=[{"role": "user", "content": q}],
+            temperature=0,
+            max_tokens=max_tokens,
+            extra_body={"kb": kb},
+        )
+        return r.model, (r.choices[0].message.content or "").strip(), r.usage.completion_tokens
+
+    def chat(q: str, *args: str, max_tokens: int = 24, check: bool = True):
+        out = run_cli(
+            "chat",
+            str(bundle),
+            q,
+            "--temperature",
+            "0",
+            "--max-tokens",
+            str(max_tokens),
+            *args,
+            check=check,
+        )
+        return out.stdout.split("\nSources:")[0].strip(), out.stderr
+
+    try:
+        plain = "Where do I sign in at the start of a shift?"
+        model, text, _ = serve(plain)
+        assert model == bundle.name and chat(plain) == (text, "")
+        routed = "Which extension do I call in an emergency?"
+        model, text, _ = serve(routed)
+        shown, err = chat(routed)
+        assert model == f"{bundle.name}:faq" and shown == text and "expert adapter faq" in err
+        # the expert's own greedy text (no excerpts: nothing replaces it)
+        _, expert_text, _ = serve(routed, "faq", kb=False)
+        assert chat(routed, "--adapter", "faq", "--no-kb")[0] == expert_text
+        # a prompt that leaves the answer less than max_tokens of the 2048-token window
+        site = open_bundle(bundle)
+        session = ChatSession(site, load_model(site), max_tokens=400, temperature=0)
+        # the expert's model is the bundle's GGUF with the expert's LoRA (2 training steps
+        # leave tiny-random's greedy text as it was, so the text alone cannot show it)
+        (faq,) = site.meta.experts
+        assert session.model("faq").lora_path == str(site.root / str(faq.gguf))
+        assert session.model(None).lora_path is None
+        window = session.settings.n_ctx
+        long_q = "Where do I sign in? " + "shift " * 1900
+        while True:  # the longest prompt under the limit
+            try:
+                planned = session.request(long_q)
+                break
+            except Refused:
+                long_q = long_q[: -len("shift ")]
+        assert planned.prompt_tokens + 400 > window and planned.plan.max_tokens < 400
+        _, text, n_out = serve(long_q, "base", kb=False, max_tokens=400)
+        assert chat(long_q, "--no-kb", max_tokens=400)[0] == text
+        assert n_out <= planned.plan.max_tokens
+        too_long = long_q + "shift " * 40
+        with pytest.raises(openai.BadRequestError) as refused:
+            serve(too_long, "base", kb=False)
+        message = refused.value.body["message"]
+        assert message.startswith("prompt is ") and "max_prompt_tokens" in message
+        _, err = chat(too_long, "--no-kb", check=False)
+        assert message in " ".join(err.split())
+    finally:
+        server.stop()
 
 
 def test_invalid_requests_are_4xx_under_python_O(served, tmp_path: Path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,6 +22,13 @@ from edgekit.cli.common import _console, pubkey_option, threads_option
 )
 @click.option("--no-kb", is_flag=True, help="Do not use the bundle's knowledge base.")
 @click.option(
+    "--adapter",
+    default=None,
+    metavar="NAME",
+    help="Answer with this expert adapter of the bundle ('base': none). Default: as `serve` "
+    "routes, the expert whose documents hold the best excerpt, else the main model.",
+)
+@click.option(
     "--full-verify",
     is_flag=True,
     help="Rehash every file, ignoring the cache of large files' hashes.",
@@ -34,6 +42,7 @@ def chat(
     temperature: float | None,
     quant: str | None,
     no_kb: bool,
+    adapter: str | None,
     full_verify: bool,
     pubkey: Path | None,
 ) -> None:
@@ -48,7 +57,8 @@ def chat(
     """
     from edgekit.runtime.adapter_store import AdapterStore
     from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.chat import BoldMarks, ChatSession, load_model
+    from edgekit.runtime.chat import ChatSession, load_model
+    from edgekit.runtime.request import Refused
 
     err = _console(stderr=True)
     with err.status("verifying bundle …"):
@@ -64,21 +74,23 @@ def chat(
         if has_kb(site):
             with err.status("opening knowledge base …"):
                 kb = open_kb(site)
-    session = ChatSession(site, llm, max_tokens=max_tokens, temperature=temperature, kb=kb)
 
-    def answer(question: str) -> None:
-        marks = BoldMarks(sys.stdout.isatty())  # the answer span: bold on a terminal
-        for piece in session.ask(question):
-            click.echo(marks.feed(piece), nl=False)
-            sys.stdout.flush()
-        click.echo(marks.close())
-        if session.last_citations:
-            click.echo("\nSources:")
-            for line in session.last_citations:
-                click.echo(f"  {line}")
+    def load_expert(gguf: Path) -> Any:
+        with err.status(f"loading expert adapter {gguf.name} …"):
+            return load_model(site, threads=threads, qtype=quant, lora_path=gguf)
+
+    session = ChatSession(
+        site,
+        llm,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        kb=kb,
+        adapter=adapter,
+        load_expert=load_expert,
+    )
 
     if prompt is not None:
-        answer(prompt)
+        _answer(session, prompt, err)
         return
     err.print(f"[bold]{site.name}[/] — type a question, Ctrl-D or /exit to leave")
     while True:
@@ -89,4 +101,25 @@ def chat(
         if question in ("/exit", "/quit"):
             break
         if question:
-            answer(question)
+            try:
+                _answer(session, question, err)
+            except Refused as exc:  # e.g. over the prompt limit: the session goes on
+                err.print(f"[red]{exc.message}[/]")
+
+
+def _answer(session: Any, question: str, err: Any) -> None:
+    """Print one answer as it streams (the answer span bold on a terminal), its sources,
+    and on stderr the expert adapter that answered."""
+    from edgekit.runtime.chat import BoldMarks
+
+    marks = BoldMarks(sys.stdout.isatty())
+    for piece in session.ask(question):
+        click.echo(marks.feed(piece), nl=False)
+        sys.stdout.flush()
+    click.echo(marks.close())
+    if session.last_citations:
+        click.echo("\nSources:")
+        for line in session.last_citations:
+            click.echo(f"  {line}")
+    if session.last_adapter:
+        err.print(f"[dim]answered by expert adapter {session.last_adapter}[/]")

@@ -24,6 +24,7 @@ from edgekit.runtime.api_error import ApiError
 from edgekit.runtime.api_models import ChatRequest, CompletionRequest
 from edgekit.runtime.engine import Handle, Lane, LaneClosed, QueueFull, SamplingSpec
 from edgekit.runtime.engine.completion import LaneCompletion
+from edgekit.runtime.request import Refused, fit
 
 BUSY = "server busy: every slot is in use and the wait queue is full; retry shortly"
 
@@ -128,8 +129,7 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
         srv.check_model(body.model)
         loop = asyncio.get_running_loop()
         prepared = await loop.run_in_executor(srv.prepare_pool, gen.prepare_chat, srv, body)
-        top = prepared.citations[0]["source"] if prepared.citations else None
-        adapter, lane = srv.pick(body.model, top)
+        adapter, lane = prepared.adapter, srv.lane_for(prepared.adapter)
         model_name = f"{srv.model_id}:{adapter}" if adapter else srv.model_id
         acct = gen.Accounting(srv, key.id, prepared, adapter or lane.label)
         base = {"model": model_name, "system_fingerprint": lane.label}
@@ -275,20 +275,10 @@ async def _completion(srv: Any, body: CompletionRequest, key: Any) -> dict[str, 
     n_prompt = srv.count_tokens(prompt)
     if n_prompt == 0:
         raise ApiError(400, "prompt is empty", "prompt")
-    if n_prompt > srv.max_prompt:
-        raise ApiError(
-            400,
-            f"prompt is {n_prompt} tokens; the limit is {srv.max_prompt} (max_prompt_tokens)",
-            "prompt",
-        )
-    max_tokens = body.max_tokens or srv.default_max_tokens
-    limit = srv.settings.max_output_tokens
-    if max_tokens > limit:
-        raise ApiError(
-            400,
-            f"max_tokens {max_tokens} is over this server's limit of {limit} (max_output_tokens)",
-            "max_tokens",
-        )
+    try:
+        max_tokens = fit(n_prompt, body.max_tokens or srv.default_max_tokens, srv.limits, "prompt")
+    except Refused as exc:
+        raise ApiError(exc.status, exc.message, exc.param) from None
     temperature = srv.default_temperature if body.temperature is None else body.temperature
     llm = LaneCompletion(srv.lane, srv.settings.request_timeout)
 
