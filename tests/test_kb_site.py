@@ -179,6 +179,10 @@ def test_bundle_carries_the_kb_and_chat_cites_it(tiny_project):
     kb_info = result.manifest[mf.K_KB]
     assert kb_info[mf.K_PATH] == "kb" and kb_info[mf.K_DOCUMENTS] == 2
     assert len(kb_info[mf.K_EMBEDDER_FINGERPRINT]) == 64
+    # each retrieval value once: under runtime.answer, not again in the kb section
+    assert set(kb_info) == {mf.K_PATH, mf.K_EMBEDDER_FINGERPRINT, mf.K_DOCUMENTS, mf.K_CHUNKS}
+    answer = result.manifest[mf.K_RUNTIME][mf.K_ANSWER]
+    assert {"top_k", "context_tokens", "fusion", "bm25_weight", "bm25_segmenter"} <= set(answer)
     files = {f[mf.K_PATH] for f in result.manifest[mf.K_FILES]}
     assert {"kb/kb.json", "kb/embedder/model.onnx", "kb/chroma/chroma.sqlite3"} <= files
     chat = run_cli(

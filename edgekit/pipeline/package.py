@@ -44,14 +44,9 @@ def kb_manifest(loaded: LoadedConfig, kb_dir: Path, stats: dict[str, Any]) -> KB
     from edgekit.kb.ingest import embedder_fingerprint
     from edgekit.kb.store import EMBEDDER_DIR
 
-    k = loaded.config.kb
     return KBEntry(
         path=mf.KB_DIR,
         embedder_fingerprint=embedder_fingerprint(kb_dir / EMBEDDER_DIR),
-        top_k=k.top_k,
-        context_tokens=k.context_tokens,
-        fusion={"method": k.fusion, "bm25": k.bm25_weight, "vector": k.vector_weight},
-        bm25_segmenter=k.bm25_segmenter,
         documents=stats.get("documents"),
         chunks=stats.get("chunks"),
     )
@@ -224,7 +219,7 @@ def _meta(
 def _runtime(loaded: LoadedConfig) -> RuntimeEntry:
     """The site's answering defaults (the chosen settings replace `answer` after eval qa)."""
     cfg = loaded.config
-    settings = answer_settings(loaded).tunable()
+    settings = answer_settings(loaded).stored()
     return RuntimeEntry(
         system_prompt=cfg.prompt.system,
         max_tokens=cfg.prompt.max_tokens,

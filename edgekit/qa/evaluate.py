@@ -105,7 +105,7 @@ def evaluate_bundle(
         by_chosen = session.evaluate(test, chosen, step("test, chosen settings"))
         result["test"]["chosen"] = by_chosen["metrics"]
         records = by_chosen["records"]
-    result["chosen_settings"] = chosen.tunable()
+    result["chosen_settings"] = chosen.stored()
     result["records"] = records
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result

@@ -98,15 +98,21 @@ class AnswerSettings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
     def tunable(self) -> dict[str, Any]:
-        """The values the build may choose by measurement (stored under K_ANSWER)."""
+        """The values the build may choose by measurement."""
         return {k: v for k, v in asdict(self).items() if k in TUNABLE}
+
+    def stored(self) -> dict[str, Any]:
+        """What a manifest keeps of these settings under `runtime.answer` (and
+        `runtime.answer_config`): every retrieval and prompt value, once; the manifest's
+        `kb` section says only what the knowledge base is."""
+        return {k: v for k, v in asdict(self).items() if k in STORED}
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any], chosen: bool = True) -> AnswerSettings:
         """The bundle's settings; ``chosen=False`` ignores what the build chose by
         measurement and gives the config's own values."""
         rt = manifest.get(mf.K_RUNTIME) or {}
-        kb = manifest.get(mf.K_KB) or {}
+        kb = manifest.get(mf.K_KB) or {}  # bundles made before 2026-12 kept these there
         fusion = kb.get(mf.K_FUSION) or {}
         values: dict[str, Any] = {
             "system_prompt": rt.get(mf.K_SYSTEM_PROMPT),
@@ -136,4 +142,5 @@ TUNABLE = (
     "prompt_style",
     "repeat_penalty",
 )
+STORED = (*TUNABLE, "fusion")
 DEFAULTS = AnswerSettings()

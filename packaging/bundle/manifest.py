@@ -97,12 +97,13 @@ K_SIZE = "size"
 
 # keys of K_KB (K_PATH too)
 K_EMBEDDER_FINGERPRINT = "embedder_fingerprint"
+K_DOCUMENTS = "documents"
+K_CHUNKS = "chunks"
+# retrieval keys that bundles made before 2026-12 kept under K_KB (now in K_ANSWER)
 K_TOP_K = "top_k"
 K_CONTEXT_TOKENS = "context_tokens"
 K_FUSION = "fusion"
 K_BM25_SEGMENTER = "bm25_segmenter"
-K_DOCUMENTS = "documents"
-K_CHUNKS = "chunks"
 
 # keys of K_RUNTIME
 K_SYSTEM_PROMPT = "system_prompt"

@@ -98,14 +98,11 @@ class EvalSetEntry:
 
 @dataclass(frozen=True)
 class KBEntry:
-    """The knowledge base folder and the retrieval settings it was built with."""
+    """The knowledge base folder and what it holds (the retrieval settings it is queried
+    with are the runtime's answer settings)."""
 
     path: str
     embedder_fingerprint: str
-    top_k: int
-    context_tokens: int
-    fusion: dict[str, Any]
-    bm25_segmenter: str
     documents: int | None = None
     chunks: int | None = None
 
@@ -113,10 +110,6 @@ class KBEntry:
         return {
             mf.K_PATH: self.path,
             mf.K_EMBEDDER_FINGERPRINT: self.embedder_fingerprint,
-            mf.K_TOP_K: self.top_k,
-            mf.K_CONTEXT_TOKENS: self.context_tokens,
-            mf.K_FUSION: self.fusion,
-            mf.K_BM25_SEGMENTER: self.bm25_segmenter,
             mf.K_DOCUMENTS: self.documents,
             mf.K_CHUNKS: self.chunks,
         }

@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.bundle.report_qa import answers_section
 
 Reader = Callable[[str], bytes | None]  # bundle path -> content, None when absent
@@ -258,15 +259,15 @@ def _retrieval(m: dict[str, Any]) -> str:
     kb = m.get(mf.K_KB)
     if not kb:
         return _na("No knowledge base in this bundle.")
-    fusion = kb.get(mf.K_FUSION) or {}
+    answer = AnswerSettings.from_manifest(m)
     rows = [
         ["documents", kb.get(mf.K_DOCUMENTS)],
         ["chunks", kb.get(mf.K_CHUNKS)],
-        ["chunks per question (top k)", kb.get(mf.K_TOP_K)],
-        ["context budget (tokens)", kb.get(mf.K_CONTEXT_TOKENS)],
+        ["chunks per question (top k)", answer.top_k],
+        ["context budget (tokens)", answer.context_tokens],
         [
             "fusion",
-            f"{fusion.get('method')}: BM25 {fusion.get('bm25')}, vector {fusion.get('vector')}",
+            f"{answer.fusion}: BM25 {answer.bm25_weight}, vector {answer.vector_weight}",
         ],
         ["embedder fingerprint", kb.get(mf.K_EMBEDDER_FINGERPRINT)],
     ]
