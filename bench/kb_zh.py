@@ -57,7 +57,7 @@ def recall(found: list[int | None]) -> dict[str, float]:
 
 def mrr(kb: Any, items: list[Any], settings: Any) -> float:
     """Mean reciprocal rank of the first chunk holding the answer (0 when not in the top 5)."""
-    from edgekit.runtime.answer import retrieval_weights
+    from edgekit.runtime.answer.path import retrieval_weights
 
     weights = retrieval_weights(settings)
     total = 0.0
@@ -129,7 +129,7 @@ def main() -> None:
         stats = kb.stats()
         chosen = None
         if args.split == "test" and dev:
-            from edgekit.runtime.answer import retrieval_weights
+            from edgekit.runtime.answer.path import retrieval_weights
 
             chosen = choose_on_dev(kb, dev)
             label = f"{chosen.bm25_weight}/{chosen.vector_weight} {chosen.bm25_segmenter}"

@@ -146,7 +146,7 @@ def right(reply: str, answers: list[str]) -> bool:
     """An accepted answer in the reply; for a question the documents do not answer, the
     reply abstains (the runtime's NOT_IN_EXCERPTS reply, or any abstention)."""
     from edgekit.qa.score import abstained, contains, normalize
-    from edgekit.runtime.support import NOT_IN_EXCERPTS
+    from edgekit.runtime.answer.support import NOT_IN_EXCERPTS
 
     if answers:
         return contains(reply, answers)

@@ -209,7 +209,7 @@ def main() -> None:
     cfg: dict[str, Any] = {"system": "", "repeat_penalty": None, "n_ctx": 2048}
     if args.bundle:
         from edgekit.bundle.answer_settings import AnswerSettings
-        from edgekit.runtime.bundle import open_bundle
+        from edgekit.runtime.site.verified import open_bundle
 
         site = open_bundle(args.bundle)
         answer = AnswerSettings.from_manifest(site.manifest)

@@ -37,7 +37,7 @@ def main() -> None:
 
     import llama_cpp
 
-    from edgekit.runtime.bundle import open_bundle
+    from edgekit.runtime.site.verified import open_bundle
 
     site = open_bundle(args.bundle)
     gguf = site.model_path()

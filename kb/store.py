@@ -71,7 +71,7 @@ class KnowledgeBase:
         self._cache: dict[str, Any] | None = None
         self._bm25: dict[str, BM25Index] = {}  # per segmenter
         #: retrieval settings: AnswerSettings' defaults until a caller applies a bundle's
-        #: (edgekit.runtime.knowledge.use_answer_settings)
+        #: (edgekit.runtime.answer.knowledge.use_answer_settings)
         self.default_weights: FusionWeights = DEFAULT_FUSION
         self.top_k = DEFAULTS.top_k
         #: how BM25 cuts Chinese text (edgekit.kb.segment); the index follows a change

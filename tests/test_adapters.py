@@ -97,7 +97,7 @@ def _import(bundle: Path, package: Path, pub: Path, **env: str):
 
 
 def _active(bundle: Path) -> str | None:
-    from edgekit.runtime.adapter_store import AdapterStore
+    from edgekit.runtime.site.adapter_store import AdapterStore
 
     return AdapterStore(bundle).current()
 

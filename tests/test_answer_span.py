@@ -171,7 +171,7 @@ def test_scores_take_the_short_answer_for_token_f1():
 
 
 def test_terminal_bold_only_on_a_terminal_and_across_pieces():
-    from edgekit.runtime.chat import BOLD, PLAIN, BoldMarks
+    from edgekit.runtime.answer.session import BOLD, PLAIN, BoldMarks
 
     pieces = ["lasts *", "*30 min", "utes*", "* calmly *"]
     on = BoldMarks(True)

@@ -17,8 +17,8 @@ from edgekit.qa.score import (
     summarize,
     token_f1,
 )
-from edgekit.runtime.answer import AnswerPlan, StreamState, answer_text, stream_plan
-from edgekit.runtime.loops import LoopGuard, find_loop, is_degenerate, trim_loop
+from edgekit.runtime.answer.loops import LoopGuard, find_loop, is_degenerate, trim_loop
+from edgekit.runtime.answer.path import AnswerPlan, StreamState, answer_text, stream_plan
 
 
 def test_find_loop_on_the_loops_small_models_fall_into():

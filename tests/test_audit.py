@@ -21,7 +21,7 @@ from serving import RunningServer
 from conftest import run_cli
 from edgekit.cli import cli
 from edgekit.errors import AuditError
-from edgekit.runtime.audit import (
+from edgekit.runtime.site.audit import (
     GENESIS,
     AuditLog,
     create_key,
@@ -29,7 +29,7 @@ from edgekit.runtime.audit import (
     head_path,
     line_hash,
 )
-from edgekit.runtime.audit_verify import verify_log
+from edgekit.runtime.site.audit_verify import verify_log
 
 
 def _log(tmp_path: Path, n: int = 3) -> tuple[Path, AuditLog]:
@@ -208,7 +208,7 @@ def test_key_files_are_private_never_replaced_and_found_in_an_install_root(tmp_p
 
 
 def test_install_creates_the_site_key_once(tiny_project, tmp_path: Path):
-    from edgekit.runtime.install import install_bundle
+    from edgekit.runtime.serve.install import install_bundle
 
     _, result = tiny_project
     if result.tar is None:
@@ -225,8 +225,8 @@ def test_install_creates_the_site_key_once(tiny_project, tmp_path: Path):
 
 
 def _accounting(tmp_path: Path, audit_text: bool) -> dict:
-    from edgekit.runtime.generation import Accounting, Prepared
-    from edgekit.runtime.metrics import Metrics
+    from edgekit.runtime.serve.generation import Accounting, Prepared
+    from edgekit.runtime.serve.metrics import Metrics
 
     audit = AuditLog(tmp_path / f"text-{audit_text}.jsonl")
     server = SimpleNamespace(
@@ -366,7 +366,7 @@ def test_a_second_process_cannot_write_the_same_log(tmp_path: Path):
     audit = AuditLog(path)
     audit.append(key_id="k1", completion_tokens=1)
     before = path.read_bytes(), head_path(path).read_bytes()
-    code = f"from edgekit.runtime.audit import AuditLog; AuditLog({str(path)!r}).append(x=1)"
+    code = f"from edgekit.runtime.site.audit import AuditLog; AuditLog({str(path)!r}).append(x=1)"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert other.returncode != 0
     assert "another edgekit serve is writing" in other.stderr and "--audit-log" in other.stderr

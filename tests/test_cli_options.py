@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from edgekit.cli import cli
 from edgekit.cli.options import options_from
-from edgekit.runtime.serve_settings import DEFAULTS, ServeSettings, internal, option
+from edgekit.runtime.serve.settings import DEFAULTS, ServeSettings, internal, option
 
 
 @dataclasses.dataclass

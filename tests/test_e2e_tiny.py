@@ -15,7 +15,7 @@ from edgekit.bundle.verify import verify
 from edgekit.config import load_config
 from edgekit.errors import BundleError
 from edgekit.pipeline import RAN, SKIPPED, STAGE_LOG, build, work_dir
-from edgekit.runtime.bundle import open_bundle
+from edgekit.runtime.site.verified import open_bundle
 
 QUIET = Console(stderr=True, quiet=True)
 

@@ -81,7 +81,7 @@ def test_a_trial_that_cannot_win_stops_early(tiny_project, tmp_path: Path):
     base = AnswerSettings.from_manifest(session.site.manifest).with_values(max_tokens=16)
     extract = session.evaluate(items, base.with_values(prompt_style="extract"), beat=2 / 3)
     # both answerable items quoted right; the random model's answer to the unanswerable
-    # one is not held by the excerpts and becomes the abstention (edgekit.runtime.support)
+    # one is not held by the excerpts and becomes the abstention (edgekit.runtime.answer.support)
     assert not extract["pruned"] and len(extract["records"]) == 3
     assert utility(extract["metrics"]) == 1.0
     # no excerpt fits in the budget: the random model's own (unchecked) answers are wrong,

@@ -15,8 +15,8 @@ pytestmark = [
 
 
 def test_engine_offloads_all_layers_once_and_generates(tiny_project):
-    from edgekit.runtime.bundle import open_bundle
     from edgekit.runtime.engine import EngineModel, Lane, LanePlan, SamplingSpec, gpu_available
+    from edgekit.runtime.site.verified import open_bundle
 
     _, result = tiny_project
     site = open_bundle(result.bundle)

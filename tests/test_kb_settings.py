@@ -87,7 +87,7 @@ def test_a_kb_opens_with_the_answer_defaults(kb_dir: Path) -> None:
 
 
 def test_the_runtime_applies_the_bundles_settings(kb_dir: Path) -> None:
-    from edgekit.runtime.knowledge import open_kb
+    from edgekit.runtime.answer.knowledge import open_kb
 
     manifest = {
         mf.K_RUNTIME: {mf.K_ANSWER: SETTINGS.tunable()},

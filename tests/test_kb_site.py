@@ -235,7 +235,7 @@ import importlib.abc, json, os, socket, sys
 
 class EgressControl(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name != "edgekit.runtime.bundle" or sys.argv[:1] != ["-c"]:
+        if name != "edgekit.runtime.site.verified" or sys.argv[:1] != ["-c"]:
             return None
         sys.meta_path.remove(self)
         met = {}
@@ -261,7 +261,7 @@ sys.meta_path.insert(0, EgressControl())
 def test_doctor_catches_a_real_connection_attempt(tiny_project, tmp_path: Path, monkeypatch):
     """Positive control for `doctor`: a connection attempted inside its probe is refused by
     the guard (not merely by the network namespace), reported, and fails the check."""
-    from edgekit.runtime.doctor import format_report, run_doctor
+    from edgekit.runtime.serve.doctor import format_report, run_doctor
 
     _, result = tiny_project
     hook = tmp_path / "hook"

@@ -37,7 +37,7 @@ def test_every_module_imports():
             importlib.import_module(info.name)
             names.append(info.name)
     assert "edgekit.bundle.verify" in names and "edgekit.quant.gguf" in names
-    assert "edgekit.runtime.chat" in names and "edgekit.cli" in names
+    assert "edgekit.runtime.answer.session" in names and "edgekit.cli" in names
 
 
 def test_the_packaging_library_is_not_shadowed():

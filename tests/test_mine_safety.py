@@ -42,7 +42,7 @@ def test_mine_safety_example_end_to_end(tmp_path: Path):
     import openai
     from serving import RunningServer
 
-    from edgekit.runtime.auth import add_key
+    from edgekit.runtime.serve.auth import add_key
 
     _, key = add_key(bundle, "user")
     server = RunningServer(bundle)

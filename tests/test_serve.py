@@ -19,7 +19,7 @@ from conftest import REPO, run_cli
 from edgekit.config import load_config
 from edgekit.init import init_project
 from edgekit.pipeline import build
-from edgekit.runtime.auth import add_key
+from edgekit.runtime.serve.auth import add_key
 
 
 @pytest.fixture(scope="module")
@@ -414,10 +414,10 @@ def test_adapters_by_name_and_routed_by_the_best_hit(served):
 def test_chat_and_serve_send_the_same_prompt_and_give_the_same_greedy_answer(served):
     """One answer path: the prompt `serve` logs (its sha256 in the audit log) is the one
     `chat` builds, and greedy answers match word for word."""
-    from edgekit.runtime.audit import text_hash
-    from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.chat import ChatSession, load_model
-    from edgekit.runtime.knowledge import open_kb
+    from edgekit.runtime.answer.knowledge import open_kb
+    from edgekit.runtime.answer.session import ChatSession, load_model
+    from edgekit.runtime.site.audit import text_hash
+    from edgekit.runtime.site.verified import open_bundle
 
     bundle, q = served["bundle"], "Where do I sign in at the start of a shift?"
     r = client(served).chat.completions.create(
@@ -438,7 +438,7 @@ def test_chat_and_serve_send_the_same_prompt_and_give_the_same_greedy_answer(ser
     out = run_cli("chat", str(bundle), q, "--temperature", "0", "--max-tokens", "24", check=True)
     assert out.stdout.split("\nSources:")[0].strip() == served_text.strip()
     # the model's own greedy text, word for word (with excerpts, tiny-random's text is not
-    # held by them and both show the same replacement: edgekit.runtime.support)
+    # held by them and both show the same replacement: edgekit.runtime.answer.support)
     r = client(served).chat.completions.create(
         model=f"{bundle.name}:base",
         messages=[{"role": "user", "content": q}],
@@ -454,14 +454,14 @@ def test_chat_and_serve_send_the_same_prompt_and_give_the_same_greedy_answer(ser
 
 
 def test_chat_and_serve_answer_alike_plain_expert_and_over_long(served, tmp_path: Path):
-    """One request plan for both (edgekit.runtime.request): with serve's default limits,
+    """One request plan for both (edgekit.runtime.answer.request): with serve's default limits,
     `edgekit chat` and `edgekit serve` give the same greedy text for a plain question, a
     question routed to the FAQ expert by its best excerpt, the expert named, and a prompt
     that leaves less than max_tokens of the window (both shorten max_tokens alike); a
     prompt over the limit is refused by both with the same message."""
-    from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.chat import ChatSession, load_model
-    from edgekit.runtime.request import Refused
+    from edgekit.runtime.answer.request import Refused
+    from edgekit.runtime.answer.session import ChatSession, load_model
+    from edgekit.runtime.site.verified import open_bundle
 
     bundle = served["bundle"]
     server = RunningServer(

@@ -1,11 +1,11 @@
-"""The support check (edgekit.runtime.support): is a generated answer held by the
+"""The support check (edgekit.runtime.answer.support): is a generated answer held by the
 excerpts it was given, and what is shown instead when it is not."""
 
 from __future__ import annotations
 
 from edgekit.kb.records import Hit
-from edgekit.runtime.answer import AnswerPlan, StreamState, settle_answer
-from edgekit.runtime.support import (
+from edgekit.runtime.answer.path import AnswerPlan, StreamState, settle_answer
+from edgekit.runtime.answer.support import (
     DEGENERATE,
     NOT_IN_EXCERPTS,
     NOT_IN_EXCERPTS_ZH,

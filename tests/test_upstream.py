@@ -19,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving import RunningServer, free_port, wait_ready
 
 from conftest import REPO
-from edgekit.runtime.auth import add_key
-from edgekit.runtime.bundle import open_bundle
-from edgekit.runtime.support import NOT_IN_EXCERPTS, NOT_IN_EXCERPTS_ZH
+from edgekit.runtime.answer.support import NOT_IN_EXCERPTS, NOT_IN_EXCERPTS_ZH
+from edgekit.runtime.serve.auth import add_key
+from edgekit.runtime.site.verified import open_bundle
 
 pytestmark = pytest.mark.slow
 

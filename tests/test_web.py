@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from serving import RunningServer
 
-from edgekit.runtime.auth import add_key
+from edgekit.runtime.serve.auth import add_key
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -1,6 +1,6 @@
 """Fluency: perplexity of the reference answers given their questions, from llama.cpp
 logits of the bundle's GGUF, with the prompt laid out by the GGUF's own chat template
-(the same scoring as the adapter gate, `edgekit.runtime.gate`)."""
+(the same scoring as the adapter gate, `edgekit.runtime.site.adapter_gate`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def answer_perplexity(
     model: Path, items: list[Any], system: str | None, threads: int | None = None
 ) -> dict[str, Any]:
     """exp(mean NLL) of every reference-answer token after its question's prompt."""
-    from edgekit.runtime.gate import answer_nll, load_scorer
+    from edgekit.runtime.site.adapter_gate import answer_nll, load_scorer
     from edgekit.runtime.threads import default_threads
 
     llm = load_scorer(model, None, N_CTX, threads or default_threads())

@@ -45,7 +45,7 @@ class Asker:
 
     def __init__(self, site: Any, llm: Any, kb: Any, settings: BehaviourSection) -> None:
         from edgekit.bundle.answer_settings import AnswerSettings
-        from edgekit.runtime.prompting import load_rules
+        from edgekit.runtime.answer.prompting import load_rules
 
         self.site, self.llm, self.kb, self.settings = site, llm, kb, settings
         self.rules = load_rules(site.root / mf.RULES_FILE)
@@ -53,7 +53,7 @@ class Asker:
         self.calls = 0
 
     def session(self, use_kb: bool) -> Any:
-        from edgekit.runtime.chat import ChatSession
+        from edgekit.runtime.answer.session import ChatSession
 
         return ChatSession(
             self.site,
@@ -64,7 +64,7 @@ class Asker:
         )
 
     def ask(self, question: str, use_kb: bool, seed: int, session: Any = None) -> str:
-        from edgekit.runtime.answer import Decoding
+        from edgekit.runtime.answer.path import Decoding
 
         session = session or self.session(use_kb)
         self.calls += 1
@@ -157,9 +157,9 @@ def evaluate_behaviour(
     """Run the behaviour eval on a bundle directory (verified first). Returns the result
     (what report/behaviour.json holds); nothing is written."""
     from edgekit.behaviour.fluency import answer_perplexity
-    from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.chat import load_model
-    from edgekit.runtime.knowledge import has_kb, open_kb
+    from edgekit.runtime.answer.knowledge import has_kb, open_kb
+    from edgekit.runtime.answer.session import load_model
+    from edgekit.runtime.site.verified import open_bundle
 
     settings = settings or BehaviourSection()
     start = time.perf_counter()

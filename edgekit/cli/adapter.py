@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli.common import _console, _Group, bundle_argument, pubkey_option, threads_option
-from edgekit.runtime.adapter_store import GATE_LIMIT, GATE_TOLERANCE, KEEP_VERSIONS
+from edgekit.runtime.site.adapter_store import GATE_LIMIT, GATE_TOLERANCE, KEEP_VERSIONS
 
 
 @click.command("package")
@@ -89,7 +89,7 @@ def adapter_import(
 
     A running `edgekit serve` on BUNDLE_DIR picks the new adapter up without a restart."""
     from edgekit.errors import BundleError
-    from edgekit.runtime.adapter_store import import_adapter
+    from edgekit.runtime.site.adapter_store import import_adapter
     from edgekit.runtime.threads import default_threads
 
     if pubkey is None and not unsigned:
@@ -122,7 +122,7 @@ def adapter_import(
 @bundle_argument
 def adapter_list(bundle_dir: Path) -> None:
     """Installed adapter versions; * marks the active one."""
-    from edgekit.runtime.adapter_store import AdapterStore
+    from edgekit.runtime.site.adapter_store import AdapterStore
 
     store = AdapterStore(bundle_dir)
     items = store.installed()
@@ -141,7 +141,7 @@ def adapter_list(bundle_dir: Path) -> None:
 @click.argument("version", required=False)
 def adapter_rollback(bundle_dir: Path, version: str | None) -> None:
     """Switch back to VERSION ('base' for no adapter), or to the previously active one."""
-    from edgekit.runtime.adapter_store import AdapterStore
+    from edgekit.runtime.site.adapter_store import AdapterStore
 
     active = AdapterStore(bundle_dir).rollback(version)
     click.echo(f"active adapter: {active or 'base (none)'}")

@@ -22,7 +22,7 @@ def apikey() -> None:
 @click.option("--name", default="", help="A label, e.g. who holds the key.")
 def apikey_add(bundle: Path, role: str, name: str) -> None:
     """Create a key and print it once (only its hash is stored)."""
-    from edgekit.runtime.auth import add_key
+    from edgekit.runtime.serve.auth import add_key
 
     record, key = add_key(bundle, role, name)
     click.echo(key)
@@ -35,7 +35,7 @@ def apikey_add(bundle: Path, role: str, name: str) -> None:
 )
 def apikey_list(bundle: Path) -> None:
     """List keys (id, role, name, created, revoked)."""
-    from edgekit.runtime.auth import list_keys
+    from edgekit.runtime.serve.auth import list_keys
 
     for k in list_keys(bundle):
         click.echo(
@@ -51,7 +51,7 @@ def apikey_list(bundle: Path) -> None:
 @click.argument("key_id")
 def apikey_revoke(bundle: Path, key_id: str) -> None:
     """Revoke a key by id; a running server refuses it from the next request on."""
-    from edgekit.runtime.auth import revoke_key
+    from edgekit.runtime.serve.auth import revoke_key
 
     revoke_key(bundle, key_id)
     click.echo(f"revoked {key_id}")

@@ -28,7 +28,7 @@ def audit_verify(log: Path, key: Path | None) -> None:
     """Check every line's hash, keyed hash and link, and the head record LOG.head (lines
     cut off the end); name each edited, missing or torn line. Exit 1 on any problem,
     including a wrong or missing key and an unkeyed (legacy) log."""
-    from edgekit.runtime.audit_verify import verify_log
+    from edgekit.runtime.site.audit_verify import verify_log
 
     report = verify_log(log, key)
     for note in report.notes:

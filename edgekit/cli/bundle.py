@@ -10,7 +10,7 @@ from edgekit.bundle.recipe import TARGETS, UPSTREAMS
 from edgekit.cli.common import _console, _Group, json_option, pubkey_option, threads_option
 from edgekit.cli.report import bundle_report
 from edgekit.errors import EdgekitError
-from edgekit.runtime.serve_settings import DEFAULT_HOST, DEFAULT_PORT
+from edgekit.runtime.serve.settings import DEFAULT_HOST, DEFAULT_PORT
 
 
 @click.group(cls=_Group)
@@ -192,7 +192,7 @@ def bundle_recipe(
     from edgekit.bundle.meta import Manifest
     from edgekit.bundle.recipe import RecipeOptions, recipe
     from edgekit.fsutil import atomic_write_text
-    from edgekit.runtime.bundle import open_bundle
+    from edgekit.runtime.site.verified import open_bundle
     from edgekit.runtime.threads import default_threads
 
     site = open_bundle(path, pubkey=pubkey)  # verified; only read from here on

@@ -55,10 +55,10 @@ def chat(
     The bundle is verified (every sha256) before the model is loaded; the adapter made
     active by `edgekit adapter import` (if any) is applied.
     """
-    from edgekit.runtime.adapter_store import AdapterStore
-    from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.chat import ChatSession, load_model
-    from edgekit.runtime.request import Refused
+    from edgekit.runtime.answer.request import Refused
+    from edgekit.runtime.answer.session import ChatSession, load_model
+    from edgekit.runtime.site.adapter_store import AdapterStore
+    from edgekit.runtime.site.verified import open_bundle
 
     err = _console(stderr=True)
     with err.status("verifying bundle …"):
@@ -69,7 +69,7 @@ def chat(
         llm = load_model(site, threads=threads, qtype=quant, lora_path=lora)
     kb = None
     if not no_kb:
-        from edgekit.runtime.knowledge import has_kb, open_kb
+        from edgekit.runtime.answer.knowledge import has_kb, open_kb
 
         if has_kb(site):
             with err.status("opening knowledge base …"):
@@ -110,7 +110,7 @@ def chat(
 def _answer(session: Any, question: str, err: Any) -> None:
     """Print one answer as it streams (the answer span bold on a terminal), its sources,
     and on stderr the expert adapter that answered."""
-    from edgekit.runtime.chat import BoldMarks
+    from edgekit.runtime.answer.session import BoldMarks
 
     marks = BoldMarks(sys.stdout.isatty())
     for piece in session.ask(question):

@@ -22,7 +22,7 @@ def doctor(bundle: Path, as_json: Path | None) -> None:
     """Versions, CPU features, threads, GPU, disk; then a short chat and KB query with all
     outgoing connections blocked, recording any attempt. Exit 1 unless it passes."""
     from edgekit.fsutil import atomic_write_json
-    from edgekit.runtime.doctor import format_report, run_doctor
+    from edgekit.runtime.serve.doctor import format_report, run_doctor
 
     report = run_doctor(bundle)
     click.echo(format_report(report))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli.common import pubkey_option
-from edgekit.runtime.serve_settings import DEFAULT_HOST, DEFAULT_INSTALL_ROOT, DEFAULT_PORT
+from edgekit.runtime.serve.settings import DEFAULT_HOST, DEFAULT_INSTALL_ROOT, DEFAULT_PORT
 
 
 @click.command("install", short_help="Install a bundle .tar on this site server (offline).")
@@ -42,7 +42,7 @@ def install(
     """Verify TAR (hashes + signature), unpack it to ROOT/releases/NAME-VERSION, create its
     venv from the bundle's wheelhouse (pip --no-index), switch ROOT/current to it
     atomically and write the systemd unit. Installing an older tar again switches back."""
-    from edgekit.runtime.install import install_bundle
+    from edgekit.runtime.serve.install import install_bundle
 
     done = install_bundle(tar, root, pubkey, host, port, user, systemd, reuse_python)
     click.echo(f"installed {done.release} (was {done.previous or 'nothing'})")

@@ -11,7 +11,7 @@ import click
 
 from edgekit.cli.options import options_from
 from edgekit.errors import EdgekitError
-from edgekit.runtime.serve_settings import DEFAULT_HOST, DEFAULT_PORT, ServeSettings
+from edgekit.runtime.serve.settings import DEFAULT_HOST, DEFAULT_PORT, ServeSettings
 
 
 @click.command(short_help="OpenAI-compatible server + web chat for a bundle.")
@@ -29,7 +29,7 @@ def serve(bundle: Path, host: str, port: int, **values: Any) -> None:
     /metrics, /health, /ready and a web chat at /. The bundle is verified first."""
     import uvicorn
 
-    from edgekit.runtime.server import create_app
+    from edgekit.runtime.serve.server import create_app
 
     if values["no_auth"]:
         click.secho(

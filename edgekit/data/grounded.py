@@ -8,7 +8,7 @@ during tuning. The questions and short answers come from the QA rules
 (:mod:`edgekit.qa.questions`); retrieval is BM25 over the same chunks the KB stores (the KB
 itself does not exist yet when the data is built). The excerpt holding the answer is always
 shown, except in a share of examples where every excerpt holding it is removed and the
-answer is the abstention the runtime shows (:func:`edgekit.runtime.support.abstention`:
+answer is the abstention the runtime shows (:func:`edgekit.runtime.answer.support.abstention`:
 "The excerpts do not say.", or its Chinese for a Chinese question).
 """
 
@@ -32,8 +32,8 @@ from edgekit.kb.records import HEADING_SEP, Hit
 from edgekit.kb.store import embed_text
 from edgekit.qa.evalset import QAItem, generate_qa
 from edgekit.qa.facts import contains_normalized, question_key, split_sentences
-from edgekit.runtime.support import NOT_IN_EXCERPTS as NOT_IN_EXCERPTS  # re-exported
-from edgekit.runtime.support import abstention
+from edgekit.runtime.answer.support import NOT_IN_EXCERPTS as NOT_IN_EXCERPTS  # re-exported
+from edgekit.runtime.answer.support import abstention
 
 RULE = "grounded"
 DOCS_PREFIX = "docs/"  # how the bundle's KB names its sources (edgekit.kb.ingest)
@@ -194,7 +194,7 @@ def _example(
     """The context and the answer for one item, or None when no excerpt can be shown."""
     if unanswerable:
         hits = [h for h in ranked if not _holds(h.text, item.answers)][:TOP_K]
-        # the runtime's own abstention (edgekit.runtime.support), in the question's language
+        # the runtime's own abstention (edgekit.runtime.answer.support), in the question's language
         answer = abstention(item.question)
         ctx = _context(hits, None, prompt, item.question, answer)
         return (ctx, answer) if ctx else None

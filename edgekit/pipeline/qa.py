@@ -171,7 +171,7 @@ def gate_stage(
         from edgekit.qa.evalset import load_qa_jsonl
         from edgekit.quant.gguf import F16, convert_to_f16, gguf_name, quantize
         from edgekit.quant.lora_gguf import peft_to_gguf
-        from edgekit.runtime.prompting import load_rules
+        from edgekit.runtime.answer.prompting import load_rules
 
         f16 = convert_to_f16(base.path, gate_dir / gguf_name(F16), log=gate_dir / "convert.log")
         gguf = quantize(f16, gate_dir / gguf_name("Q8_0"), "Q8_0")

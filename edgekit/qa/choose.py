@@ -249,7 +249,7 @@ def retrieval_score(session: QASession, items: Sequence[Any], settings: AnswerSe
     """Mean reciprocal rank of the excerpt holding the answer in the top k (0 if absent)."""
     from edgekit.qa.run import excerpt
     from edgekit.qa.score import gold_rank
-    from edgekit.runtime.answer import retrieval_weights
+    from edgekit.runtime.answer.path import retrieval_weights
 
     answerable = [i for i in items if i.answerable]
     total = 0.0

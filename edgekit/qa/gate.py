@@ -79,7 +79,7 @@ def decide(
 def _open_kb(kb_dir: Path, settings: AnswerSettings) -> Any:
     """The build's KB, read-only (Chroma writes even when reading)."""
     from edgekit.kb.store import KnowledgeBase
-    from edgekit.runtime.knowledge import use_answer_settings
+    from edgekit.runtime.answer.knowledge import use_answer_settings
 
     return use_answer_settings(KnowledgeBase.open_read_only(kb_dir), settings)
 

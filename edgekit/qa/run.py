@@ -1,7 +1,7 @@
 """`edgekit eval qa`: ask a bundle its QA set through the one answer path and score it.
 
 The bundle is opened once (verified, the GGUF `chat` loads, the KB copy, the rules) and
-every question goes through :func:`edgekit.runtime.answer.plan_answer` with the settings
+every question goes through :func:`edgekit.runtime.answer.path.plan_answer` with the settings
 under test, exactly as `chat` and `serve` would build it. Answers are memoised by prompt
 and decoding parameters, so trying several settings never asks the same prompt twice.
 """
@@ -47,10 +47,10 @@ class QASession:
         pubkey: Path | None = None,
     ) -> QASession:
         from edgekit.bundle import manifest as mf
-        from edgekit.runtime.bundle import open_bundle
-        from edgekit.runtime.chat import load_model
-        from edgekit.runtime.knowledge import has_kb, open_kb
-        from edgekit.runtime.prompting import load_rules
+        from edgekit.runtime.answer.knowledge import has_kb, open_kb
+        from edgekit.runtime.answer.prompting import load_rules
+        from edgekit.runtime.answer.session import load_model
+        from edgekit.runtime.site.verified import open_bundle
         from edgekit.runtime.threads import default_threads
 
         site = open_bundle(bundle, pubkey=pubkey)
@@ -61,7 +61,7 @@ class QASession:
 
     def ask(self, item: Any, settings: AnswerSettings) -> dict[str, Any]:
         """One item through the answer path; the record holds the answer and its scores."""
-        from edgekit.runtime.answer import Decoding, answer_text, plan_answer, token_counter
+        from edgekit.runtime.answer.path import Decoding, answer_text, plan_answer, token_counter
 
         plan = plan_answer(
             settings,

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from edgekit.runtime.loops import is_degenerate
+from edgekit.runtime.answer.loops import is_degenerate
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | {"“", "”", "‘", "’", "，", "。", "：", "；", "？", "！", "、"}

@@ -83,7 +83,7 @@ class AnswerSettings:
     extract: that quote alone, without a model call."""
     repeat_penalty: float = 1.0
     loop_guard: bool = True
-    """Stop a generation that repeats itself (see edgekit.runtime.loops)."""
+    """Stop a generation that repeats itself (see edgekit.runtime.answer.loops)."""
 
     def __post_init__(self) -> None:
         if self.excerpt_order not in EXCERPT_ORDERS:

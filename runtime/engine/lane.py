@@ -23,7 +23,7 @@ from edgekit import deps
 from edgekit.runtime.engine.jobs import Handle, Job, LaneClosed, QueueFull
 from edgekit.runtime.engine.model import EngineModel
 from edgekit.runtime.engine.sampling import SamplingSpec, TextOut, sampler_chain
-from edgekit.runtime.serve_settings import DEFAULT_MAX_QUEUE
+from edgekit.runtime.serve.settings import DEFAULT_MAX_QUEUE
 
 log = logging.getLogger("edgekit.serve")
 MIN_COPY = 16  # a prefix shorter than this is recomputed rather than copied between slots

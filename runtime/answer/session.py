@@ -10,7 +10,7 @@ from edgekit import deps
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings, attention
 from edgekit.native import capture_native_output
-from edgekit.runtime.answer import (
+from edgekit.runtime.answer.path import (
     NO_OVERRIDES,
     AnswerPlan,
     Decoding,
@@ -18,8 +18,8 @@ from edgekit.runtime.answer import (
     stream_plan,
     token_counter,
 )
-from edgekit.runtime.bundle import SiteBundle
-from edgekit.runtime.request import Limits, PlannedRequest, plan_request
+from edgekit.runtime.answer.request import Limits, PlannedRequest, plan_request
+from edgekit.runtime.site.verified import SiteBundle
 from edgekit.runtime.threads import default_threads
 
 BOLD, PLAIN = "\033[1m", "\033[0m"
@@ -79,8 +79,8 @@ def load_model(
 
 class ChatSession:
     """A conversation with a bundle, planned like a `serve` request
-    (edgekit.runtime.request: KB, expert rules, token limits, expert routing) and answered
-    through the one answer path (edgekit.runtime.answer); keeps history.
+    (edgekit.runtime.answer.request: KB, expert rules, token limits, expert routing) and answered
+    through the one answer path (edgekit.runtime.answer.path); keeps history.
 
     An expert adapter's model is loaded the first time a question is routed to it
     (``load_expert`` takes the adapter's GGUF; default: :func:`load_model` with it)."""
@@ -97,7 +97,7 @@ class ChatSession:
         adapter: str | None = None,
         load_expert: Callable[[Path], Any] | None = None,
     ) -> None:
-        from edgekit.runtime.prompting import load_rules
+        from edgekit.runtime.answer.prompting import load_rules
 
         base = settings or AnswerSettings.from_manifest(bundle.manifest)
         self.settings = base.with_values(max_tokens=max_tokens, temperature=temperature)
@@ -119,7 +119,7 @@ class ChatSession:
 
     def request(self, question: str, decoding: Decoding = NO_OVERRIDES) -> PlannedRequest:
         """The plan, prompt size and answering adapter for ``question`` after the history
-        (raises :class:`edgekit.runtime.request.Refused` over the token limits)."""
+        (raises :class:`edgekit.runtime.answer.request.Refused` over the token limits)."""
         return plan_request(
             self.settings,
             [*self.messages, {"role": "user", "content": question}],

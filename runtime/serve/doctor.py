@@ -37,14 +37,14 @@ def gai(host, *a, **k):
     return _getaddrinfo(host, *a, **k)
 socket.getaddrinfo = gai
 from pathlib import Path
-from edgekit.runtime.bundle import open_bundle
-from edgekit.runtime.chat import ChatSession, load_model
+from edgekit.runtime.site.verified import open_bundle
+from edgekit.runtime.answer.session import ChatSession, load_model
 result = {}
 t = time.perf_counter()
 site = open_bundle(Path(sys.argv[1]))
 result["verify_s"] = time.perf_counter() - t
 kb = None
-from edgekit.runtime.knowledge import has_kb, open_kb
+from edgekit.runtime.answer.knowledge import has_kb, open_kb
 if has_kb(site):
     kb = open_kb(site)
     hits = kb.query("safety")

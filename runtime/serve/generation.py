@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgekit.runtime.answer import AnswerPlan, Decoding
-from edgekit.runtime.api_error import ApiError
-from edgekit.runtime.api_models import ChatRequest
-from edgekit.runtime.audit import text_hash
-from edgekit.runtime.request import Refused, plan_request
+from edgekit.runtime.answer.path import AnswerPlan, Decoding
+from edgekit.runtime.answer.request import Refused, plan_request
+from edgekit.runtime.serve.api_error import ApiError
+from edgekit.runtime.serve.api_models import ChatRequest
+from edgekit.runtime.site.audit import text_hash
 
 
 @dataclass
@@ -64,7 +64,7 @@ def citation_entries(hits: list[Any]) -> list[dict[str, Any]]:
 
 
 def prepare_chat(server: Any, req: ChatRequest) -> Prepared:
-    """The request's plan (edgekit.runtime.request, as `chat` plans it): retrieval, rules,
+    """The request's plan (edgekit.runtime.answer.request, as `chat` plans it): retrieval, rules,
     prompt, token limits (a refusal is a 4xx) and the expert adapter that answers."""
     use_kb = server.kb is not None if req.kb is None else req.kb
     if use_kb and server.kb is None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from edgekit.runtime.api_error import ApiError
-from edgekit.runtime.auth import ApiKey
+from edgekit.runtime.serve.api_error import ApiError
+from edgekit.runtime.serve.auth import ApiKey
 
 
 def auth_dependency(srv: Any, role: str) -> Any:
@@ -39,7 +39,7 @@ def auth_dependency(srv: Any, role: str) -> Any:
 
 
 def register_all(app: FastAPI, srv: Any) -> None:
-    from edgekit.runtime.routes import admin, chat, kb_tools, ops
+    from edgekit.runtime.serve.routes import admin, chat, kb_tools, ops
 
     user, adm = auth_dependency(srv, "user"), auth_dependency(srv, "admin")
     register: list[Callable[..., None]] = [

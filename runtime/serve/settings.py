@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtime.request import DEFAULT_MAX_OUTPUT_TOKENS, PROMPT_MARGIN
+from edgekit.runtime.answer.request import DEFAULT_MAX_OUTPUT_TOKENS, PROMPT_MARGIN
 
 DEFAULT_HOST = "127.0.0.1"  # loopback: serving on 0.0.0.0 is an explicit choice
 DEFAULT_PORT = 8080

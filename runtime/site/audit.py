@@ -25,7 +25,7 @@ since anyone could have rewritten them; a `serve` on one seals it: the keyed hea
 appended from then on cover its chain.
 
 Content. Hashes and ids only, unless `serve --audit-text` adds question and answer text.
-Checking: `edgekit.runtime.audit_verify.verify_log`. Not covered: whoever can write the
+Checking: `edgekit.runtime.site.audit_verify.verify_log`. Not covered: whoever can write the
 files may put back an older log together with its older head.
 """
 

@@ -17,18 +17,18 @@ from fastapi.responses import JSONResponse
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings, attention
-from edgekit.runtime import audit as audit_mod
-from edgekit.runtime.api_error import ApiError, error_response
-from edgekit.runtime.auth import KeyStore
-from edgekit.runtime.bundle import SiteBundle, open_bundle
+from edgekit.runtime.answer.prompting import load_rules, load_tools
+from edgekit.runtime.answer.request import Limits
 from edgekit.runtime.engine import EngineModel, Lane, LanePlan, gpu_available, plan_lane
 from edgekit.runtime.engine.upstream import UpstreamLane, parse_urls
-from edgekit.runtime.hotswap import HotSwap
-from edgekit.runtime.limits import LimitsAndCounts
-from edgekit.runtime.metrics import Metrics
-from edgekit.runtime.prompting import load_rules, load_tools
-from edgekit.runtime.request import Limits
-from edgekit.runtime.serve_settings import ServeSettings
+from edgekit.runtime.serve.api_error import ApiError, error_response
+from edgekit.runtime.serve.auth import KeyStore
+from edgekit.runtime.serve.hotswap import HotSwap
+from edgekit.runtime.serve.http_limits import LimitsAndCounts
+from edgekit.runtime.serve.metrics import Metrics
+from edgekit.runtime.serve.settings import ServeSettings
+from edgekit.runtime.site import audit as audit_mod
+from edgekit.runtime.site.verified import SiteBundle, open_bundle
 
 log = logging.getLogger("edgekit.serve")
 
@@ -86,7 +86,7 @@ class Server:
             max_workers=max(2, min(8, (os.cpu_count() or 2) // 2)),
             thread_name_prefix="edgekit-prepare",
         )
-        from edgekit.runtime.knowledge import has_kb, open_kb
+        from edgekit.runtime.answer.knowledge import has_kb, open_kb
 
         if has_kb(self.site):
             self.kb = open_kb(self.site)
@@ -134,7 +134,7 @@ class Server:
             )
 
     def expert_patterns(self) -> dict[str, list[str]]:
-        """Each expert adapter's document patterns (edgekit.runtime.request.route)."""
+        """Each expert adapter's document patterns (edgekit.runtime.answer.request.route)."""
         return {name: patterns for name, (_, patterns) in self.experts.items()}
 
     def lane_for(self, adapter: str | None) -> Lane:
@@ -169,7 +169,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         limit=settings.max_body_bytes,
         count=lambda path, code: srv.metrics.requests.labels(path, str(code)).inc(),
     )
-    from edgekit.runtime.routes import register_all
+    from edgekit.runtime.serve.routes import register_all
 
     register_all(app, srv)
     return app

@@ -28,7 +28,7 @@ from edgekit.bundle import manifest as mf
 from edgekit.bundle.meta import Manifest
 from edgekit.errors import BundleError
 from edgekit.fsutil import atomic_write_bytes, temp_dir_beside
-from edgekit.runtime.serve_settings import DEFAULT_HOST, DEFAULT_PORT
+from edgekit.runtime.serve.settings import DEFAULT_HOST, DEFAULT_PORT
 
 VENV_DONE = ".edgekit-complete"
 
@@ -98,7 +98,7 @@ def _venv(bundle_dir: Path, venv: Path, reuse_python: bool) -> None:
 def _audit_key(root: Path, user: str | None) -> Path:
     """ROOT/audit.key, the secret of `serve`'s keyed audit logs: created once, never
     replaced (a new key would leave the logs written so far unverifiable)."""
-    from edgekit.runtime.audit import KEY_NAME, create_key
+    from edgekit.runtime.site.audit import KEY_NAME, create_key
 
     key = root / KEY_NAME
     if create_key(key) and user and os.geteuid() == 0:

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtime.adapter_store import POINTER, AdapterStore
 from edgekit.runtime.engine import Lane
+from edgekit.runtime.site.adapter_store import POINTER, AdapterStore
 
 log = logging.getLogger("edgekit.serve")
 

@@ -1,5 +1,5 @@
 """One chat request, planned the same way by `edgekit serve` and `edgekit chat`: the answer
-plan (:func:`edgekit.runtime.answer.plan_answer`), the token limits (a prompt over the
+plan (:func:`edgekit.runtime.answer.path.plan_answer`), the token limits (a prompt over the
 limit is refused, `max_tokens` is shortened to what the context window has left) and the
 expert adapter that answers (named, or routed by the best knowledge-base hit).
 
@@ -15,7 +15,13 @@ from typing import Any
 
 from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.errors import EdgekitError
-from edgekit.runtime.answer import NO_OVERRIDES, AnswerPlan, Decoding, plan_answer, prompt_tokens
+from edgekit.runtime.answer.path import (
+    NO_OVERRIDES,
+    AnswerPlan,
+    Decoding,
+    plan_answer,
+    prompt_tokens,
+)
 
 DEFAULT_MAX_OUTPUT_TOKENS = 1024  # most tokens one answer may generate
 PROMPT_MARGIN = 256  # default prompt limit: the context window minus this, for the answer

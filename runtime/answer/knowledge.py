@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from edgekit.runtime.bundle import SiteBundle
+from edgekit.runtime.site.verified import SiteBundle
 
 if TYPE_CHECKING:
     from edgekit.bundle.answer_settings import AnswerSettings
@@ -18,7 +18,7 @@ def use_answer_settings(kb: Any, settings: AnswerSettings) -> Any:
     """Make an open KB retrieve as ``settings`` say (fusion weights, chunks per question,
     keyword segmenter, excerpt budget); returns ``kb``. The one place both the site runtime
     and the build's QA gate apply a bundle's answer settings to its KB."""
-    from edgekit.runtime.answer import retrieval_weights
+    from edgekit.runtime.answer.path import retrieval_weights
 
     kb.default_weights = retrieval_weights(settings)
     kb.top_k = settings.top_k

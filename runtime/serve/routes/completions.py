@@ -18,13 +18,13 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from edgekit.runtime import generation as gen
-from edgekit.runtime.answer import AnswerPlan, StreamState, settle_answer
-from edgekit.runtime.api_error import ApiError
-from edgekit.runtime.api_models import ChatRequest, CompletionRequest
+from edgekit.runtime.answer.path import AnswerPlan, StreamState, settle_answer
+from edgekit.runtime.answer.request import Refused, fit
 from edgekit.runtime.engine import Handle, Lane, LaneClosed, QueueFull, SamplingSpec
 from edgekit.runtime.engine.completion import LaneCompletion
-from edgekit.runtime.request import Refused, fit
+from edgekit.runtime.serve import generation as gen
+from edgekit.runtime.serve.api_error import ApiError
+from edgekit.runtime.serve.api_models import ChatRequest, CompletionRequest
 
 BUSY = "server busy: every slot is in use and the wait queue is full; retry shortly"
 
@@ -86,7 +86,7 @@ async def pieces(
 ) -> AsyncIterator[str]:
     """Text pieces of the answer; a fixed reply comes whole, and so does a checked answer
     (one from excerpts: generated in full, judged against them, maybe replaced; see
-    edgekit.runtime.answer.settle_answer, which `chat` calls too). The loop guard and the
+    edgekit.runtime.answer.path.settle_answer, which `chat` calls too). The loop guard and the
     request timeout cancel the generation; `state.finish_reason` says how it ended."""
     plan = answer_plan(p)
     if handle is None:

@@ -5,7 +5,7 @@ labels ("The answer is: [2] docs/x.pdf › Setup (p. 5)" three times over). :fun
 reads the answer as a user would: citation marks and echoes of the excerpts' sources are
 taken out first, then
 
-- **degenerate**: empty, a loop (:func:`edgekit.runtime.loops.is_degenerate`), a sentence
+- **degenerate**: empty, a loop (:func:`edgekit.runtime.answer.loops.is_degenerate`), a sentence
   said twice, or nothing left but citations, source paths and filler;
 - **unsupported**: a number, a name (a capitalised word inside a sentence, an acronym) or
   a code token (``asn1_create_element``, ``--help``, ``libtasn1.so``) that neither the
@@ -33,7 +33,7 @@ from edgekit.kb.evidence import RANK_PENALTY, Evidence, section_title, sentence_
 from edgekit.kb.retrieve import terms
 from edgekit.kb.segment import STOPWORDS
 from edgekit.kb.zh_markers import IDEOGRAPH
-from edgekit.runtime.loops import is_degenerate
+from edgekit.runtime.answer.loops import is_degenerate
 
 # the abstention, one text for the grounded training target (edgekit.data.grounded) and
 # the runtime; domain-neutral, it is written into every site's training data

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 
-from edgekit.runtime.api_error import ApiError
+from edgekit.runtime.serve.api_error import ApiError
 
 
 def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
@@ -44,6 +44,6 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
 
     @app.get("/admin/keys")
     def list_api_keys(_: Any = admin) -> dict[str, Any]:
-        from edgekit.runtime.auth import list_keys
+        from edgekit.runtime.serve.auth import list_keys
 
         return {"keys": [k.__dict__ for k in list_keys(srv.site.root)]}

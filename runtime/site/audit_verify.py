@@ -1,4 +1,4 @@
-"""`edgekit audit verify`: check an audit log line by line (see edgekit.runtime.audit).
+"""`edgekit audit verify`: check an audit log line by line (see edgekit.runtime.site.audit).
 
 Problems (verification fails): an edited line, a broken chain, an unparseable line that no
 ``torn_lines`` record accounts for, a keyed hash that does not match, no key for a keyed
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtime.audit import (
+from edgekit.runtime.site.audit import (
     GENESIS,
     default_key_path,
     head_path,

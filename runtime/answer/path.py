@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.bundle.answer_settings import AnswerSettings
-from edgekit.runtime.loops import LoopGuard
+from edgekit.runtime.answer.loops import LoopGuard
 
 Message = dict[str, Any]
 
@@ -61,7 +61,7 @@ class AnswerPlan:
     @property
     def checked(self) -> bool:
         """The model answers from excerpts: its text is judged against them before anyone
-        sees it (edgekit.runtime.support), so it is generated in full, then shown."""
+        sees it (edgekit.runtime.answer.support), so it is generated in full, then shown."""
         return bool(self.hits) and self.fixed_reply is None
 
 
@@ -109,7 +109,7 @@ def plan_answer(
     messages, then the instructions of any expert rule the last user message fires. When a
     KB is given, the last user message is replaced by the excerpts retrieved for it and the
     question, in the bundle's prompt style."""
-    from edgekit.runtime.prompting import apply_rules
+    from edgekit.runtime.answer.prompting import apply_rules
 
     msgs = [dict(m) for m in conversation]
     for m in msgs:
@@ -205,8 +205,8 @@ def settle_answer(plan: AnswerPlan, state: StreamState) -> str:
     """The answer as shown, once generation has ended (both `chat` and `serve` call this):
     a fixed reply as it is; the model's text with a detected loop cut to its first copy;
     for a checked plan (:attr:`AnswerPlan.checked`), a text the excerpts do not support or a
-    degenerate one is replaced (edgekit.runtime.support) and ``state.replaced`` says why."""
-    from edgekit.runtime.support import judge, replacement
+    degenerate one is replaced (edgekit.runtime.answer.support) and ``state.replaced`` says why."""
+    from edgekit.runtime.answer.support import judge, replacement
 
     if plan.fixed_reply is not None:
         state.text = plan.fixed_reply

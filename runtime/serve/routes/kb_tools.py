@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from edgekit.runtime.api_error import ApiError
-from edgekit.runtime.api_models import EmbeddingRequest
+from edgekit.runtime.serve.api_error import ApiError
+from edgekit.runtime.serve.api_models import EmbeddingRequest
 
 
 def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:

@@ -202,8 +202,8 @@ def import_adapter(
     limit: int = GATE_LIMIT,
 ) -> ImportResult:
     """Verify, gate, install and switch to the adapter in ``package_path``."""
-    from edgekit.runtime.bundle import open_bundle
-    from edgekit.runtime.gate import run_gate
+    from edgekit.runtime.site.adapter_gate import run_gate
+    from edgekit.runtime.site.verified import open_bundle
 
     site = open_bundle(bundle)
     store = AdapterStore(site.root)

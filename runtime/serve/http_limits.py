@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from edgekit.runtime.api_error import error_response
+from edgekit.runtime.serve.api_error import error_response
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -1,0 +1,1 @@
+"""A site's files: the verified bundle, its adapter store and import gate, its audit log."""
