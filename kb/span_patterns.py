@@ -11,9 +11,10 @@ EN_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "number",
             r"\bhow (many|much|long|often|far|old|big|large|high|tall|deep|wide|fast|heavy|"
-            r"few|frequently)\b|\b(what|which)\s+(?:[\w-]+\s+){0,2}(percentage|percent|proportion|number|amount|"
-            r"size|length|temperature|speed|distance|age|rate|price|cost|fraction|share|"
-            r"population)\b",
+            r"few|frequently)\b|\b(what|which)\s+(?:[\w'-]+\s+){0,2}(percentage|percent|"
+            r"proportion|number|amount|size|length|temperature|speed|distance|age|rate|price|"
+            r"cost|fraction|share|population|total|budget|revenue|salary|income|"
+            r"weight|height|depth|width|ratio|fee|tuition|endowment)s?\b",
         ),
         (
             "date",
@@ -110,6 +111,10 @@ DIMENSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"(?:m|km|cm|mm|metres?|meters?|miles?|feet|foot|ft|inch(?:es)?|kg|g|tons?|tonnes?|"
         r"pounds?|lbs?|mph|km/h|acres?|hectares?|square)\b|米|公里|千克|公斤|吨|克",
+    ),
+    (
+        re.compile(r"\b(percent|percentage|proportion|share|fraction)\b|百分之|百分比|比例", re.I),
+        r"%|％|percent|per cent|百分之",
     ),
     (
         re.compile(r"\bhow much\b|多少钱", re.I),
