@@ -1,6 +1,6 @@
 """The server's routes, one module per concern; each has `register(app, srv, user, admin)`.
 
-ops (page, health, ready, metrics, models) · chat (chat and text completions: the request
+ops (page, health, ready, metrics, models) · completions (chat and text completions: the request
 path to the engine) · kb_tools (embeddings, tools) · admin (adapters, keys).
 """
 
@@ -39,12 +39,12 @@ def auth_dependency(srv: Any, role: str) -> Any:
 
 
 def register_all(app: FastAPI, srv: Any) -> None:
-    from edgekit.runtime.serve.routes import admin, chat, kb_tools, ops
+    from edgekit.runtime.serve.routes import admin, completions, kb_tools, ops
 
     user, adm = auth_dependency(srv, "user"), auth_dependency(srv, "admin")
     register: list[Callable[..., None]] = [
         ops.register,
-        chat.register,
+        completions.register,
         kb_tools.register,
         admin.register,
     ]
