@@ -67,6 +67,24 @@ def test_invented_number_name_or_code_is_unsupported():
     assert reason("The answer is: 4.") == UNSUPPORTED  # channel 4: not about the chamber
 
 
+def test_a_value_from_a_sentence_about_something_else_is_unsupported():
+    # channel 4 and the authors' names are in the excerpts, but not said of the question
+    shift = "Who is the electrician on the night shift?"
+    assert reason("The night shift electrician is on channel 4.", HITS, shift) == UNSUPPORTED
+    authors = Hit(
+        "t#0",
+        "Fabio Fiorina Simon Josefsson (help-libtasn1@gnu.org)",
+        0.5,
+        {"source": "docs/libtasn1.pdf", "heading": "Libtasn1 > Fabio Fiorina Simon Josefsson"},
+    )
+    said = "The night shift electrician is Fabio Fiorina."
+    assert reason(said, [authors], shift) == UNSUPPORTED
+    # what their sentences say is supported
+    assert reason("Call the control room on channel 4.", HITS, shift) is None
+    credits = Hit("c#0", "Libtasn1 was written by Fabio Fiorina.", 0.5, {"source": "docs/a.md"})
+    assert reason("Fabio Fiorina wrote it.", [credits], "Who wrote libtasn1?") is None
+
+
 def test_citation_only_path_echo_and_loops_are_degenerate():
     echo = "The answer is: [2] docs/libtasn1.pdf › API (p. 12)"
     assert strip_references(echo, HITS) == "The answer is:"

@@ -42,6 +42,9 @@ NOT_IN_EXCERPTS_ZH = "文档中没有相关内容。"
 UNSUPPORTED, DEGENERATE = "unsupported", "degenerate"
 MIN_SUPPORTED = 0.75  # share of an answer's content words the excerpts must hold
 FALLBACK_SHARE = 0.2  # share of the question's content words a fallback sentence holds
+# share of an answer's other content words that an excerpt sentence (with its section
+# title) must hold beside a number, name or code token of the answer for it to be supported
+TOGETHER_SHARE = 0.5
 REPEAT_NGRAM = 8  # words in a run that may not be said twice
 
 _CJK = re.compile(f"[{IDEOGRAPH}]")
@@ -213,6 +216,10 @@ def judge(answer: str, hits: Sequence[Any], question: str = "") -> Verdict:
     vocab = Vocabulary.of([str(h.text) for h in hits] + [section_title(h) for h in hits])
     asked = Vocabulary.of([question])
     strict = _strict_units(body, vocab, asked)
+    if any(ok for _, ok in strict):  # each value must stand where the answer says it does
+        places = _sentence_vocabularies(hits)
+        words = {stem(w) for w in _WORD.findall(_CJK.sub(" ", body)) if _content(w)}
+        strict = [(u, ok and _said_together(u, words, places)) for u, ok in strict]
     missing = [u for u, ok in strict if not ok]
     if _ABSTAIN.search(body):
         return Verdict(UNSUPPORTED, tuple(missing)) if missing else Verdict(None)
@@ -247,6 +254,36 @@ def _strict_units(body: str, vocab: Vocabulary, asked: Vocabulary) -> list[tuple
     ]
     units += [(w, stem(w) in vocab.stems) for w in _names(latin) if stem(w) not in asked.stems]
     return units
+
+
+def _holds(vocab: Vocabulary, unit: str) -> bool:
+    """Whether ``vocab`` holds a strict unit (a number, a code token or a name)."""
+    if _NUMBER.fullmatch(unit):
+        return _number(unit) in vocab.numbers
+    return unit.lower() in vocab.text or stem(unit) in vocab.stems
+
+
+def _content(word: str) -> bool:
+    return len(word) > 1 and word.lower() not in STOPWORDS | FILLER
+
+
+def _sentence_vocabularies(hits: Sequence[Any]) -> list[Vocabulary]:
+    """Each excerpt sentence with its section title, as :func:`judge` compares."""
+    out = []
+    for hit in hits:
+        title = section_title(hit)
+        out += [Vocabulary.of([hit.text[s.start : s.end], title]) for s in sentences(hit.text)]
+    return out
+
+
+def _said_together(unit: str, words: set[str], places: Sequence[Vocabulary]) -> bool:
+    """Whether one excerpt sentence holds ``unit`` and at least :data:`TOGETHER_SHARE` of
+    the answer's other content words (stems): "The night-shift electrician is Fabio
+    Fiorina" is not supported by a title page that names Fabio Fiorina as an author, nor
+    "The warranty is 30 days" by a licence's "within 30 days"."""
+    others = words - {stem(w) for w in _WORD.findall(unit)}
+    need = math.ceil(TOGETHER_SHARE * len(others))
+    return any(_holds(v, unit) and len(others & v.stems) >= need for v in places)
 
 
 def _related_numbers(hits: Sequence[Any], question: str) -> set[str]:
