@@ -98,6 +98,8 @@ def question_kind(question: str) -> str:
 def _stem(word: str) -> str:
     w = word.lower().strip(_EDGE_OPEN + _EDGE_CLOSE).replace("’", "'")
     w = w[:-2] if w.endswith("'s") else w
+    if w in STOPWORDS or w in _EXTRA_STOP:
+        return w
     for suffix in ("ing", "ed"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
             w = w[: -len(suffix)]
