@@ -1,0 +1,73 @@
+"""The answer-span reader's SQuAD-style cues (edgekit.kb.span, tuned with
+bench/answer_span.py): the word before the question word, the verb of "What did X <verb>?",
+the noun after "what"/"which", names with a number, a share for "what percentage", and
+"when" as a date question only when it asks for one. Sentences written for this test."""
+
+from __future__ import annotations
+
+import pytest
+
+CASES = [
+    # (question, sentence, expected span, expected kind)
+    (
+        "Removing barriers to trade is meant to reduce what?",
+        "Removing barriers to trade, like free movement of goods, is meant to reduce "
+        "consumer prices.",
+        "consumer prices",
+        "words",
+    ),
+    (
+        "What did Baran develop?",
+        "In 1960 Baran developed distributed message switching, a new idea.",
+        "distributed message switching",
+        "words",
+    ),
+    (
+        "What space station supported three crews?",
+        "The program used Skylab, a space station that supported three crews in 1973.",
+        "Skylab",
+        "name",
+    ),
+    (
+        "Who was elected president of the club?",
+        "In March 2001 the members elected Maria Lopez president of the club.",
+        "Maria Lopez",
+        "name",
+    ),
+    (
+        "What Apollo mission landed last?",
+        "The final mission, Apollo 17, landed last in 1972.",
+        "Apollo 17",
+        "name",
+    ),
+    (
+        "What percentage of the vote did the party win?",
+        "In 2012 the party won 75% of the vote in 3 regions.",
+        "75%",
+        "number",
+    ),
+    (
+        "What type of combustion does the coating prevent?",
+        "The coating reacts slowly, so it prevents spontaneous combustion.",
+        "spontaneous",
+        "words",
+    ),
+]
+
+
+@pytest.mark.parametrize(("question", "sentence", "want", "kind"), CASES)
+def test_span_of_squad_style_questions(question, sentence, want, kind):
+    from edgekit.kb.span import answer_span
+
+    span = answer_span(question, sentence)
+    assert span is not None and span.text == want, span
+    assert sentence[span.start : span.end] == span.text and span.kind == kind
+
+
+def test_when_asks_for_a_date_only_as_the_question_word():
+    from edgekit.kb.span import question_kind
+
+    assert question_kind("When was the mine opened?") == "date"
+    assert question_kind("The shift ends when?") == "date"
+    assert question_kind("What was he charged with when he was arrested?") == "words"
+    assert question_kind("When Iqbal travelled, what did he promote?") == "words"
