@@ -84,7 +84,7 @@ def kb_path(items: list[dict], work: Path, show: int) -> dict:
     from edgekit.kb.span import question_kind
     from edgekit.kb.store import KnowledgeBase
     from edgekit.qa.score import contains, short_answer, token_f1
-    from edgekit.runtime.answer import plan_answer
+    from edgekit.runtime.answer.path import plan_answer
 
     docs = work / "docs"
     docs.mkdir(parents=True, exist_ok=True)
