@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import deps
-from edgekit.fsutil import sha256_json
+from edgekit.fsutil import sha256_file, sha256_json
+from edgekit.models import prepare_model
+from edgekit.native import capture_native_output
+from edgekit.runtime.threads import default_threads
 
 Messages = list[dict[str, str]]
 
@@ -53,9 +56,6 @@ class HFGenerator:
 
 class LlamaCppGenerator:
     def __init__(self, gguf: Path, seed: int = 0) -> None:
-        from edgekit.fsutil import sha256_file
-        from edgekit.native import capture_native_output
-        from edgekit.runtime.threads import default_threads
 
         llama_cpp = deps.require("llama_cpp")
         self.id = sha256_file(gguf)
@@ -83,7 +83,6 @@ def make_generator(spec: str) -> HFGenerator | LlamaCppGenerator:
     """A generator for a .gguf path, a builtin model or an HF folder."""
     if spec.endswith(".gguf"):
         return LlamaCppGenerator(Path(spec))
-    from edgekit.models import prepare_model
 
     model = prepare_model(spec)
     return HFGenerator(model.path, model.sha256)

@@ -16,7 +16,7 @@ _CLEAR_REFS = Path("/proc/self/clear_refs")
 def _maxrss_bytes(who: str) -> int:
     """getrusage's ru_maxrss in bytes (kB on Linux, bytes on macOS); 0 without `resource`."""
     try:
-        import resource
+        import resource  # lazy: POSIX only
     except ImportError:  # Windows
         return 0
     usage = resource.getrusage(getattr(resource, who))
@@ -92,7 +92,7 @@ def _find_malloc_trim() -> Any:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
+        import ctypes  # lazy: only where glibc has malloc_trim
 
         return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):  # musl and other libcs

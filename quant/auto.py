@@ -19,6 +19,7 @@ from typing import Any
 
 from edgekit.fsutil import atomic_write_json
 from edgekit.quant import evaluate as ev
+from edgekit.quant.chart import plot_quant
 from edgekit.quant.gguf import F16
 
 #: Rough bits per weight of each llama.cpp type, to order candidates from the smallest.
@@ -147,8 +148,6 @@ def write_report(report: dict[str, Any], json_path: Path, png_path: Path | None)
     """quant.json, and the size-vs-quality chart beside it when matplotlib is installed."""
     atomic_write_json(json_path, report)
     if png_path is not None:
-        from edgekit.quant.chart import plot_quant
-
         plot_quant(report, png_path)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from edgekit import deps
 from edgekit.errors import EdgekitError
+from edgekit.quant.texts import pieces
 
 GROUP_FALLBACKS = (128, 64, 32)
 MIN_SAMPLE_CHARS = 200
@@ -90,7 +91,6 @@ def calibration_samples(
     """``n`` calibration samples from ``texts``: an even spread when there are more, the
     texts cut into smaller pieces (not below 200 characters) when there are fewer, then
     topped up from ``fill`` (general text) if still short."""
-    from edgekit.quant.texts import pieces
 
     texts = [t for t in texts if t.strip()]
     if texts and len(texts) < n:

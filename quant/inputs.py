@@ -4,11 +4,13 @@ checkpoint in a bundle or folder, the held-out text to measure on, and GPTQ rows
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.meta import Manifest
+from edgekit.quant.gptq import checkpoint_size, evaluate_gptq, gptq_label
 from edgekit.quant.texts import Texts, read_texts
 from edgekit.resources import general_texts
 
@@ -73,10 +75,8 @@ def gptq_rows(
     """A quality-table row for a GPTQ checkpoint, scored when the table is measured."""
 
     def rows(_ref: Any) -> list[dict[str, Any]]:
-        import tempfile
 
         from edgekit.quant.auto import make_row
-        from edgekit.quant.gptq import checkpoint_size, evaluate_gptq, gptq_label
 
         q = json.loads((gptq_dir / "config.json").read_text())["quantization_config"]
         with tempfile.TemporaryDirectory() as work:

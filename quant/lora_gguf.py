@@ -22,7 +22,7 @@ SUPPORTED = {"LlamaForCausalLM"}
 
 def _permute(weights, n_head: int, n_head_kv: int | None):  # type: ignore[no-untyped-def]
     """The RoPE row permutation of llama.cpp's Llama converter (LlamaModel.permute)."""
-    from conversion.llama import LlamaModel
+    from conversion.llama import LlamaModel  # lazy: llama.cpp converter, on sys.path at run time
 
     return LlamaModel.permute(weights, n_head, n_head_kv)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError
+from edgekit.kb.loaders import load_documents
 
 MAX_PIECE_CHARS = 1200  # ~256 tokens: one scored sequence / one calibration sample
 
@@ -63,8 +64,6 @@ def read_texts(path: Path, rule_filter: str | None = None) -> list[str]:
     """Texts in a .txt file (paragraph pieces), a JSONL file (chat rows, {"text"} or
     {"prompt"}; rows whose `rule` is ``rule_filter`` are left out) or a folder of docs."""
     if path.is_dir():
-        from edgekit.kb.loaders import load_documents
-
         documents, _ = load_documents(path)
         return [p for d in documents for s in d.sections for p in pieces(s.text)]
     if not path.is_file():

@@ -18,7 +18,8 @@ from edgekit.qa.score import (
     token_f1,
 )
 from edgekit.runtime.answer.loops import LoopGuard, find_loop, is_degenerate, trim_loop
-from edgekit.runtime.answer.path import AnswerPlan, StreamState, answer_text, stream_plan
+from edgekit.runtime.answer.path import AnswerPlan
+from edgekit.runtime.answer.stream import StreamState, answer_text, stream_plan
 
 
 def test_find_loop_on_the_loops_small_models_fall_into():

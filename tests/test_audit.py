@@ -225,8 +225,10 @@ def test_install_creates_the_site_key_once(tiny_project, tmp_path: Path):
 
 
 def _accounting(tmp_path: Path, audit_text: bool) -> dict:
-    from edgekit.runtime.serve.generation import Accounting, Prepared
+    from edgekit.runtime.answer.path import AnswerPlan
+    from edgekit.runtime.serve.accounting import Accounting
     from edgekit.runtime.serve.metrics import Metrics
+    from edgekit.runtime.serve.planning import ServeRequest
 
     audit = AuditLog(tmp_path / f"text-{audit_text}.jsonl")
     server = SimpleNamespace(
@@ -237,7 +239,10 @@ def _accounting(tmp_path: Path, audit_text: bool) -> dict:
         settings=SimpleNamespace(audit_text=audit_text, request_timeout=60),
     )
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "ctx + q"}]
-    acct = Accounting(server, "k1", Prepared(messages, 8, 0.0, 5, question="Where is exit B?"))
+    plan = AnswerPlan(messages, {"max_tokens": 8, "temperature": 0.0})
+    lane = SimpleNamespace(label="main")
+    request = ServeRequest(plan, 5, lane, question="Where is exit B?")
+    acct = Accounting(server, "k1", request)
     acct.piece("Level ")
     acct.piece("4.")
     acct.finish("stop")

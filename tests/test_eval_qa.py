@@ -67,9 +67,11 @@ def test_eval_qa_counts_by_hand_and_leaves_the_bundle_unchanged(tiny_project, tm
 
 
 def test_a_trial_that_cannot_win_stops_early(tiny_project, tmp_path: Path):
-    """The settings choice prunes a trial once the items left could not lift it to the
-    best so far; one that can still win or tie answers every item."""
+    """The settings choice prunes a trial once it could not be clearly better than the
+    best so far even with every item left right; one that can still win answers every
+    item."""
     from edgekit.bundle.answer_settings import AnswerSettings
+    from edgekit.qa.choose import Trial, cannot_win
     from edgekit.qa.evalset import read_qa_file
     from edgekit.qa.run import QASession, utility
 
@@ -79,13 +81,17 @@ def test_a_trial_that_cannot_win_stops_early(tiny_project, tmp_path: Path):
     items = read_qa_file(qa)
     session = QASession.open(result.bundle, threads=1)
     base = AnswerSettings.from_manifest(session.site.manifest).with_values(max_tokens=16)
-    extract = session.evaluate(items, base.with_values(prompt_style="extract"), beat=2 / 3)
+    nothing_right = Trial((0.0,) * 3, (0.0,) * 3, False, (0.0,) * 3)
+    extract = session.evaluate(
+        items, base.with_values(prompt_style="extract"), hopeless=cannot_win(nothing_right, 3)
+    )
     # both answerable items quoted right; the random model's answer to the unanswerable
     # one is not held by the excerpts and becomes the abstention (edgekit.runtime.answer.support)
     assert not extract["pruned"] and len(extract["records"]) == 3
     assert utility(extract["metrics"]) == 1.0
-    # no excerpt fits in the budget: the random model's own (unchecked) answers are wrong,
-    # and after two, 0 + 1 left cannot reach 2/3
+    # no excerpt fits in the budget: the random model's own (unchecked) answer to the first
+    # item is wrong where extract's was right, and extract got the rest right too: nothing
+    # left can make it better
     blind = base.with_values(prompt_style="cite", context_tokens=1)
-    cite = session.evaluate(items, blind, beat=2 / 3)
-    assert cite["pruned"] and len(cite["records"]) == 2
+    cite = session.evaluate(items, blind, hopeless=cannot_win(Trial.of(extract), 3))
+    assert cite["pruned"] and len(cite["records"]) == 1

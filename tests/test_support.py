@@ -4,7 +4,8 @@ excerpts it was given, and what is shown instead when it is not."""
 from __future__ import annotations
 
 from edgekit.kb.records import Hit
-from edgekit.runtime.answer.path import AnswerPlan, StreamState, settle_answer
+from edgekit.runtime.answer.path import AnswerPlan
+from edgekit.runtime.answer.stream import StreamState, settle_answer
 from edgekit.runtime.answer.support import (
     DEGENERATE,
     NOT_IN_EXCERPTS,

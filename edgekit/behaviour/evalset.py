@@ -19,6 +19,7 @@ from edgekit.bundle import manifest as mf
 from edgekit.bundle.meta import EvalSetEntry, Manifest
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import WorkLayout
+from edgekit.data.rules import resolve_rules
 from edgekit.errors import BundleError, EdgekitError
 from edgekit.fsutil import atomic_write_text
 
@@ -43,7 +44,6 @@ class EvalSet:
 
 def _doc_pairs(loaded: LoadedConfig) -> list[dict[str, Any]]:
     from edgekit.data.build import cut_at_sentence, load_documents
-    from edgekit.data.rules import resolve_rules
 
     cfg, d = loaded.config, loaded.config.data
     if cfg.docs is None:

@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from edgekit.runtime.threads import default_threads
+
 N_CTX = 768  # prompt + answer; longer answers are scored on their first tokens
 
 
@@ -16,7 +18,6 @@ def answer_perplexity(
 ) -> dict[str, Any]:
     """exp(mean NLL) of every reference-answer token after its question's prompt."""
     from edgekit.runtime.site.adapter_gate import answer_nll, load_scorer
-    from edgekit.runtime.threads import default_threads
 
     llm = load_scorer(model, None, N_CTX, threads or default_threads())
     nll, count = 0.0, 0

@@ -15,9 +15,14 @@ from typing import Any
 
 from edgekit.behaviour import metrics as m
 from edgekit.behaviour.evalset import EvalItem, read_eval_items
+from edgekit.behaviour.fluency import answer_perplexity
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.config.eval import BehaviourSection
 from edgekit.errors import BundleError
+from edgekit.runtime.answer.knowledge import has_kb, open_kb
+from edgekit.runtime.answer.path import Decoding
+from edgekit.runtime.site.verified import open_bundle
 
 PARAPHRASES = (
     "Could you tell me this: {q}",
@@ -44,7 +49,6 @@ class Asker:
     ChatSession: the bundle's settings, KB and expert rules, as `edgekit serve` uses them)."""
 
     def __init__(self, site: Any, llm: Any, kb: Any, settings: BehaviourSection) -> None:
-        from edgekit.bundle.answer_settings import AnswerSettings
         from edgekit.runtime.answer.prompting import load_rules
 
         self.site, self.llm, self.kb, self.settings = site, llm, kb, settings
@@ -64,7 +68,6 @@ class Asker:
         )
 
     def ask(self, question: str, use_kb: bool, seed: int, session: Any = None) -> str:
-        from edgekit.runtime.answer.path import Decoding
 
         session = session or self.session(use_kb)
         self.calls += 1
@@ -156,10 +159,7 @@ def evaluate_behaviour(
 ) -> dict[str, Any]:
     """Run the behaviour eval on a bundle directory (verified first). Returns the result
     (what report/behaviour.json holds); nothing is written."""
-    from edgekit.behaviour.fluency import answer_perplexity
-    from edgekit.runtime.answer.knowledge import has_kb, open_kb
     from edgekit.runtime.answer.session import load_model
-    from edgekit.runtime.site.verified import open_bundle
 
     settings = settings or BehaviourSection()
     start = time.perf_counter()

@@ -18,6 +18,7 @@ from edgekit.bundle import manifest as mf
 from edgekit.bundle.amend import AmendResult, amend_bundle
 from edgekit.bundle.meta import behaviour_amendment
 from edgekit.config import LoadedConfig
+from edgekit.fsutil import sha256_json
 from edgekit.plots import png_bytes, pyplot
 
 SUMMARY_KEYS = (
@@ -88,7 +89,6 @@ def behaviour_stage(
     """`edgekit build`'s last stage when eval.behaviour.enabled; returns the new manifest
     (None when skipped). The package stage leaves the tar to this one."""
     from edgekit.behaviour.run import evaluate_behaviour
-    from edgekit.fsutil import sha256_json
 
     settings = loaded.config.eval.behaviour
     key = sha256_json({"package": package_key, "behaviour": settings.model_dump()})

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edgekit.config.train import AugmentSection
 from edgekit.errors import EdgekitError
+from edgekit.generate import cached_generate, make_generator
 from edgekit.kb.loaders import Document
 from edgekit.kb.retrieve import terms
 
@@ -74,7 +75,6 @@ def augment(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
     """(question, answer, source title) pairs and counts of what was dropped and why."""
-    from edgekit.generate import cached_generate, make_generator
 
     if cfg.teacher is None:
         raise EdgekitError("data.augment needs a `teacher` model to write questions and answers")

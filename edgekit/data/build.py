@@ -22,8 +22,10 @@ from typing import Any
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import TRAIN_FILE
 from edgekit.config.train import DataSection
+from edgekit.data.rules import resolve_rules
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, atomic_write_text
+from edgekit.generate import cached_generate, make_generator
 from edgekit.kb import zh_markers
 from edgekit.kb.loaders import Document, load_documents
 from edgekit.plots import pyplot, save_png
@@ -148,7 +150,6 @@ def build_data(
 
     ``exclude_questions`` (normalised, see :func:`question_key`): the QA eval set's
     questions; no training example asks one of them."""
-    from edgekit.data.rules import resolve_rules
 
     cfg, d = loaded.config, loaded.config.data
     if cfg.docs is None:
@@ -312,7 +313,6 @@ def _replay(
             [{"role": "system", "content": system}, {"role": "user", "content": p["prompt"]}]
             for p in chosen
         ]
-        from edgekit.generate import cached_generate, make_generator
 
         gen = make_generator(base_spec or loaded.config.model.base)
         answers = cached_generate(

@@ -3,8 +3,10 @@ with its `kb` settings."""
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +71,6 @@ def kb_stages(
 def ingest_in_subprocess(config: Path, kb_dir: Path, report: Path) -> dict[str, Any]:
     """Ingest in a process of its own, so Chroma has closed every file before the KB folder
     is copied into the bundle. Writes and returns the ingest report."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     spawn = multiprocessing.get_context("spawn")  # no inherited threads or open handles
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:

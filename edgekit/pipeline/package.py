@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,14 @@ from edgekit.bundle.meta import (
     TrainingEntry,
     gptq_entry,
 )
+from edgekit.bundle.report import render_report
+from edgekit.bundle.wheelhouse import add_site_files
 from edgekit.bundle.writer import BundleWriter
 from edgekit.config import LoadedConfig
+from edgekit.fsutil import sha256_json, sha256_text
 from edgekit.models import PreparedModel
 from edgekit.pipeline.inputs import answer_settings
+from edgekit.sbom import runtime_packages
 
 README = """\
 {name} {version} - an edgekit bundle
@@ -54,7 +59,6 @@ def kb_manifest(loaded: LoadedConfig, kb_dir: Path, stats: dict[str, Any]) -> KB
 
 def _add_training(writer: BundleWriter, trained: Any) -> tuple[TrainingEntry, list[ExpertEntry]]:
     """Reports under report/, expert adapters under adapters/<name>/; manifest entries."""
-    import json
 
     from edgekit.pipeline.train import read_forgetting
 
@@ -80,8 +84,6 @@ def _provenance(
     loaded: LoadedConfig, model_sha: str, training: TrainingEntry | None
 ) -> ProvenanceEntry:
     """What an auditor needs to tie the bundle to its inputs and the software that runs it."""
-    from edgekit.fsutil import sha256_json, sha256_text
-    from edgekit.sbom import runtime_packages
 
     cfg = loaded.config
     tuned = cfg.train.enabled
@@ -126,7 +128,6 @@ def write_bundle(
     ``eval_sets`` (edgekit.behaviour.evalset.EvalSet) go under eval/ for the behaviour eval.
     ``quant`` (edgekit.pipeline.quant.QuantOutputs): quality table/chart and GPTQ checkpoint.
     """
-    from edgekit.bundle.report import render_report
 
     writer = BundleWriter(target).open()
     try:
@@ -137,8 +138,6 @@ def write_bundle(
         readme = README.format(name=cfg.name, version=cfg.version, dirname=target.name)
         writer.add_bytes(readme.encode(), mf.README_FILE)
         if wheelhouse is not None:
-            from edgekit.bundle.wheelhouse import add_site_files
-
             add_site_files(writer, wheelhouse)
         for es in eval_sets or []:
             writer.add_file(es.path, es.rel)

@@ -3,12 +3,14 @@ questions) and the QA eval of the finished bundle (choose settings on dev, repor
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from edgekit.bundle import manifest as mf
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import WorkLayout
-from edgekit.fsutil import sha256_file, sha256_json, sha256_tree
+from edgekit.fsutil import atomic_write_json, sha256_file, sha256_json, sha256_tree
 from edgekit.pipeline.inputs import (
     answer_settings,
     pinned_settings,
@@ -16,13 +18,17 @@ from edgekit.pipeline.inputs import (
     qa_set_path,
     user_set,
 )
+from edgekit.qa.evalset import build_qa_set, load_qa_jsonl, read_qa_file, write_qa_jsonl
+from edgekit.qa.evaluate import evaluate_bundle, headline, save_qa
+from edgekit.qa.gate import GATE_FILE, GateResult, compare, decide
+from edgekit.quant.gguf import F16, convert_to_f16, gguf_name, quantize
+from edgekit.quant.lora_gguf import peft_to_gguf
 
 
 def qa_set_stage(runner: Any, loaded: LoadedConfig, work: Path) -> Path | None:
     """Write the bundle's QA set to ``work/qa/qa.jsonl`` (user file or generated)."""
     if not qa_enabled(loaded):
         return None
-    from edgekit.qa.evalset import build_qa_set, read_qa_file, write_qa_jsonl
 
     cfg = loaded.config
     given = user_set(loaded)
@@ -70,9 +76,6 @@ def qa_eval_stage(
     """Choose answer settings on dev, answer test, store it all in the bundle; returns the
     new manifest (None when skipped). ``style``: the prompt style the tuning gate chose
     and compared base and tuned in, kept (the bundle ships the style the gate decided in)."""
-    from edgekit.bundle import manifest as mf
-    from edgekit.qa.evalset import load_qa_jsonl
-    from edgekit.qa.evaluate import evaluate_bundle, headline, save_qa
 
     settings = loaded.config.eval.qa
     pinned = pinned_settings(loaded)
@@ -105,6 +108,7 @@ def qa_eval_stage(
                 style=style,
                 max_tokens=settings.max_tokens,
                 qtype=settings.quant,
+                compare_config=settings.compare_config,
                 progress=lambda done, total, what: bar.update(
                     task, completed=done, total=total, description=f"qa eval: {what}"
                 ),
@@ -137,14 +141,10 @@ def gate_stage(
     """Measure base vs tuned on the QA dev split in the answer style that ships (chosen
     first, with the tuned model); returns a GateResult (None when there is nothing to
     compare: no LoRA, no QA set or no KB)."""
-    import json
-
-    from edgekit.fsutil import atomic_write_json
 
     cfg = loaded.config
     if trained is None or trained.adapter is None or qa_set is None or kb_dir is None:
         return None
-    from edgekit.qa.gate import GATE_FILE, GateResult, compare, decide
 
     gate_dir = WorkLayout(work).gate
     report = gate_dir / GATE_FILE
@@ -168,9 +168,6 @@ def gate_stage(
 
     def run() -> str:
         from edgekit.pipeline.train import read_forgetting
-        from edgekit.qa.evalset import load_qa_jsonl
-        from edgekit.quant.gguf import F16, convert_to_f16, gguf_name, quantize
-        from edgekit.quant.lora_gguf import peft_to_gguf
         from edgekit.runtime.answer.prompting import load_rules
 
         f16 = convert_to_f16(base.path, gate_dir / gguf_name(F16), log=gate_dir / "convert.log")

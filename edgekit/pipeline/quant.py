@@ -8,15 +8,19 @@ bundle's report/quant.json and report/quant.png) and gptq/model/ (the bundle's m
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit import deps
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import WorkLayout
 from edgekit.errors import EdgekitError
-from edgekit.fsutil import sha256_json
+from edgekit.fsutil import atomic_write_json, sha256_json
 from edgekit.quant import gguf as q
+from edgekit.quant.gptq import checkpoint_size, evaluate_gptq, quantize_gptq
+from edgekit.runtime.threads import usable_cpus
 
 QUANT_JSON, QUANT_PNG = "quant.json", "quant.png"
 
@@ -33,15 +37,11 @@ class QuantOutputs:
 def _threads() -> int:
     """Scoring is batched prompt processing (compute-bound, unlike decoding): every usable
     core, unless EDGEKIT_THREADS says otherwise."""
-    import os
-
-    from edgekit.runtime.threads import usable_cpus
 
     return max(1, int(os.environ.get("EDGEKIT_THREADS") or usable_cpus()))
 
 
 def _has_matplotlib() -> bool:
-    from edgekit import deps
 
     return deps.has("matplotlib")
 
@@ -139,8 +139,6 @@ class _QuantStages:
         )
 
         def do_gptq() -> str:
-            from edgekit.fsutil import atomic_write_json
-            from edgekit.quant.gptq import quantize_gptq
 
             r = quantize_gptq(
                 model_dir,
@@ -228,7 +226,6 @@ def _gptq_rows(out: QuantOutputs, f16: Path, texts: list[str], cfg: Any, n_param
 
     def rows(_ref: Any) -> list[dict[str, Any]]:
         from edgekit.quant.auto import budget_dict, make_row
-        from edgekit.quant.gptq import checkpoint_size, evaluate_gptq
 
         metrics = evaluate_gptq(f16, gptq, texts, total_tokens=cfg.eval_tokens, threads=_threads())
         row = make_row(

@@ -16,16 +16,19 @@ from rich.console import Console
 
 from edgekit import __version__
 from edgekit.bundle.verify import verify_dir
+from edgekit.bundle.wheelhouse import Target, build_wheelhouse, wheelhouse_key
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import WorkLayout
 from edgekit.fsutil import sha256_file, sha256_json, sha256_tree
 from edgekit.memory import PeakRss
+from edgekit.merge import adapter_hash, check_adapter, merge_adapter
 from edgekit.models import PreparedModel, prepare_model
 from edgekit.pipeline.kb import kb_stages
 from edgekit.pipeline.qa import gate_stage, qa_eval_stage, qa_set_stage
 from edgekit.pipeline.quant import QuantOutputs, quant_stages
 from edgekit.pipeline.runner import RAN, SKIPPED, BuildResult, StageResult, StageRunner, work_dir
 from edgekit.pipeline.train import TrainOutputs
+from edgekit.quant import gguf as q
 
 
 @dataclass
@@ -94,7 +97,6 @@ def tune(b: _Build) -> Path | None:
 
 def merge(b: _Build, adapter: Path) -> None:
     """Merge a LoRA adapter into the base weights."""
-    from edgekit.merge import adapter_hash, check_adapter, merge_adapter
 
     check_adapter(b.base, adapter)
     merged_dir = WorkLayout(b.work).merged
@@ -111,7 +113,6 @@ def merge(b: _Build, adapter: Path) -> None:
 
 def convert(b: _Build) -> tuple[Path, str]:
     """HF checkpoint -> F16 GGUF; returns (path, stage key)."""
-    from edgekit.quant import gguf as q
 
     gguf_dir = WorkLayout(b.work).gguf
     f16 = gguf_dir / q.gguf_name(q.F16)
@@ -128,7 +129,6 @@ def convert(b: _Build) -> tuple[Path, str]:
 
 def wheelhouse(b: _Build) -> None:
     """The offline wheelhouse for the site (pip on the build side)."""
-    from edgekit.bundle.wheelhouse import Target, build_wheelhouse, wheelhouse_key
 
     cfg = b.loaded.config.bundle
     target = Target(cfg.wheelhouse_python, cfg.wheelhouse_platform)

@@ -12,6 +12,7 @@ from edgekit.config import LoadedConfig
 from edgekit.config.layout import FORGETTING_FILE, TRAIN_FILE, TrainingLayout, WorkLayout
 from edgekit.fsutil import atomic_write_json, sha256_json, sha256_tree
 from edgekit.models import PreparedModel
+from edgekit.quant.lora_gguf import peft_to_gguf
 
 FORGETTING = FORGETTING_FILE  # its name under the bundle's report/
 EXPERT_GGUF = "adapter.gguf"  # llama.cpp's form of an expert adapter, beside the PEFT files
@@ -125,8 +126,6 @@ def training_stages(
         result.expert_patterns[name] = list(patterns)
         lora = e_out / EXPERT_GGUF
         if cfg.train.method == "lora":
-            from edgekit.quant.lora_gguf import peft_to_gguf
-
             runner.stage(
                 f"gguf lora [{name}]",
                 sha256_json(

@@ -13,8 +13,10 @@ articles) a small dev split chose 2 excerpts over the default 4 in one build, an
 another tied 4 with 6, where one more citation would have decided; 400 other questions
 of the same articles answer as well with 4 as with 2 or 6 (extract style: 0.688, 0.670,
 0.690) and cite the right paragraph far more often than with 2 (0.980 vs 0.922). A trial
-stops as soon as it can no longer win (the items left could not lift it to the best so
-far), which makes poor candidates cheap. Dimensions the config sets are pinned. The
+stops as soon as it can no longer be clearly better than the best so far, even if it
+answered every item left right, precisely and cited (:func:`cannot_win`), which makes
+poor candidates cheap: on the real PDFs a model-answered style lost its chance within a
+few questions of `extract`'s lead. Dimensions the config sets are pinned. The
 choice says why it ended where it did (``reason``).
 """
 
@@ -27,7 +29,9 @@ from typing import Any
 
 from edgekit.bundle.answer_settings import DEFAULTS, AnswerSettings
 from edgekit.qa.prior import prior
-from edgekit.qa.run import QASession, item_f1, item_utility, utility
+from edgekit.qa.run import QASession, excerpt, item_f1, item_utility, utility
+from edgekit.qa.score import gold_rank
+from edgekit.runtime.answer.path import retrieval_weights
 
 Candidate = dict[str, Any]
 # Chosen by retrieval alone (no answers generated: cheap): which excerpts come back.
@@ -158,10 +162,11 @@ def choose_settings(
     total = 1 + sum(len(alts) - 1 for _, alts in search)
     done = 0
 
-    def trial(label: str, settings: AnswerSettings, beat: float | None = None) -> Trial:
-        """``settings`` on dev, question by question; pruned: it could not reach ``beat``."""
+    def trial(label: str, settings: AnswerSettings, beat: Trial | None = None) -> Trial:
+        """``settings`` on dev, question by question; pruned: it could not beat ``beat``."""
         nonlocal done
-        result = session.evaluate(dev, settings, beat=beat)
+        hopeless = cannot_win(beat, len(dev)) if beat is not None else None
+        result = session.evaluate(dev, settings, hopeless=hopeless)
         m = result["metrics"]
         choice.trials.append(
             {
@@ -193,7 +198,7 @@ def choose_settings(
             candidate = choice.settings.with_values(**alt)
             if candidate == choice.settings or best_score.perfect:
                 continue  # nothing beats every dev item right with its excerpt cited
-            score = trial(label, candidate, beat=best_score.utility)
+            score = trial(label, candidate, beat=best_score)
             shown = ", ".join(f"{k} {v}" for k, v in alt.items())
             if better(score, best_score):
                 tried.append(f"{shown} clearly better ({score.summary()})")
@@ -231,6 +236,20 @@ def better(new: Trial, best: Trial) -> bool:
     return clear_gain(new.cited, best.cited)
 
 
+def cannot_win(best: Trial, n: int) -> Callable[[list[dict[str, Any]]], bool]:
+    """For :meth:`QASession.evaluate`: True once a trial of ``n`` items, whose records so
+    far are given, could not be :func:`better` than ``best`` even with every item left
+    right, with an exact short answer and its excerpt cited."""
+
+    def hopeless(records: list[dict[str, Any]]) -> bool:
+        done = Trial.of({"records": records, "pruned": False})
+        left = (1.0,) * (n - len(records))
+        best_case = Trial(done.right + left, done.cited + left, False, done.f1 + left)
+        return not better(best_case, best)
+
+    return hopeless
+
+
 def clear_gain(new: Sequence[float], old: Sequence[float]) -> bool:
     """``new`` wins more questions than it loses, at most ``CHANCE`` likely by luck."""
     wins = sum(1 for a, b in zip(new, old) if a > b)
@@ -247,9 +266,6 @@ def sign_test(wins: int, losses: int) -> float:
 
 def retrieval_score(session: QASession, items: Sequence[Any], settings: AnswerSettings) -> float:
     """Mean reciprocal rank of the excerpt holding the answer in the top k (0 if absent)."""
-    from edgekit.qa.run import excerpt
-    from edgekit.qa.score import gold_rank
-    from edgekit.runtime.answer.path import retrieval_weights
 
     answerable = [i for i in items if i.answerable]
     total = 0.0

@@ -23,6 +23,7 @@ from edgekit.qa.facts import Names, normalize
 from edgekit.qa.passage import Candidate, Passage
 from edgekit.qa.questions import passage_candidates
 from edgekit.qa.spread import load_passages, select_items, target_items
+from edgekit.qa.teacher import teacher_candidates
 
 HEADING_SEP = " > "  # the same as edgekit.kb.store.HEADING_SEP (that module imports numpy)
 KINDS = ("user", "faq", "definition", "heading", "sentence", "teacher", "unanswerable")
@@ -326,8 +327,6 @@ def _generate(
 ) -> list[QAItem]:
     per_doc = [[(p, passage_candidates(p, names)) for p in ps] for ps, names in loaded]
     if teacher:
-        from edgekit.qa.teacher import teacher_candidates
-
         passages = [p for ps, _ in loaded for p in ps]
         cache = cache or edgekit_home() / "qa" / "teacher-cache.jsonl"
         extra = teacher_candidates(passages, teacher, cache, limit=max_items, seed=seed)

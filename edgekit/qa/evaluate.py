@@ -16,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.amend import amend_bundle
 from edgekit.bundle.answer_settings import AnswerSettings
+from edgekit.bundle.meta import Manifest, qa_amendment
 from edgekit.plots import png_bytes, pyplot
+from edgekit.qa.choose import EXTENDED, SEARCH, choose_settings
+from edgekit.qa.prior import model_params
+from edgekit.qa.run import QASession
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 CHART = (
@@ -46,13 +51,12 @@ def evaluate_bundle(
     max_tokens: int | None = None,
     qtype: str | None = None,
     progress: Progress | None = None,
+    compare_config: bool = False,
 ) -> dict[str, Any]:
     """Choose settings on the dev split (when ``choose``) from the config's settings, then
-    answer the test split with both. ``style``: a prompt style chosen before (by the
+    answer the test split with the chosen ones (and the config's too with
+    ``compare_config``, when they differ). ``style``: a prompt style chosen before (by the
     tuning gate), kept. ``max_tokens`` caps answer length during the eval."""
-    from edgekit.qa.choose import EXTENDED, SEARCH, choose_settings
-    from edgekit.qa.prior import model_params
-    from edgekit.qa.run import QASession
 
     start = time.perf_counter()
     session = QASession.open(bundle, qtype=qtype)
@@ -97,7 +101,7 @@ def evaluate_bundle(
 
     result["test"] = {}
     records: list[dict[str, Any]] = []
-    if test:
+    if test and (chosen == base or compare_config):
         by_config = session.evaluate(test, base, step("test, config settings"))
         result["test"]["config"] = by_config["metrics"]
         records = by_config["records"]
@@ -156,8 +160,6 @@ def save_qa(
     bundle: Path, result: dict[str, Any], items: Sequence[Any], tar: bool | None = None
 ) -> Any:
     """Store the set, the result, the chart and the chosen settings in the bundle."""
-    from edgekit.bundle.amend import amend_bundle
-    from edgekit.bundle.meta import Manifest, qa_amendment
 
     manifest = Manifest.read(bundle)
     lines = "".join(json.dumps(i.to_json(), ensure_ascii=False) + "\n" for i in items)

@@ -16,8 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit import deps
 from edgekit.bundle.answer_settings import AnswerSettings, attention
+from edgekit.native import capture_native_output
+from edgekit.qa.choose import SEARCH, choose_settings
+from edgekit.qa.prior import model_params
 from edgekit.qa.run import QASession, precision, utility
+from edgekit.runtime.answer.knowledge import use_answer_settings
+from edgekit.runtime.threads import default_threads
 
 GATE_FILE = "gate.json"
 
@@ -79,7 +85,6 @@ def decide(
 def _open_kb(kb_dir: Path, settings: AnswerSettings) -> Any:
     """The build's KB, read-only (Chroma writes even when reading)."""
     from edgekit.kb.store import KnowledgeBase
-    from edgekit.runtime.answer.knowledge import use_answer_settings
 
     return use_answer_settings(KnowledgeBase.open_read_only(kb_dir), settings)
 
@@ -94,9 +99,6 @@ def open_session(
 ) -> QASession:
     """One model (GGUF [+ GGUF LoRA]) with the build's KB, ready for questions; close its
     ``kb`` when done."""
-    from edgekit import deps
-    from edgekit.native import capture_native_output
-    from edgekit.runtime.threads import default_threads
 
     llama_cpp = deps.require("llama_cpp")
     with capture_native_output():
@@ -122,8 +124,6 @@ def choose_style(
 ) -> tuple[AnswerSettings, str]:
     """The prompt style the tuned model (``session``) answers ``items`` best in, from the
     model size's prior (edgekit.qa.choose): (settings, why)."""
-    from edgekit.qa.choose import SEARCH, choose_settings
-    from edgekit.qa.prior import model_params
 
     styles = [(label, alts) for label, alts in SEARCH if label == "prompt_style"]
     pins = sorted(set(pinned) | set(GATE_PINS))

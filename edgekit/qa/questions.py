@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from edgekit.qa import questions_zh
 from edgekit.qa.facts import (
     Names,
     common_name,
@@ -230,7 +231,6 @@ def valid(c: Candidate, p: Passage) -> bool:
 def passage_candidates(p: Passage, names: Names) -> list[Candidate]:
     """Every valid candidate of a passage, in rule order (faq, definition, heading, facts);
     a mostly Chinese passage gets Chinese questions (:mod:`edgekit.qa.questions_zh`)."""
-    from edgekit.qa import questions_zh  # it imports this module
 
     if questions_zh.is_chinese(p):
         return questions_zh.candidates(p)

@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.qa.score import score_answer, summarize
+from edgekit.runtime.answer.knowledge import has_kb, open_kb
+from edgekit.runtime.answer.path import Decoding, plan_answer, token_counter
+from edgekit.runtime.site.verified import open_bundle
+from edgekit.runtime.threads import default_threads
 
 Progress = Callable[[int, int], None]
 EVAL_SEED = 0
@@ -46,12 +51,8 @@ class QASession:
         threads: int | None = None,
         pubkey: Path | None = None,
     ) -> QASession:
-        from edgekit.bundle import manifest as mf
-        from edgekit.runtime.answer.knowledge import has_kb, open_kb
         from edgekit.runtime.answer.prompting import load_rules
         from edgekit.runtime.answer.session import load_model
-        from edgekit.runtime.site.verified import open_bundle
-        from edgekit.runtime.threads import default_threads
 
         site = open_bundle(bundle, pubkey=pubkey)
         llm = load_model(site, threads=threads or default_threads(), qtype=qtype)
@@ -61,7 +62,7 @@ class QASession:
 
     def ask(self, item: Any, settings: AnswerSettings) -> dict[str, Any]:
         """One item through the answer path; the record holds the answer and its scores."""
-        from edgekit.runtime.answer.path import Decoding, answer_text, plan_answer, token_counter
+        from edgekit.runtime.answer.stream import answer_text
 
         plan = plan_answer(
             settings,
@@ -101,24 +102,21 @@ class QASession:
         items: Sequence[Any],
         settings: AnswerSettings | None = None,
         progress: Progress | None = None,
-        beat: float | None = None,
+        hopeless: Callable[[list[dict[str, Any]]], bool] | None = None,
     ) -> dict[str, Any]:
         """Every item with ``settings`` (default: the bundle's): metrics and records.
 
-        With ``beat`` (a utility), stop as soon as the settings can no longer reach it even
-        if every remaining item went right; the result then says ``"pruned": True`` and
-        its metrics cover the items asked."""
+        With ``hopeless`` (the records so far -> True when the rest cannot matter: see
+        edgekit.qa.choose.cannot_win), stop as soon as it says so; the result then says
+        ``"pruned": True`` and its metrics cover the items asked."""
         settings = settings or self.settings
         records: list[dict[str, Any]] = []
-        wins = 0.0
         pruned = False
         for i, item in enumerate(items):
             records.append(self.ask(item, settings))
-            wins += item_utility(records[-1]["scores"])
             if progress:
                 progress(i + 1, len(items))
-            left = len(items) - i - 1
-            if beat is not None and left and (wins + left) / len(items) < beat - 1e-9:
+            if hopeless is not None and i + 1 < len(items) and hopeless(records):
                 pruned = True
                 break
         metrics = summarize([r["scores"] for r in records], [r["seconds"] for r in records])

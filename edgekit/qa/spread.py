@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from edgekit.kb.loaders import LoaderError, iter_documents
 from edgekit.qa.facts import Names, document_names, normalize
 from edgekit.qa.passage import Candidate, Passage
 
@@ -17,7 +18,6 @@ log = logging.getLogger(__name__)
 def load_passages(docs: Path) -> list[tuple[list[Passage], Names]]:
     """Every document under ``docs`` as (its sections as passages, its proper words);
     a file that cannot be parsed is logged and skipped."""
-    from edgekit.kb.loaders import LoaderError, iter_documents
 
     root = Path(docs).resolve()
     out = []

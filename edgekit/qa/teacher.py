@@ -13,6 +13,7 @@ import random
 import re
 from pathlib import Path
 
+from edgekit.generate import cached_generate, make_generator
 from edgekit.qa.facts import contains_normalized, split_sentences
 from edgekit.qa.passage import Candidate, Passage
 
@@ -45,7 +46,6 @@ def teacher_candidates(
 ) -> dict[tuple[str, int], list[Candidate]]:
     """Ask the teacher about up to ``limit`` passages (seeded choice); kept candidates by
     (source, section index)."""
-    from edgekit.generate import cached_generate, make_generator
 
     chosen = [p for p in passages if len(p.text) > 80]
     random.Random(seed).shuffle(chosen)

@@ -16,14 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekit import deps
+from edgekit import deps, terminal
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import ADAPTER_DIR, FULL_DIR, TRAIN_FILE
 from edgekit.config.train import quantize_base_problem
 from edgekit.errors import ConfigError, EdgekitError
-from edgekit.fsutil import atomic_write_json, sha256_file, sha256_json
-from edgekit.models import PreparedModel
-from edgekit.records import A_BASE_SHA256, A_BASE_SPEC, ADAPTER_RECORD
+from edgekit.fsutil import atomic_write_json, replace_dir, sha256_file, sha256_json, temp_dir_beside
+from edgekit.models import PreparedModel, checkpoint_hash, prepare_model
+from edgekit.records import (
+    A_BASE_SHA256,
+    A_BASE_SPEC,
+    ADAPTER_RECORD,
+    M_SHA256,
+    M_SPEC,
+    MODEL_RECORD,
+)
+from edgekit.train.curve import plot_curve
 from edgekit.train.device import cpu_only, use_bf16
 from edgekit.train.model_setup import load_base, prepare_for_training
 from edgekit.train.tokenize import collate, load_examples
@@ -306,7 +314,6 @@ class Trainer:
         d = self.cfg.distill
         if d.teacher is None:
             return {}
-        from edgekit.models import prepare_model
         from edgekit.train.distill import teacher_cache
 
         teacher = prepare_model(d.teacher)
@@ -323,8 +330,6 @@ class Trainer:
         if not self.log_progress:
             return None
         from tqdm.auto import tqdm
-
-        from edgekit import terminal
 
         return tqdm(
             total=total,
@@ -346,7 +351,6 @@ class Trainer:
             bar.update(1)
 
     def _write_output(self, model: Any, tok: Any) -> Path:
-        from edgekit.fsutil import replace_dir, temp_dir_beside
 
         self.acc.wait_for_everyone()
         unwrapped = self.acc.unwrap_model(model)
@@ -369,9 +373,6 @@ class Trainer:
         if self.cfg.method == "lora":
             atomic_write_json(tmp / ADAPTER_RECORD, record)
         else:
-            from edgekit.models import checkpoint_hash
-            from edgekit.records import M_SHA256, M_SPEC, MODEL_RECORD
-
             tok.save_pretrained(tmp)
             atomic_write_json(
                 tmp / MODEL_RECORD,
@@ -382,7 +383,6 @@ class Trainer:
                 },
             )
         replace_dir(tmp, target)
-        from edgekit.train.curve import plot_curve
 
         plot_curve(self.out / LOG_FILE, self.out / CURVE_PNG)
         return target

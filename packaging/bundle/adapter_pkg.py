@@ -25,6 +25,7 @@ from typing import Any
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.meta import Manifest
+from edgekit.bundle.verify import verify
 from edgekit.errors import BundleError
 
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -120,7 +121,6 @@ def unpack(package: Path, dest: Path) -> Path:
 
 def open_package(root: Path, pubkey: Path | None) -> AdapterPackage:
     """Verify an unpacked package (every hash, and the signature when ``pubkey`` is given)."""
-    from edgekit.bundle.verify import verify
 
     report = verify(root, pubkey=pubkey)
     report.raise_if_bad()

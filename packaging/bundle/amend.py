@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgekit.bundle import manifest as mf
+from edgekit.bundle.report import render_report
 from edgekit.bundle.signing import SIGNATURE_FILE
 from edgekit.bundle.writer import write_tar
 from edgekit.errors import BundleError
@@ -81,7 +82,6 @@ def amend_bundle(
     manifest's top level; records the change under K_AMENDED. ``render`` re-renders
     report/index.html from the new manifest and files. ``tar``: True writes the tar beside
     the bundle, None rewrites it only if it exists. Nothing changed: nothing is written."""
-    from edgekit.bundle.report import render_report
 
     bundle = Path(bundle)
     manifest = mf.read_manifest(bundle)
@@ -143,7 +143,6 @@ def amend_bundle(
 
 def rerender_report(bundle: Path) -> AmendResult:
     """Render report/index.html from the bundle as it is; amend only if the page changed."""
-    from edgekit.bundle.report import render_report
 
     bundle = Path(bundle)
 

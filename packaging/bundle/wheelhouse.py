@@ -15,15 +15,18 @@ The site installs with `pip install --no-index --find-links wheelhouse 'edgekit[
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import edgekit
 from edgekit import __version__
+from edgekit.bundle import manifest as mf
 from edgekit.errors import EdgekitError
-from edgekit.fsutil import replace_dir, temp_dir_beside
+from edgekit.fsutil import replace_dir, sha256_json, sha256_tree, temp_dir_beside
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,6 @@ class Target:
 
 def source_tree() -> Path:
     """The edgekit source tree this edgekit runs from (an editable or source install)."""
-    import edgekit
 
     root = Path(edgekit.__file__).resolve().parent.parent
     if not (root / "pyproject.toml").is_file():
@@ -116,8 +118,6 @@ def build_wheelhouse(
             raise EdgekitError(f"no llama-cpp-python wheel in the wheelhouse; see {log}")
         replace_dir(tmp, out)
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return sorted(out.glob("*.whl"))
@@ -128,7 +128,6 @@ SITE_ASSETS = ("install.sh", "edgekit.service.in")
 
 def wheelhouse_key(target: Target, find_links: list[Path]) -> str:
     """Changes when edgekit's code, its dependencies or the target change."""
-    from edgekit.fsutil import sha256_json, sha256_tree
 
     root = source_tree()
     return sha256_json(
@@ -147,7 +146,6 @@ def wheelhouse_key(target: Target, find_links: list[Path]) -> str:
 
 def add_site_files(writer: Any, wheelhouse: Path) -> None:
     """The wheelhouse and the site installer assets, into a bundle being written."""
-    from edgekit.bundle import manifest as mf
 
     site = source_tree() / "packaging" / "site"
     writer.add_tree(wheelhouse, mf.WHEELHOUSE_DIR)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from edgekit.bundle.answer_settings import AnswerSettings
+from edgekit.runtime.answer.path import retrieval_weights
 from edgekit.runtime.site.verified import SiteBundle
 
 if TYPE_CHECKING:
@@ -18,7 +20,6 @@ def use_answer_settings(kb: Any, settings: AnswerSettings) -> Any:
     """Make an open KB retrieve as ``settings`` say (fusion weights, chunks per question,
     keyword segmenter, excerpt budget); returns ``kb``. The one place both the site runtime
     and the build's QA gate apply a bundle's answer settings to its KB."""
-    from edgekit.runtime.answer.path import retrieval_weights
 
     kb.default_weights = retrieval_weights(settings)
     kb.top_k = settings.top_k
@@ -30,7 +31,6 @@ def use_answer_settings(kb: Any, settings: AnswerSettings) -> Any:
 def open_kb(bundle: SiteBundle) -> Any:
     """Open the bundle's KB read-only (a private copy of Chroma's files: the verified
     bundle stays byte-for-byte unchanged, so it still verifies after a chat)."""
-    from edgekit.bundle.answer_settings import AnswerSettings
     from edgekit.kb.store import KnowledgeBase
 
     kb = KnowledgeBase.open_read_only(bundle.root / str(bundle.meta.kb_path))

@@ -10,15 +10,9 @@ from edgekit import deps
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings, attention
 from edgekit.native import capture_native_output
-from edgekit.runtime.answer.path import (
-    NO_OVERRIDES,
-    AnswerPlan,
-    Decoding,
-    StreamState,
-    stream_plan,
-    token_counter,
-)
+from edgekit.runtime.answer.path import NO_OVERRIDES, AnswerPlan, Decoding, token_counter
 from edgekit.runtime.answer.request import Limits, PlannedRequest, plan_request
+from edgekit.runtime.answer.stream import StreamState, stream_plan
 from edgekit.runtime.site.verified import SiteBundle
 from edgekit.runtime.threads import default_threads
 

@@ -24,6 +24,7 @@ from edgekit.runtime.engine.jobs import Handle, Job, LaneClosed, QueueFull
 from edgekit.runtime.engine.model import EngineModel
 from edgekit.runtime.engine.sampling import SamplingSpec, TextOut, sampler_chain
 from edgekit.runtime.serve.settings import DEFAULT_MAX_QUEUE
+from edgekit.runtime.threads import default_threads, physical_cores
 
 log = logging.getLogger("edgekit.serve")
 MIN_COPY = 16  # a prefix shorter than this is recomputed rather than copied between slots
@@ -61,7 +62,6 @@ def plan_lane(
     (`default_threads`: the physical cores, as llama-server); a step costs about the same
     for 1 or 16 sequences while decode is memory-bound, so slots default to 4 per core
     (4 to 16)."""
-    from edgekit.runtime.threads import default_threads, physical_cores
 
     threads = threads or default_threads()
     slots = slots or max(4, min(16, 4 * physical_cores()))

@@ -15,8 +15,13 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from edgekit import __version__
+from edgekit.runtime.engine import gpu_available, plan_lane
+from edgekit.runtime.threads import default_threads, physical_cores, usable_cpus
 
 PROBE = r"""
 import json, socket, sys, time
@@ -88,7 +93,6 @@ def _cpu_flags() -> list[str]:
 
 
 def _version(name: str) -> str:
-    from importlib import metadata
 
     try:
         return metadata.version(name)
@@ -104,9 +108,6 @@ def _netns_available() -> bool:
 
 
 def run_doctor(bundle: Path) -> dict[str, Any]:
-    from edgekit import __version__
-    from edgekit.runtime.engine import gpu_available, plan_lane
-    from edgekit.runtime.threads import default_threads, physical_cores, usable_cpus
 
     bundle = Path(bundle).resolve()
     plan = plan_lane(0)

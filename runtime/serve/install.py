@@ -26,9 +26,12 @@ from pathlib import Path
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.meta import Manifest
+from edgekit.bundle.verify import verify, verify_dir
+from edgekit.bundle.wheelhouse import source_tree
 from edgekit.errors import BundleError
 from edgekit.fsutil import atomic_write_bytes, temp_dir_beside
 from edgekit.runtime.serve.settings import DEFAULT_HOST, DEFAULT_PORT
+from edgekit.runtime.site.audit import KEY_NAME, create_key
 
 VENV_DONE = ".edgekit-complete"
 
@@ -44,7 +47,6 @@ class Installed:
 
 
 def _verify_archive(tar: Path, pubkey: Path | None) -> dict:
-    from edgekit.bundle.verify import verify
 
     report = verify(tar, pubkey=pubkey)
     report.raise_if_bad()
@@ -52,7 +54,6 @@ def _verify_archive(tar: Path, pubkey: Path | None) -> dict:
 
 
 def _unpack(tar: Path, release: str, bundle_dir: Path) -> None:
-    from edgekit.bundle.verify import verify_dir
 
     if bundle_dir.is_dir() and verify_dir(bundle_dir, full=True).ok:
         return  # installed before (a re-run, or switching back to this release)
@@ -98,7 +99,6 @@ def _venv(bundle_dir: Path, venv: Path, reuse_python: bool) -> None:
 def _audit_key(root: Path, user: str | None) -> Path:
     """ROOT/audit.key, the secret of `serve`'s keyed audit logs: created once, never
     replaced (a new key would leave the logs written so far unverifiable)."""
-    from edgekit.runtime.site.audit import KEY_NAME, create_key
 
     key = root / KEY_NAME
     if create_key(key) and user and os.geteuid() == 0:
@@ -119,8 +119,6 @@ def _switch(root: Path, release: str) -> str | None:
 def _unit(bundle_dir: Path, root: Path, release: str, opts: dict[str, str]) -> Path:
     template = bundle_dir / mf.INSTALL_DIR / mf.UNIT_TEMPLATE
     if not template.is_file():
-        from edgekit.bundle.wheelhouse import source_tree
-
         template = source_tree() / "packaging" / "site" / mf.UNIT_TEMPLATE
     allow = "" if opts["host"] in ("127.0.0.1", "localhost") else opts["host"]
     text = template.read_text().format(root=root, release=release, allow=allow, **opts)

@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.answer_settings import AnswerSettings, attention
+from edgekit.fsutil import sha256_file
+from edgekit.runtime.answer.knowledge import has_kb, open_kb
 from edgekit.runtime.answer.prompting import load_rules, load_tools
 from edgekit.runtime.answer.request import Limits
 from edgekit.runtime.engine import EngineModel, Lane, LanePlan, gpu_available, plan_lane
@@ -46,8 +48,6 @@ class Server:
             self.site.manifest, chosen=not settings.config_settings
         )
         self.n_ctx = self.answer_settings.n_ctx
-        self.default_max_tokens = self.answer_settings.max_tokens
-        self.default_temperature = self.answer_settings.temperature
         self.model_id = self.site.name
         self.metrics = Metrics()
         upstream = settings.engine is not None
@@ -86,7 +86,6 @@ class Server:
             max_workers=max(2, min(8, (os.cpu_count() or 2) // 2)),
             thread_name_prefix="edgekit-prepare",
         )
-        from edgekit.runtime.answer.knowledge import has_kb, open_kb
 
         if has_kb(self.site):
             self.kb = open_kb(self.site)
@@ -125,25 +124,8 @@ class Server:
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenize(text, add_bos=False, special=True))
 
-    def check_model(self, name: str) -> None:
-        if name and name != self.model_id and not name.startswith(f"{self.model_id}:"):
-            raise ApiError(
-                404,
-                f"model {name!r} is not served here; this server serves {self.model_id!r}",
-                "model",
-            )
-
-    def expert_patterns(self) -> dict[str, list[str]]:
-        """Each expert adapter's document patterns (edgekit.runtime.answer.request.route)."""
-        return {name: patterns for name, (_, patterns) in self.experts.items()}
-
-    def lane_for(self, adapter: str | None) -> Lane:
-        """The lane of an expert adapter (None: the main lane)."""
-        return self.experts[adapter][0] if adapter else self.lane
-
 
 def create_app(settings: ServeSettings) -> FastAPI:
-    from edgekit.fsutil import sha256_file
 
     srv = Server(settings)
     srv.manifest_sha256 = sha256_file(srv.site.root / mf.MANIFEST_FILE)

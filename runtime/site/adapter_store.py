@@ -27,9 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
-from edgekit.bundle.adapter_pkg import AdapterPackage, check_version, open_package, unpack
+from edgekit.bundle.adapter_pkg import (
+    AdapterPackage,
+    check_version,
+    open_package,
+    read_eval_set,
+    unpack,
+)
 from edgekit.errors import BundleError
 from edgekit.fsutil import atomic_write_json
+from edgekit.runtime.site.verified import open_bundle
 
 POINTER = "current.json"
 HISTORY = "history.jsonl"
@@ -183,7 +190,6 @@ class AdapterStore:
 
 
 def _eval_sets(site: Any, package: AdapterPackage) -> dict[str, list[Any]]:
-    from edgekit.bundle.adapter_pkg import read_eval_set
 
     sets = {"package": read_eval_set(package.eval_set)}
     for rel in site.eval_sets():
@@ -203,7 +209,6 @@ def import_adapter(
 ) -> ImportResult:
     """Verify, gate, install and switch to the adapter in ``package_path``."""
     from edgekit.runtime.site.adapter_gate import run_gate
-    from edgekit.runtime.site.verified import open_bundle
 
     site = open_bundle(bundle)
     store = AdapterStore(site.root)

@@ -38,6 +38,7 @@ import logging
 import os
 import secrets
 import threading
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -194,8 +195,7 @@ def _hold_writer_lock(owner: object, path: Path) -> None:
     """An exclusive lock on ``<log>.lock`` while an AuditLog of this process is open on the
     log (released when the last one is garbage-collected): two servers (replicas behind a
     balancer) appending to one chain would break it."""
-    import fcntl
-    import weakref
+    import fcntl  # lazy: POSIX only
 
     name = os.path.realpath(path)
     held = _WRITER_LOCKS.get(name)

@@ -8,7 +8,9 @@ from typing import Any
 
 from edgekit.bundle import manifest as mf
 from edgekit.bundle.meta import Manifest
+from edgekit.bundle.verify import verify
 from edgekit.errors import BundleError
+from edgekit.fsutil import HashCache
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,6 @@ def open_bundle(path: Path, full_verify: bool = False, pubkey: Path | None = Non
     GGUF) reuse a cached hash while their size, mtime and inode are unchanged, unless
     ``full_verify`` (`--full-verify`) forces rehashing everything.
     """
-    from edgekit.bundle.verify import verify
-    from edgekit.fsutil import HashCache
 
     path = Path(path)
     if path.is_file():

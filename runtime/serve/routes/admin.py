@@ -8,7 +8,9 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 
+from edgekit.errors import EdgekitError
 from edgekit.runtime.serve.api_error import ApiError
+from edgekit.runtime.serve.auth import list_keys
 
 
 def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
@@ -20,7 +22,6 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
     async def adapter_activate(request: Request, _: Any = admin) -> dict[str, Any]:
         """Body {"version": "v3"} (or "base"; omitted: roll back to the previous one).
         Switches the pointer like `edgekit adapter rollback`, then swaps at once."""
-        from edgekit.errors import EdgekitError
 
         usage = 'send {"version": "<installed version or base>"}'
         try:
@@ -44,6 +45,5 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
 
     @app.get("/admin/keys")
     def list_api_keys(_: Any = admin) -> dict[str, Any]:
-        from edgekit.runtime.serve.auth import list_keys
 
         return {"keys": [k.__dict__ for k in list_keys(srv.site.root)]}

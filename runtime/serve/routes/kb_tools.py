@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -26,8 +27,6 @@ def register(app: FastAPI, srv: Any, user: Any, admin: Any) -> None:
 
         def encode(v: Any) -> Any:
             if body.encoding_format == "base64":  # what the openai client asks for
-                import base64
-
                 return base64.b64encode(v.astype("<f4").tobytes()).decode()
             return v.tolist()
 
