@@ -12,8 +12,9 @@ import ast
 from functools import cache
 from pathlib import Path
 
-from conftest import REPO
 from test_layers import module_name, sources
+
+from conftest import REPO
 
 HEAVY_LIBRARIES = {
     "accelerate", "anyio", "chromadb", "click", "cryptography", "datasets", "docx",
