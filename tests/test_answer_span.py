@@ -193,6 +193,21 @@ def test_chat_prints_the_span_first_and_marks_it(extract_bundle):
     assert "\033[" not in proc.stdout  # not a terminal: the markdown marks, no ANSI codes
 
 
+def test_extract_abstains_when_no_sentence_matches(extract_bundle):
+    """`extract` answers with the documents' own sentences or the abstention, in the
+    question's language; the model is never asked (tiny-random would write noise, and the
+    support check would show the muster-point sentence, 2 of the question's 6 words, in
+    its place)."""
+    from edgekit.runtime.answer.support import NOT_IN_EXCERPTS, NOT_IN_EXCERPTS_ZH
+
+    for question, abstention in (
+        ("Which xylophone quasar zebra plays at the muster point?", NOT_IN_EXCERPTS),
+        ("木琴类星体斑马是什么？", NOT_IN_EXCERPTS_ZH),
+    ):
+        proc = run_cli("chat", str(extract_bundle), question, check=True)
+        assert proc.stdout.split("\nSources:")[0].strip() == abstention, proc.stdout
+
+
 def test_serve_returns_the_span_beside_the_marked_answer(extract_bundle):
     server = RunningServer(extract_bundle, "--slots", "1", "--no-auth")
     try:

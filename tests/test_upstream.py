@@ -121,9 +121,10 @@ def test_upstream_answers_equal_the_built_in_engine_with_citations(site):
 
 
 # Retrieval finds excerpts for these, but no sentence holds a third of the question's
-# words, so even `extract` asks the model; tiny-random's text is never held by the excerpts
-# and must not be shown: the sentence sharing the most with the question is (quoted and
-# cited), or the abstention in the question's language.
+# words (the chosen `extract` style abstains); with the config's `cite` the model answers,
+# and tiny-random's text is never held by the excerpts and must not be shown: the sentence
+# sharing the most with the question is (quoted and cited), or the abstention in the
+# question's language.
 UNHELD = [
     ("Which xylophone quasar zebra plays at the muster point?", "muster point"),
     ("Which xylophone quasar zebra yodels loudest?", NOT_IN_EXCERPTS),
@@ -148,22 +149,48 @@ def stream_text(url: str, key: str, question: str) -> tuple[str, list]:
 
 def test_no_unsupported_model_text_through_chat_or_either_serve_lane(site):
     """The same question through `edgekit chat`, serve's own engine and serve's upstream
-    lane, streamed and not: the model's text (not held by the excerpts) is replaced the
-    same way everywhere; serve says so in `replaced`, its audit log and its metrics."""
+    lane (all with the config's `cite`), streamed and not: the model's text (not held by
+    the excerpts) is replaced the same way everywhere; serve says so in `replaced`, its
+    audit log and its metrics. The chosen `extract` abstains without asking the model."""
+    key, bundle, logs = site["key"], site["bundle"], site["logs"]
+    cite = {
+        "own": RunningServer(
+            bundle, "--slots", "1", "--config-settings", "--audit-log", str(logs / "own.jsonl")
+        ),
+        "front": RunningServer(
+            bundle,
+            "--engine",
+            site["ups"][0].url,
+            "--config-settings",
+            "--audit-log",
+            str(logs / "cite.jsonl"),
+        ),  # fmt: skip
+    }
+    try:
+        _unheld_answers_replaced(site, cite)
+    finally:
+        for server in cite.values():
+            server.stop()
+    chosen = ask(site["own"].url, key, UNHELD[1][0])
+    assert chosen["choices"][0]["message"]["content"] == NOT_IN_EXCERPTS
+    assert chosen["replaced"] is None
+
+
+def _unheld_answers_replaced(site: dict, servers: dict) -> None:
     from conftest import run_cli
 
-    key = site["key"]
+    key, bundle = site["key"], site["bundle"]
     for question, expected in UNHELD:
         chat = run_cli(
-            "chat", str(site["bundle"]), question, "--max-tokens", "48", "--temperature", "0",
-            check=True,
+            "chat", str(bundle), question, "--max-tokens", "48", "--temperature", "0",
+            "--config-settings", check=True,
         ).stdout  # fmt: skip
         shown = {"chat": chat.split("\nSources:")[0].strip()}
         reasons = set()
         for lane in ("own", "front"):
-            r = ask(site[lane].url, key, question)
+            r = ask(servers[lane].url, key, question)
             shown[lane] = r["choices"][0]["message"]["content"]
-            text, chunks = stream_text(site[lane].url, key, question)
+            text, chunks = stream_text(servers[lane].url, key, question)
             shown[lane + " streamed"] = text
             assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) == 1
             reasons |= {r["replaced"], chunks[-1].model_extra["replaced"]}
@@ -179,10 +206,10 @@ def test_no_unsupported_model_text_through_chat_or_either_serve_lane(site):
             assert expected in sentence.lower()
             quote = sentence[1 : sentence.rindex('"')].replace("**", "")
             assert any(quote in " ".join(t.split()) for t in cited), answer
-    records = [json.loads(ln) for ln in (site["logs"] / "a.jsonl").read_text().splitlines()]
+    records = [json.loads(ln) for ln in (site["logs"] / "cite.jsonl").read_text().splitlines()]
     assert sum(1 for r in records if r.get("replaced")) >= 2 * len(UNHELD)
     metrics = httpx.get(
-        f"{site['own'].url}/metrics", headers={"Authorization": f"Bearer {key}"}
+        f"{servers['own'].url}/metrics", headers={"Authorization": f"Bearer {key}"}
     ).text
     replaced = [
         s.value

@@ -29,6 +29,12 @@ from edgekit.cli.common import _console, pubkey_option, threads_option
     "routes, the expert whose documents hold the best excerpt, else the main model.",
 )
 @click.option(
+    "--config-settings",
+    is_flag=True,
+    help="Answer with the config's retrieval/prompt settings, not the ones the build chose "
+    "on the QA dev split (to compare the two; `serve --config-settings` does the same).",
+)
+@click.option(
     "--full-verify",
     is_flag=True,
     help="Rehash every file, ignoring the cache of large files' hashes.",
@@ -43,6 +49,7 @@ def chat(
     quant: str | None,
     no_kb: bool,
     adapter: str | None,
+    config_settings: bool,
     full_verify: bool,
     pubkey: Path | None,
 ) -> None:
@@ -55,6 +62,7 @@ def chat(
     The bundle is verified (every sha256) before the model is loaded; the adapter made
     active by `edgekit adapter import` (if any) is applied.
     """
+    from edgekit.bundle.answer_settings import AnswerSettings
     from edgekit.runtime.answer.request import Refused
     from edgekit.runtime.answer.session import ChatSession, load_model
     from edgekit.runtime.site.adapter_store import AdapterStore
@@ -82,6 +90,7 @@ def chat(
     session = ChatSession(
         site,
         llm,
+        settings=AnswerSettings.from_manifest(site.manifest, chosen=not config_settings),
         max_tokens=max_tokens,
         temperature=temperature,
         kb=kb,

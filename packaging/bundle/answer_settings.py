@@ -80,7 +80,8 @@ class AnswerSettings:
     instruction to answer in one short sentence from the excerpts and cite; quote: as
     short, and the answer starts with the excerpts' sentence that best matches the
     question, quoted and cited (edgekit.kb.evidence), before one line of the model's own;
-    extract: that quote alone, without a model call."""
+    extract: that quote alone, without a model call, or the abstention when no sentence
+    matches the question well enough."""
     repeat_penalty: float = 1.0
     loop_guard: bool = True
     """Stop a generation that repeats itself (see edgekit.runtime.answer.loops)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.kb.context import build_context, user_turn
+from edgekit.runtime.answer.support import abstention
 
 Message = dict[str, Any]
 
@@ -148,7 +149,7 @@ def plan_answer(
         style = settings.prompt_style
         if style in ("quote", "extract") and plan.hits:
             if not _add_evidence(plan, last_user, kb, style):
-                style = "cite"  # no sentence matches: the model answers as by default
+                style = "cite"  # `quote` without a matching sentence: the model answers
         for m in reversed(others):
             if m["role"] == "user":
                 m["content"] = user_turn(last_user, ctx, style)
@@ -160,12 +161,19 @@ def plan_answer(
 def _add_evidence(plan: AnswerPlan, question: str, kb: Any, style: str) -> bool:
     """`quote`: the answer must start with the best evidence sentence, quoted and cited;
     `extract`: that quote is the whole answer (no model call). Both start with the answer
-    span (kb.span) and mark it in the quote (``plan.answer_span`` describes it). False when
-    no sentence matches the question well enough: then the model answers with `cite`."""
+    span (kb.span) and mark it in the quote (``plan.answer_span`` describes it). When no
+    sentence matches the question well enough, `extract` answers with the abstention
+    (its answers are the documents' own sentences or nothing: on two real PDF manuals,
+    the model's fallback answer to "Who is the on-call electrician for the night shift?"
+    was the question restated over an unrelated excerpt); `quote` returns False and the
+    model answers with `cite`."""
     from edgekit.kb.evidence import best_sentence, quote_grammar, quoted
 
     evidence = best_sentence(question, plan.hits, getattr(kb, "embedder", None))
     if evidence is None:
+        if style == "extract" and plan.fixed_reply is None:
+            plan.fixed_reply = abstention(question)
+            return True
         return False
     if style == "extract" and plan.fixed_reply is None:
         plan.fixed_reply = quoted(evidence)
