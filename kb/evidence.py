@@ -20,6 +20,7 @@ from typing import Any
 from edgekit.kb.chunking import sentences
 from edgekit.kb.records import HEADING_SEP
 from edgekit.kb.retrieve import terms
+from edgekit.kb.section_name import section_name
 from edgekit.kb.span import Span, answer_span, kind_match, mark
 from edgekit.kb.zh_markers import IDEOGRAPH
 
@@ -37,9 +38,22 @@ class Evidence:
     score: float
     overlap: float  # share of the question's content words in the sentence
     span: Span | None = None  # the answer inside the sentence (None: the sentence is it)
+    named: str | None = None  # the answer is the name of the sentence's section instead
 
     def span_field(self) -> dict[str, Any] | None:
-        """The span as an API response shows it (`answer_span`), None without one."""
+        """The span as an API response shows it (`answer_span`), None without one. An
+        answer that is the section's name (edgekit.kb.section_name) is not inside the
+        sentence: its start and end are None and ``from`` says "heading"."""
+        if self.named is not None:
+            return {
+                "text": self.named,
+                "kind": "code",
+                "sentence": self.sentence,
+                "start": None,
+                "end": None,
+                "citation": self.excerpt,
+                "from": "heading",
+            }
         if self.span is None:
             return None
         return {
@@ -49,6 +63,7 @@ class Evidence:
             "start": self.span.start,
             "end": self.span.end,
             "citation": self.excerpt,
+            "from": "sentence",
         }
 
 
@@ -96,16 +111,23 @@ def best_sentence(
     score, i = max(scored, key=lambda t: (t[0], -t[1]))
     if overlap[i] < MIN_OVERLAP:
         return None
-    return with_span(Evidence(found[i][0], found[i][1], score, overlap[i]), question)
+    evidence = Evidence(found[i][0], found[i][1], score, overlap[i])
+    hit = hits[evidence.excerpt - 1]
+    return with_span(evidence, question, section_title(hit), [h.text for h in hits])
 
 
-def with_span(evidence: Evidence, question: str) -> Evidence:
+def with_span(
+    evidence: Evidence, question: str, title: str = "", texts: Sequence[str] = ()
+) -> Evidence:
     """``evidence`` with the answer span of ``question`` inside its sentence (none when
-    the span would be most of the sentence)."""
+    the span would be most of the sentence), or the name of the sentence's section
+    ``title`` when that is the answer (edgekit.kb.section_name; ``texts``: the excerpts,
+    for the name's spelling)."""
     span = answer_span(question, evidence.sentence)
     if span is not None and len(span.text) >= MAX_SPAN_SHARE * len(evidence.sentence):
         span = None
-    return replace(evidence, span=span)
+    named = section_name(question, evidence.sentence, title, texts, span and span.text)
+    return replace(evidence, span=None if named else span, named=named)
 
 
 def gbnf_literal(text: str) -> str:
@@ -122,7 +144,10 @@ def quoted(evidence: Evidence) -> str:
 
         "A self-rescuer lasts **30 minutes** at rest." [1]
 
-    Without a span: the quoted sentence and its excerpt number alone."""
+    An answer that is the section's name comes first the same way, over the sentence
+    unmarked. Without a span: the quoted sentence and its excerpt number alone."""
+    if evidence.named is not None:
+        return f'{evidence.named}\n\n"{evidence.sentence}" [{evidence.excerpt}]'
     if evidence.span is None:
         return f'"{evidence.sentence}" [{evidence.excerpt}]'
     marked = mark(evidence.sentence, evidence.span)

@@ -193,19 +193,22 @@ def test_chat_prints_the_span_first_and_marks_it(extract_bundle):
     assert "\033[" not in proc.stdout  # not a terminal: the markdown marks, no ANSI codes
 
 
-def test_extract_abstains_when_no_sentence_matches(extract_bundle):
-    """`extract` answers with the documents' own sentences or the abstention, in the
-    question's language; the model is never asked (tiny-random would write noise, and the
-    support check would show the muster-point sentence, 2 of the question's 6 words, in
-    its place)."""
+def test_extract_without_a_matching_sentence_quotes_a_related_one_or_abstains(extract_bundle):
+    """With no sentence holding a third of the question's words, `extract` answers as the
+    support check replaces an answer, without asking the model: a sentence sharing some
+    of its words and holding an answer of the kind asked, quoted, else the abstention in
+    the question's language (tiny-random would write noise, and the support check would
+    quote the muster-point sentence for "how many" too, though it holds no number)."""
     from edgekit.runtime.answer.support import NOT_IN_EXCERPTS, NOT_IN_EXCERPTS_ZH
 
-    for question, abstention in (
-        ("Which xylophone quasar zebra plays at the muster point?", NOT_IN_EXCERPTS),
-        ("木琴类星体斑马是什么？", NOT_IN_EXCERPTS_ZH),
-    ):
+    def answer(question: str) -> str:
         proc = run_cli("chat", str(extract_bundle), question, check=True)
-        assert proc.stdout.split("\nSources:")[0].strip() == abstention, proc.stdout
+        return proc.stdout.split("\nSources:")[0].strip()
+
+    related = answer("Which xylophone quasar zebra plays at the muster point?")
+    assert related.startswith('"Muster point:') and related.endswith("]"), related
+    assert answer("How many xylophone quasars stand at the muster point?") == NOT_IN_EXCERPTS
+    assert answer("木琴类星体斑马是什么？") == NOT_IN_EXCERPTS_ZH
 
 
 def test_serve_returns_the_span_beside_the_marked_answer(extract_bundle):
@@ -238,3 +241,55 @@ def test_serve_returns_the_span_beside_the_marked_answer(extract_bundle):
         assert "answer_span" not in plain
     finally:
         server.stop()
+
+
+API_HITS = [
+    Hit(
+        "ref#7",
+        "io_read_block (int fd, char * buf) fd: an open descriptor. buf: where the block "
+        "goes. Reads one block from fd into buf. Returns: the number of bytes read, or -1 "
+        "when fd is closed.",
+        0.9,
+        {"source": "docs/api.pdf", "heading": "Reference > 4.2 Block input > io read block"},
+    ),
+    Hit(
+        "ref#8",
+        "io_write_block writes one block from buf to fd and flushes it.",
+        0.8,
+        {"source": "docs/api.pdf", "heading": "Reference > 4.3 Block output > io write block"},
+    ),
+    Hit(
+        "ref#2",
+        "The library keeps no global state. Reads are never cached by the library.",
+        0.7,
+        {"source": "docs/api.pdf", "heading": "Reference > Library Notes"},
+    ),
+]
+
+
+def test_the_answer_is_the_section_a_function_manual_names():
+    """An API manual's sentence describes its section's function without naming it:
+    "Which function reads ...?" is answered by the heading, spelled as the signature
+    spells it; a sentence that names the function keeps its own span."""
+    from edgekit.kb.evidence import best_sentence, quoted
+    from edgekit.kb.section_name import is_name
+
+    ev = best_sentence("Which function reads one block into buf?", API_HITS)
+    assert ev is not None and ev.sentence == "Reads one block from fd into buf."
+    assert ev.named == "io_read_block" and ev.span is None
+    assert quoted(ev) == 'io_read_block\n\n"Reads one block from fd into buf." [1]'
+    field = ev.span_field()
+    assert field is not None and field["from"] == "heading" and field["start"] is None
+    returns = best_sentence("Which function returns the number of bytes read?", API_HITS)
+    assert returns is not None and returns.named == "io_read_block"
+    # the sentence names it: its own span, marked in the quote
+    writes = best_sentence("Which function writes one block to a descriptor?", API_HITS)
+    assert writes is not None and writes.named is None
+    assert writes.span is not None and writes.span.text == "io_write_block"
+    # not a question for a function's name, or a heading that titles a topic
+    served = best_sentence("What function does the library cache serve?", API_HITS)
+    assert served is None or served.named is None
+    assert is_name("io read block", [API_HITS[0].text]) and not is_name("io read block")
+    assert is_name("4.2 gpio_set_value") and is_name("CreateFileW")
+    assert not is_name("Library Notes") and not is_name("Invoking asn1Parser")
+    assert not is_name("Block input")

@@ -18,7 +18,7 @@ from typing import Any
 
 from edgekit.bundle.answer_settings import AnswerSettings
 from edgekit.kb.context import build_context, user_turn
-from edgekit.runtime.answer.support import abstention
+from edgekit.runtime.answer.support import replacement
 
 Message = dict[str, Any]
 
@@ -162,17 +162,18 @@ def _add_evidence(plan: AnswerPlan, question: str, kb: Any, style: str) -> bool:
     """`quote`: the answer must start with the best evidence sentence, quoted and cited;
     `extract`: that quote is the whole answer (no model call). Both start with the answer
     span (kb.span) and mark it in the quote (``plan.answer_span`` describes it). When no
-    sentence matches the question well enough, `extract` answers with the abstention
-    (its answers are the documents' own sentences or nothing: on two real PDF manuals,
-    the model's fallback answer to "Who is the on-call electrician for the night shift?"
-    was the question restated over an unrelated excerpt); `quote` returns False and the
-    model answers with `cite`."""
+    sentence matches the question well enough, `extract` answers as the support check
+    replaces an answer: the sentence sharing some of the question's words and holding an
+    answer of the kind asked, quoted, else the abstention; never the model's text (on two
+    real PDF manuals its fallback answer to "Who is the on-call electrician for the night
+    shift?" was the question restated over an unrelated excerpt). `quote` returns False
+    and the model answers with `cite`."""
     from edgekit.kb.evidence import best_sentence, quote_grammar, quoted
 
     evidence = best_sentence(question, plan.hits, getattr(kb, "embedder", None))
     if evidence is None:
         if style == "extract" and plan.fixed_reply is None:
-            plan.fixed_reply = abstention(question)
+            plan.fixed_reply = replacement(question, plan.hits, getattr(kb, "embedder", None))
             return True
         return False
     if style == "extract" and plan.fixed_reply is None:

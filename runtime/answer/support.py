@@ -32,6 +32,7 @@ from edgekit.kb.chunking import sentences
 from edgekit.kb.evidence import RANK_PENALTY, Evidence, section_title, sentence_words
 from edgekit.kb.retrieve import terms
 from edgekit.kb.segment import STOPWORDS
+from edgekit.kb.span import kind_match
 from edgekit.kb.zh_markers import IDEOGRAPH
 from edgekit.runtime.answer.loops import is_degenerate
 
@@ -315,9 +316,11 @@ def supported_prefix(answer: str, hits: Sequence[Any], question: str = "") -> st
 
 def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) -> Evidence | None:
     """The excerpts' sentence that best answers ``question`` among those sharing at least
-    :data:`FALLBACK_SHARE` of its content words (one at least) with it: the `extract`
-    style's scoring (kb.evidence.best_sentence) with a lower bar. None when no sentence
-    shares any."""
+    :data:`FALLBACK_SHARE` of its content words (one at least) with it and holding an
+    answer of the kind asked (a number for "how many", a date for "when": kb.span): the
+    `extract` style's scoring (kb.evidence.best_sentence) with a lower bar. None when no
+    sentence qualifies (on the real PDFs, "How many days is the warranty on the device?"
+    was answered with a licence's "Warranty Disclaimers" sentence, which holds no number)."""
     q = set(terms(question))
     if not q:
         return None
@@ -328,7 +331,9 @@ def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) 
         for span in sentences(hit.text):
             text = " ".join(hit.text[span.start : span.end].split()).strip('"“”')
             own = q & set(terms(text))
-            if len(own) >= need and 3 <= sentence_words(text) <= 80:
+            if len(own) < need or not 3 <= sentence_words(text) <= 80:
+                continue
+            if kind_match(question, text):
                 found.append((n, text, len(own | (q & title)) / len(q)))
     if not found:
         return None
