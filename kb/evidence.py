@@ -63,7 +63,6 @@ class Evidence:
             "start": self.span.start,
             "end": self.span.end,
             "citation": self.excerpt,
-            "from": "sentence",
         }
 
 
