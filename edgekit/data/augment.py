@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from edgekit import generate
 from edgekit.config.train import AugmentSection
 from edgekit.errors import EdgekitError
-from edgekit.generate import cached_generate, make_generator
 from edgekit.kb.loaders import Document
 from edgekit.kb.retrieve import terms
 
@@ -78,14 +78,14 @@ def augment(
 
     if cfg.teacher is None:
         raise EdgekitError("data.augment needs a `teacher` model to write questions and answers")
-    gen = make_generator(cfg.teacher)
+    gen = generate.make_generator(cfg.teacher)
     sections = [(d.title, s.text) for d in documents for s in d.sections if len(s.text) > 80]
     random.Random(seed).shuffle(sections)
     q_requests = [
         [{"role": "user", "content": QUESTION_PROMPT.format(n=cfg.questions_per_chunk, text=text)}]
         for _, text in sections
     ]
-    asked = cached_generate(gen, q_requests, 96, cache, progress=progress)
+    asked = generate.cached_generate(gen, q_requests, 96, cache, progress=progress)
     candidates = [
         (q, title, text)
         for (title, text), out in zip(sections, asked)
@@ -95,7 +95,7 @@ def augment(
         [{"role": "user", "content": ANSWER_PROMPT.format(text=t, question=q)}]
         for q, _, t in candidates
     ]
-    answers = cached_generate(gen, a_requests, 96, cache, progress=progress)
+    answers = generate.cached_generate(gen, a_requests, 96, cache, progress=progress)
     kept: list[tuple[str, str, str]] = []
     dropped = {
         "unsupported": 0,

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit import generate
 from edgekit.config import LoadedConfig
 from edgekit.config.layout import TRAIN_FILE
 from edgekit.config.train import DataSection
 from edgekit.data.rules import resolve_rules
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import atomic_write_json, atomic_write_text
-from edgekit.generate import cached_generate, make_generator
 from edgekit.kb import zh_markers
 from edgekit.kb.loaders import Document, load_documents
 from edgekit.plots import pyplot, save_png
@@ -314,8 +314,8 @@ def _replay(
             for p in chosen
         ]
 
-        gen = make_generator(base_spec or loaded.config.model.base)
-        answers = cached_generate(
+        gen = generate.make_generator(base_spec or loaded.config.model.base)
+        answers = generate.cached_generate(
             gen, requests, d.replay_max_tokens, out / "replay-cache.jsonl", progress=progress
         )
         rows = [

@@ -13,7 +13,7 @@ import random
 import re
 from pathlib import Path
 
-from edgekit.generate import cached_generate, make_generator
+from edgekit import generate
 from edgekit.qa.facts import contains_normalized, split_sentences
 from edgekit.qa.passage import Candidate, Passage
 
@@ -53,7 +53,7 @@ def teacher_candidates(
     if not chosen:
         return {}
     requests = [[{"role": "user", "content": PROMPT.format(text=p.text[:3000])}] for p in chosen]
-    replies = cached_generate(make_generator(teacher), requests, 96, cache)
+    replies = generate.cached_generate(generate.make_generator(teacher), requests, 96, cache)
     out: dict[tuple[str, int], list[Candidate]] = {}
     for p, reply in zip(chosen, replies):
         if (c := parse_reply(reply, p)) is not None:
