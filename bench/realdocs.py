@@ -10,6 +10,10 @@ time, the QA eval stage's time, the size of the generated QA set, the style the 
 chose and why, and the machine load at start and end.
 
     .venv/bin/python bench/realdocs.py [--bundle DIR] [--style extract|cite|quote] [--json]
+    .venv/bin/python bench/realdocs.py --questions bench/realdocs/questions-zh.json
+
+The Chinese set (questions-zh.json) asks 28 questions of man-db's Simplified Chinese man
+pages (Debian's /usr/share/man/zh_CN), turned into markdown by bench/man_markdown.py.
 
 The build config: docs (the two PDFs), builtin:smollm2-135m, GGUF Q8_0 (not measured
 against F16: that is not what this bench is about), no training, eval.qa defaults.
@@ -35,6 +39,7 @@ from typing import Any, TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import man_markdown  # noqa: E402
 from serve_common import edgekit_server, free_port, machine_load, stop  # noqa: E402
 
 T = TypeVar("T")
@@ -60,7 +65,10 @@ def build(work: Path, docs: list[str], style: str | None) -> tuple[Path, dict]:
     shutil.rmtree(project, ignore_errors=True)
     (project / "docs").mkdir(parents=True)
     for doc in docs:
-        shutil.copy(doc, project / "docs")
+        if ".gz" in Path(doc).suffixes and "/man" in doc:  # a man page: as markdown
+            man_markdown.convert(Path(doc), project / "docs")
+        else:
+            shutil.copy(doc, project / "docs")
     config = CONFIG + (f"prompt:\n  prompt_style: {style}\n" if style else "")
     (project / "edgekit.yaml").write_text(config)
     start = time.perf_counter()
@@ -207,6 +215,13 @@ def table(summary: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--questions",
+        type=Path,
+        default=QUESTIONS,
+        help="the question set and its documents (bench/realdocs/questions-zh.json: Chinese"
+        " man pages of man-db, converted by bench/man_markdown.py)",
+    )
     ap.add_argument("--bundle", type=Path, help="reuse a built bundle (skips the build)")
     ap.add_argument("--style", choices=["extract", "cite", "quote"], help="pin prompt_style")
     ap.add_argument("--work", type=Path, help="work folder (default: a new temp folder)")
@@ -220,7 +235,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="ask only the first N questions (a quick check)")
     ap.add_argument("--json", action="store_true", help="one JSON object as the last line")
     args = ap.parse_args()
-    spec = json.loads(QUESTIONS.read_text())
+    spec = json.loads(args.questions.read_text())
     load_start = machine_load()
     print(load_start)
     work = args.work or Path(tempfile.mkdtemp(prefix="edgekit-realdocs-"))

@@ -25,8 +25,7 @@ from edgekit import deps
 from edgekit.errors import ModelError
 from edgekit.fsutil import atomic_write_json, replace_dir, sha256_tree, temp_dir_beside
 from edgekit.memory import release_free_memory
-from edgekit.models import PreparedModel, checkpoint_hash, prepare_model
-from edgekit.records import (
+from edgekit.model_records import (
     A_BASE_SHA256,
     A_BASE_SPEC,
     ADAPTER_RECORD,
@@ -35,6 +34,7 @@ from edgekit.records import (
     MODEL_RECORD,
     read_record,
 )
+from edgekit.models import PreparedModel, checkpoint_hash, prepare_model
 from edgekit.tensorfiles import (
     FLOAT_CODES,
     ST_DTYPES,

@@ -27,7 +27,14 @@ from edgekit.fsutil import (
     sha256_json,
     temp_dir_beside,
 )
-from edgekit.records import M_RECIPE, M_SHA256, M_SOURCE_SHA256, M_SPEC, MODEL_RECORD, read_record
+from edgekit.model_records import (
+    M_RECIPE,
+    M_SHA256,
+    M_SOURCE_SHA256,
+    M_SPEC,
+    MODEL_RECORD,
+    read_record,
+)
 
 #: Bump when the way a builtin is materialised changes (invalidates the cache).
 RECIPE_VERSION = 1

@@ -19,6 +19,16 @@ _BOUNDARY = re.compile(
     rf"|(?<=[{_CJK_END}])(?![{_CJK_END}])[{_CJK_CLOSE}]*\s*"
     r"|\n+"
 )
+# A full stop after one of these does not end a sentence ("the top-level media type (e.g.
+# "video") and ...", "(i.e. the default)"); the second group only before a number ("see
+# Fig. 3", "No. 4"), the third only before a capital ("Dr. Li"), "etc." only before a
+# lower-case word (it often ends a sentence)
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(\[\"'])(?:(?P<always>e\.g|i\.e|cf|vs|viz|approx|incl|resp)"
+    r"|(?P<number>fig|figs|eq|no|nos|vol|pp|sec|art|para)"
+    r"|(?P<title>mr|mrs|ms|dr|prof|st)|(?P<etc>etc))\.$",
+    re.IGNORECASE,
+)
 # Where an over-long sentence may be cut: a space-separated word, or one CJK character
 _PIECE = re.compile(rf"[{IDEOGRAPH}]|[^\s{IDEOGRAPH}]+")
 
@@ -36,12 +46,32 @@ def sentences(text: str) -> list[Span]:
     spans: list[Span] = []
     pos = 0
     for m in _BOUNDARY.finditer(text):
+        if _abbreviated(text, m):
+            continue
         if m.start() > pos and text[pos : m.start()].strip():
             spans.append(Span(pos, m.start()))
         pos = m.end()
     if pos < len(text) and text[pos:].strip():
         spans.append(Span(pos, len(text)))
     return spans
+
+
+def _abbreviated(text: str, boundary: re.Match[str]) -> bool:
+    """Whether the full stop before ``boundary`` follows an abbreviation (_ABBREVIATION)
+    on the same line, so the sentence goes on."""
+    if "\n" in boundary.group() or not text[: boundary.start()].endswith("."):
+        return False
+    m = _ABBREVIATION.search(text[max(0, boundary.start() - 12) : boundary.start()])
+    if m is None:
+        return False
+    following = text[boundary.end() : boundary.end() + 1]
+    if m.group("number"):
+        return following.isdigit()
+    if m.group("title"):
+        return following.isupper()
+    if m.group("etc"):
+        return following.islower()
+    return True
 
 
 def _hard_split(text: str, span: Span, count: Callable[[str], int], max_tokens: int) -> list[Span]:

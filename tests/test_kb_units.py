@@ -18,6 +18,24 @@ def test_sentences_split_on_punctuation_and_lines():
     assert got == ["First one.", "Second one!", "- item a", "- item b", "Third?", "yes."]
 
 
+def test_a_full_stop_after_an_abbreviation_does_not_end_the_sentence():
+    # from a real PDF spec: the answer ("-x-generic") was cut off at "(e.g."
+    text = (
+        'The icon uses the top-level media type (e.g. "video" in "video/ogg") and appends '
+        '"-x-generic" (i.e. "video-x-generic"). See Fig. 3 and Dr. Li. Oil, water etc. are '
+        "fluids etc. The answer is no. Next."
+    )
+    got = [text[s.start : s.end] for s in sentences(text)]
+    assert got == [
+        'The icon uses the top-level media type (e.g. "video" in "video/ogg") and appends '
+        '"-x-generic" (i.e. "video-x-generic").',
+        "See Fig. 3 and Dr. Li.",
+        "Oil, water etc. are fluids etc.",
+        "The answer is no.",
+        "Next.",
+    ]
+
+
 def test_chunks_respect_budget_keep_sentences_and_overlap():
     text = " ".join(f"Sentence number {i} has six words." for i in range(20))
     spans = chunk_text(text, words, max_tokens=20, overlap_tokens=6)

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgekit.memory",
             "edgekit.native",
             "edgekit.deps",
-            "edgekit.records",
+            "edgekit.model_records",
             "edgekit.sbom",
             "edgekit.resources",
             "edgekit.plots",

@@ -15,8 +15,8 @@ from edgekit.config import load_config
 from edgekit.errors import ModelError
 from edgekit.init import init_project
 from edgekit.merge import merge_adapter
+from edgekit.model_records import A_BASE_SHA256, A_BASE_SPEC, ADAPTER_RECORD
 from edgekit.pipeline import build
-from edgekit.records import A_BASE_SHA256, A_BASE_SPEC, ADAPTER_RECORD
 
 
 def make_adapter(base, out: Path, base_sha: str | None = None) -> Path:

@@ -20,21 +20,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from edgekit.runtime.answer.loops import is_degenerate
+from edgekit.runtime.answer.support import abstains
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | {"“", "”", "‘", "’", "，", "。", "：", "；", "？", "！", "、"}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_ABSTAIN = re.compile(
-    r"(\b(i|we) (do not|don't|cannot|can't) (know|find|answer|tell)|\bnot sure\b|"
-    r"\b(do not|don't|does not|doesn't) (contain|mention|say|include|provide|cover)|"
-    r"\bno (information|mention|answer)\b|\bnot (mentioned|stated|covered|found|given|"
-    r"provided|specified|included) in\b|\bunable to (find|answer|determine)\b|"
-    r"不知道|无法回答|没有(相关|提到|提供|找到|涉及|记载)|未(提及|提到|涉及|记载)|找不到|"
-    r"(资料|文档|文件|手册|材料)(里|中)?(没有|并未|并没有|未)|无法(从|在|根据)[^，。]{0,10}?"
-    r"(找到|确定|得知|回答))",
-    re.IGNORECASE,
-)
 
 
 def normalize(text: str) -> str:
@@ -95,7 +86,7 @@ def token_f1(answer: str, references: Iterable[str]) -> float:
 
 def abstained(answer: str) -> bool:
     """The answer says it does not know / the documents do not say."""
-    return bool(_ABSTAIN.search(answer))
+    return abstains(answer)
 
 
 def cited_numbers(answer: str) -> set[int]:

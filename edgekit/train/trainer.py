@@ -22,8 +22,7 @@ from edgekit.config.layout import ADAPTER_DIR, FULL_DIR, TRAIN_FILE
 from edgekit.config.train import quantize_base_problem
 from edgekit.errors import ConfigError, EdgekitError
 from edgekit.fsutil import atomic_write_json, replace_dir, sha256_file, sha256_json, temp_dir_beside
-from edgekit.models import PreparedModel, checkpoint_hash, prepare_model
-from edgekit.records import (
+from edgekit.model_records import (
     A_BASE_SHA256,
     A_BASE_SPEC,
     ADAPTER_RECORD,
@@ -31,6 +30,7 @@ from edgekit.records import (
     M_SPEC,
     MODEL_RECORD,
 )
+from edgekit.models import PreparedModel, checkpoint_hash, prepare_model
 from edgekit.train.curve import plot_curve
 from edgekit.train.device import cpu_only, use_bf16
 from edgekit.train.model_setup import load_base, prepare_for_training

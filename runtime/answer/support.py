@@ -62,12 +62,16 @@ _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NO_BREAK = re.compile(r"\b(?i:e\.g|i\.e|cf|vs|fig|sec|pp?)\.(?=\s*(?:\d|[a-z(]))")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _SENTENCE_END = re.compile(r"[.!?。！？；;\n]+")
+# an answer that says the documents do not hold it (English and Chinese); also how the QA
+# eval tells an abstention (edgekit.qa.score)
 _ABSTAIN = re.compile(
     r"\b(?:do|does|did)(?: not|n't|n’t) (?:say|mention|contain|state|specify|provide|include"
     r"|cover|tell)|\b(?:i|we) (?:do not|don't|cannot|can't) (?:know|find|answer|tell)"
-    r"|\bnot (?:mentioned|stated|specified|provided|given|found|covered) in\b"
-    r"|\bno (?:information|mention)\b|\bunable to (?:find|answer|determine)\b"
-    r"|不知道|无法回答|没有(?:相关|提到|提供|找到|涉及|记载)|未(?:提及|提到|涉及|记载)|找不到",
+    r"|\bnot sure\b|\bnot (?:mentioned|stated|specified|provided|given|found|covered|included)"
+    r" in\b|\bno (?:information|mention|answer)\b|\bunable to (?:find|answer|determine)\b"
+    r"|不知道|无法回答|没有(?:相关|提到|提供|找到|涉及|记载)|未(?:提及|提到|涉及|记载)|找不到"
+    r"|(?:资料|文档|文件|手册|材料)(?:里|中)?(?:没有|并未|并没有|未)"
+    r"|无法(?:从|在|根据)[^，。]{0,10}?(?:找到|确定|得知|回答)",
     re.I,
 )
 # words any answer may use without the excerpts holding them: function words beyond the
@@ -88,6 +92,11 @@ _FUNCTION_CHARS = frozenset(
     "的了是在和与及或等也都就还又并而且则即如若要会能可应这那个为被把将对于中上下有没不"
     "我你他她它们吗呢吧啊"
 )
+
+
+def abstains(text: str) -> bool:
+    """The text says it does not know, or that the documents do not say."""
+    return _ABSTAIN.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -222,7 +231,7 @@ def judge(answer: str, hits: Sequence[Any], question: str = "") -> Verdict:
         words = {stem(w) for w in _WORD.findall(_CJK.sub(" ", body)) if _content(w)}
         strict = [(u, ok and _said_together(u, words, places)) for u, ok in strict]
     missing = [u for u, ok in strict if not ok]
-    if _ABSTAIN.search(body):
+    if abstains(body):
         return Verdict(UNSUPPORTED, tuple(missing)) if missing else Verdict(None)
     latin = _CJK.sub(" ", body)
     words = [w for w in _WORD.findall(latin) if len(w) > 1 and stem(w) not in asked.stems]

@@ -63,6 +63,11 @@ class EngineModel:
     def tokenize(self, text: str, add_bos: bool = True, special: bool = True) -> list[int]:
         return self._model.tokenize(text.encode(), add_bos=add_bos, special=special)
 
+    def count_tokens(self, text: str) -> int:
+        """Model tokens in ``text`` as a prompt holds it (no BOS; special tokens parsed),
+        counted as edgekit.runtime.answer.path.token_counter counts them for `chat`."""
+        return len(self.tokenize(text, add_bos=False, special=True))
+
     def piece(self, token: int) -> bytes:
         """The bytes one token stands for (special tokens print as nothing)."""
         llama_cpp = deps.require("llama_cpp")

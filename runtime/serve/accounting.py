@@ -8,13 +8,14 @@ import time
 from typing import Any
 
 from edgekit.runtime.serve.planning import ServeRequest
+from edgekit.runtime.serve.state import ServerState
 from edgekit.runtime.site.audit import text_hash
 
 
 class Accounting:
     """Timing and token counts of one answer, fed to metrics and the audit log at the end."""
 
-    def __init__(self, server: Any, key_id: str, request: ServeRequest) -> None:
+    def __init__(self, server: ServerState, key_id: str, request: ServeRequest) -> None:
         self.server, self.key_id, self.request = server, key_id, request
         self.adapter = request.adapter or request.lane.label
         self.start = time.perf_counter()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 from edgekit.runtime.answer.stream import StreamState, settle_answer
 from edgekit.runtime.engine import Handle, LaneClosed, QueueFull, SamplingSpec
 from edgekit.runtime.serve.accounting import Accounting
 from edgekit.runtime.serve.api_error import ApiError
 from edgekit.runtime.serve.planning import ServeRequest
+from edgekit.runtime.serve.state import ServerState
 
 BUSY = "server busy: every slot is in use and the wait queue is full; retry shortly"
 
@@ -24,7 +24,7 @@ def busy() -> ApiError:
     return ApiError(503, BUSY, headers={"Retry-After": "2"})
 
 
-def _spec(server: Any, request: ServeRequest) -> tuple[list[int], SamplingSpec]:
+def _spec(server: ServerState, request: ServeRequest) -> tuple[list[int], SamplingSpec]:
     plan = request.plan
     prompt = server.model.chat_prompt(plan.messages)
     params = dict(plan.sampling)
@@ -33,7 +33,7 @@ def _spec(server: Any, request: ServeRequest) -> tuple[list[int], SamplingSpec]:
     return prompt.tokens, SamplingSpec.from_params(params, grammar=plan.grammar)
 
 
-async def submit(server: Any, request: ServeRequest) -> Handle | None:
+async def submit(server: ServerState, request: ServeRequest) -> Handle | None:
     """Queue the request on its lane and wait until it has a slot; None for a fixed reply
     (nothing to generate). A lane retired by an adapter swap after the request was planned
     sends it to the new lane."""

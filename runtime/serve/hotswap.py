@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.runtime.engine import Lane
+from edgekit.runtime.serve.state import ServerState
 from edgekit.runtime.site.adapter_store import POINTER, AdapterStore
 
 log = logging.getLogger("edgekit.serve")
@@ -26,7 +27,7 @@ class HotSwap:
     """Follows the site adapter store's pointer and swaps the active site adapter into new
     engine lanes."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: ServerState) -> None:
         self.server = server
         self.store = AdapterStore(server.site.root)
         self.version: str | None = None

@@ -10,8 +10,11 @@ from typing import Any
 
 from edgekit.runtime.answer.path import AnswerPlan, Decoding
 from edgekit.runtime.answer.request import Refused, fit, plan_request
+from edgekit.runtime.engine import Lane
+from edgekit.runtime.engine.upstream import UpstreamLane
 from edgekit.runtime.serve.api_error import ApiError
 from edgekit.runtime.serve.api_models import ChatRequest, CompletionRequest
+from edgekit.runtime.serve.state import ServerState
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class ServeRequest:
 
     plan: AnswerPlan
     prompt_tokens: int
-    lane: Any  # engine Lane or UpstreamLane
+    lane: Lane | UpstreamLane
     question: str = ""  # the last user message as sent (before the KB context)
     adapter: str | None = None  # the expert adapter that answers (None: the main lane)
     model_name: str = ""  # the `model` of the response
@@ -54,7 +57,7 @@ class ServeRequest:
         ]
 
 
-def check_model(server: Any, name: str) -> None:
+def check_model(server: ServerState, name: str) -> None:
     """A request's `model` must be this bundle (or `bundle:expert`)."""
     model_id = server.model_id
     if name and name != model_id and not name.startswith(f"{model_id}:"):
@@ -75,7 +78,7 @@ def _conversation(req: ChatRequest) -> list[dict[str, Any]]:
     return msgs
 
 
-def plan_chat(server: Any, req: ChatRequest) -> ServeRequest:
+def plan_chat(server: ServerState, req: ChatRequest) -> ServeRequest:
     """A chat request's plan and lane (runs on the server's prepare threads: it embeds and
     retrieves)."""
     check_model(server, req.model)
@@ -95,7 +98,7 @@ def plan_chat(server: Any, req: ChatRequest) -> ServeRequest:
         planned = plan_request(
             server.answer_settings,
             conversation,
-            server.count_tokens,
+            server.model.count_tokens,
             server.limits,
             kb=server.kb,
             rules=server.rules,
@@ -123,11 +126,11 @@ def plan_chat(server: Any, req: ChatRequest) -> ServeRequest:
     )
 
 
-def plan_text(server: Any, body: CompletionRequest) -> ServeRequest:
+def plan_text(server: ServerState, body: CompletionRequest) -> ServeRequest:
     """A `/v1/completions` request: its prompt as it is (no KB, no rules), within limits."""
     check_model(server, body.model)
     prompt = body.prompt if isinstance(body.prompt, str) else "".join(body.prompt[:1])
-    n_prompt = server.count_tokens(prompt)
+    n_prompt = server.model.count_tokens(prompt)
     if n_prompt == 0:
         raise ApiError(400, "prompt is empty", "prompt")
     requested = body.max_tokens or server.answer_settings.max_tokens

@@ -49,6 +49,7 @@ class Server:
         )
         self.n_ctx = self.answer_settings.n_ctx
         self.model_id = self.site.name
+        self.manifest_sha256 = sha256_file(self.site.root / mf.MANIFEST_FILE)
         self.metrics = Metrics()
         upstream = settings.engine is not None
         gpu_layers = settings.gpu_layers
@@ -121,14 +122,10 @@ class Server:
         """A lane of continuous batching over the server's one model."""
         return Lane(self.model, plan, adapter=adapter, label=label, observe=self.metrics.step)
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenize(text, add_bos=False, special=True))
-
 
 def create_app(settings: ServeSettings) -> FastAPI:
 
     srv = Server(settings)
-    srv.manifest_sha256 = sha256_file(srv.site.root / mf.MANIFEST_FILE)
     app = FastAPI(title="edgekit", version="1", description=f"Serving {srv.model_id}")
     app.state.server = srv
 
