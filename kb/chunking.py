@@ -22,13 +22,15 @@ _BOUNDARY = re.compile(
 # A full stop after one of these does not end a sentence ("the top-level media type (e.g.
 # "video") and ...", "(i.e. the default)"); the second group only before a number ("see
 # Fig. 3", "No. 4"), the third only before a capital ("Dr. Li"), "etc." only before a
-# lower-case word (it often ends a sentence)
+# lower-case word (it often ends a sentence); a name's initial before a capital (_INITIAL)
 _ABBREVIATION = re.compile(
     r"(?:^|[\s(\[\"'])(?:(?P<always>e\.g|i\.e|cf|vs|viz|approx|incl|resp)"
     r"|(?P<number>fig|figs|eq|no|nos|vol|pp|sec|art|para)"
     r"|(?P<title>mr|mrs|ms|dr|prof|st)|(?P<etc>etc))\.$",
     re.IGNORECASE,
 )
+# a name's initial ("John W. Eaton", "G. Wilford"): one capital letter, before a capital
+_INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 # Where an over-long sentence may be cut: a space-separated word, or one CJK character
 _PIECE = re.compile(rf"[{IDEOGRAPH}]|[^\s{IDEOGRAPH}]+")
 
@@ -61,10 +63,13 @@ def _abbreviated(text: str, boundary: re.Match[str]) -> bool:
     on the same line, so the sentence goes on."""
     if "\n" in boundary.group() or not text[: boundary.start()].endswith("."):
         return False
-    m = _ABBREVIATION.search(text[max(0, boundary.start() - 12) : boundary.start()])
+    before = text[max(0, boundary.start() - 12) : boundary.start()]
+    following = text[boundary.end() : boundary.end() + 1]
+    if _INITIAL.search(before):
+        return following.isupper()
+    m = _ABBREVIATION.search(before)
     if m is None:
         return False
-    following = text[boundary.end() : boundary.end() + 1]
     if m.group("number"):
         return following.isdigit()
     if m.group("title"):

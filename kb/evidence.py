@@ -7,12 +7,18 @@ then the sentence quoted with the span marked in bold, then its citation.
 Measured on 140 SQuAD questions over 4 articles (top 4 hybrid hits): the best sentence
 holds the answer 80% of the time by this mix, 73% by word overlap alone, 65% by
 embedding alone. The kind match (a number for "how many", a date for "when", a path or
-identifier for "which file") was added for issue 22 (bench/answer_span.py).
+identifier for "which file") was added for issue 22 (bench/answer_span.py). The shared
+words are weighted by how few of the candidate sentences hold each (a word every sentence
+of the excerpts holds tells none apart): on SQuAD dev articles 4..9 the extract path's
+right answers went 0.742 -> 0.753; the overlap a quote must reach (MIN_OVERLAP) stays a
+plain share of the question's words.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -97,7 +103,11 @@ def best_sentence(
                 titles.append(title)
     if not found:
         return None
-    overlap = [len(q & (set(terms(s)) | t)) / len(q) for (_, s), t in zip(found, titles)]
+    held = [q & (set(terms(s)) | t) for (_, s), t in zip(found, titles)]
+    overlap = [len(h) / len(q) for h in held]
+    weight = _rarity(held)
+    total = sum(weight.values()) or 1.0
+    matched = [sum(weight[w] for w in h) / total for h in held]
     similarity = [0.0] * len(found)
     if embedder is not None:
         qv = embedder.embed_queries([question])[0]
@@ -105,7 +115,7 @@ def best_sentence(
     kinds = [kind_match(question, s) for _, s in found]
     scored = [
         (0.5 * o + 0.5 * s + KIND_WEIGHT * k - RANK_PENALTY * (n - 1), i)
-        for i, ((n, _), o, s, k) in enumerate(zip(found, overlap, similarity, kinds))
+        for i, ((n, _), o, s, k) in enumerate(zip(found, matched, similarity, kinds))
     ]
     score, i = max(scored, key=lambda t: (t[0], -t[1]))
     if overlap[i] < MIN_OVERLAP:
@@ -113,6 +123,14 @@ def best_sentence(
     evidence = Evidence(found[i][0], found[i][1], score, overlap[i])
     hit = hits[evidence.excerpt - 1]
     return with_span(evidence, question, section_title(hit), [h.text for h in hits])
+
+
+def _rarity(held: Sequence[set[str]]) -> dict[str, float]:
+    """Weight of each question word some candidate sentence holds (``held``: the question
+    words of each): log((N + 1) / (n + 0.5)) when n of the N sentences hold it, so a word
+    few of them hold tells them apart, and one they all hold hardly counts."""
+    counts = Counter(w for h in held for w in h)
+    return {w: math.log((len(held) + 1) / (n + 0.5)) for w, n in counts.items()}
 
 
 def with_span(

@@ -80,6 +80,7 @@ def test_definitions_ask_what_the_term_is() -> None:
         "瓦斯是指矿井中主要由甲烷构成的有害气体，比空气轻。\n"
         "局部通风机，指为掘进工作面单独供风的通风机。\n"
         "避灾路线：事故发生时，人员撤离到地面或安全地点的预定路线。\n"
+        "MANLESS：如果设置了 $MANLESS，它的值将用作分页程序的默认提示字符串。\n"
         "注意：不要在回风巷停留。",
         "通风管理",
     )
@@ -100,6 +101,12 @@ def test_definitions_ask_what_the_term_is() -> None:
             "什么是避灾路线？",
             ("人员撤离到地面或安全地点的预定路线",),
             "避灾路线：事故发生时，人员撤离到地面或安全地点的预定路线。",
+            "definition",
+        ),
+        (  # past the leading condition '如果设置了 $MANLESS' (man-db's Chinese man.1)
+            "什么是MANLESS？",
+            ("它的值将用作分页程序的默认提示字符串",),
+            "MANLESS：如果设置了 $MANLESS，它的值将用作分页程序的默认提示字符串。",
             "definition",
         ),
     ]
@@ -262,3 +269,24 @@ def test_chinese_docs_get_chinese_unanswerable_questions() -> None:
 )
 def test_chinese_abstentions(answer: str, abstains: bool) -> None:
     assert abstained(answer) is abstains
+
+
+def test_a_chinese_document_gets_no_english_heading_question(tmp_path: Path) -> None:
+    # man-db's Chinese man page: its 概述 section is a command line, which made "What does
+    # the man.1 document say about 概述?" (answer: the whole line) on a Chinese site
+    page = (
+        "# man.1\n\n## {synopsis}\n\nman [man options] [[section] page ...]\n\n## {about}\n\n"
+        "{body}\n"
+    )
+    zh = "man 是系统的手册分页程序。默认将按预定的顺序查找所有可用的章节，并只显示找到的第一个页。"
+    en = "man is the system's manual pager. It shows the first page found in a section."
+    pages = (("zh", "概述", "描述", zh), ("en", "Synopsis", "About", en))
+    for name, synopsis, about, body in pages:
+        (tmp_path / name).mkdir()
+        text = page.format(synopsis=synopsis, about=about, body=body)
+        (tmp_path / name / "man.1.md").write_text(text, encoding="utf-8")
+    heading = "What does the man.1 document say about {}?"
+    zh_questions = {i.question for i in evalset.generate_qa(tmp_path / "zh")}
+    en_questions = {i.question for i in evalset.generate_qa(tmp_path / "en")}
+    assert heading.format("synopsis") in en_questions
+    assert not any(q.startswith("What does") for q in zh_questions)

@@ -318,6 +318,14 @@ def generate_qa(
     return _generate(load_passages(docs), max_items, teacher, seed, cache)
 
 
+def _document_candidates(
+    passages: list[Passage], names: Names
+) -> list[tuple[Passage, list[Candidate]]]:
+    """Each passage of one document with its candidates (the document's language counts)."""
+    chinese = is_mainly_cjk("\n".join(p.text for p in passages))
+    return [(p, passage_candidates(p, names, chinese)) for p in passages]
+
+
 def _generate(
     loaded: list[tuple[list[Passage], Names]],
     max_items: int,
@@ -325,7 +333,7 @@ def _generate(
     seed: int,
     cache: Path | None,
 ) -> list[QAItem]:
-    per_doc = [[(p, passage_candidates(p, names)) for p in ps] for ps, names in loaded]
+    per_doc = [_document_candidates(ps, names) for ps, names in loaded]
     if teacher:
         passages = [p for ps, _ in loaded for p in ps]
         cache = cache or edgekit_home() / "qa" / "teacher-cache.jsonl"

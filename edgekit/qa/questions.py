@@ -228,16 +228,19 @@ def valid(c: Candidate, p: Passage) -> bool:
     )
 
 
-def passage_candidates(p: Passage, names: Names) -> list[Candidate]:
+def passage_candidates(p: Passage, names: Names, chinese_document: bool = False) -> list[Candidate]:
     """Every valid candidate of a passage, in rule order (faq, definition, heading, facts);
-    a mostly Chinese passage gets Chinese questions (:mod:`edgekit.qa.questions_zh`)."""
+    a mostly Chinese passage gets Chinese questions (:mod:`edgekit.qa.questions_zh`). In a
+    mostly Chinese document, a passage that is not (a command synopsis, a list of links)
+    gets no heading question: "What does the man.1 document say about 概述?" is no question
+    a worker asks, and its answer is the whole passage."""
 
     if questions_zh.is_chinese(p):
         return questions_zh.candidates(p)
     found = [
         *faq_candidates(p),
         *definition_candidates(p, names),
-        *heading_candidates(p, names),
+        *([] if chinese_document else heading_candidates(p, names)),
         *sentence_candidates(p, names),
         *table_candidates(p, names),
         *technical_candidates(p, names),

@@ -51,6 +51,8 @@ _SENTENCE = re.compile(r"[^。！？；!?;]+[。！？；!?;]?")
 # a fragment after '；' that opens with a comparison has lost its subject ('；超过 30℃ 时，…')
 _NO_SUBJECT = re.compile(r"^(?:不得|不超过|不低于|不少于|超过|达到|低于|高于|小于|大于|少于)")
 _CONDITION = ("时", "后", "前")
+# a clause opening with one of these is a condition too ('如果设置了 $MANLESS，它的值…')
+_IF = ("如果", "假如", "若", "一旦", "当")
 _BRACKETS = re.compile(r"[（(][^）)]*[）)]")
 _CLAUSE = re.compile(r"[，,。；;！？!?：:]")
 _MEANS = re.compile(
@@ -139,11 +141,11 @@ def _whole(sentence: str, text: str) -> bool:
 
 def key_clause(text: str, question: str = "") -> str | None:
     """The first clause of ``text`` (up to ，/。/；) of 2..MAX_SPAN characters that the
-    question does not contain, past leading conditions ('事故发生时，'); a long clause is cut
-    at its last '、' that fits."""
+    question does not contain, past leading conditions ('事故发生时，', '如果设置了 X，'); a
+    long clause is cut at its last '、' that fits."""
     for clause in _CLAUSE.split(text):
         clause = clause.strip()
-        if clause.endswith(_CONDITION):
+        if clause.endswith(_CONDITION) or clause.startswith(_IF):
             continue
         if len(clause) > MAX_SPAN:
             cut = clause.rfind("、", 0, MAX_SPAN)
