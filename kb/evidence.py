@@ -28,6 +28,7 @@ from edgekit.kb.records import HEADING_SEP
 from edgekit.kb.retrieve import terms
 from edgekit.kb.section_name import section_name
 from edgekit.kb.span import Span, answer_span, kind_match, mark
+from edgekit.kb.term_name import term_name
 from edgekit.kb.zh_markers import IDEOGRAPH
 
 _CJK_CHAR = re.compile(f"[{IDEOGRAPH}]")
@@ -45,6 +46,7 @@ class Evidence:
     overlap: float  # share of the question's content words in the sentence
     span: Span | None = None  # the answer inside the sentence (None: the sentence is it)
     named: str | None = None  # the answer is the name of the sentence's section instead
+    named_from: str = "heading"  # or "term": the term of the sentence's definition-list line
 
     def span_field(self) -> dict[str, Any] | None:
         """The span as an API response shows it (`answer_span`), None without one. An
@@ -58,7 +60,7 @@ class Evidence:
                 "start": None,
                 "end": None,
                 "citation": self.excerpt,
-                "from": "heading",
+                "from": self.named_from,
             }
         if self.span is None:
             return None
@@ -139,12 +141,21 @@ def with_span(
     """``evidence`` with the answer span of ``question`` inside its sentence (none when
     the span would be most of the sentence), or the name of the sentence's section
     ``title`` when that is the answer (edgekit.kb.section_name; ``texts``: the excerpts,
-    for the name's spelling)."""
+    for the name's spelling), or the term of its definition-list line for "which option
+    ...?" (edgekit.kb.term_name)."""
     span = answer_span(question, evidence.sentence)
     if span is not None and len(span.text) >= MAX_SPAN_SHARE * len(evidence.sentence):
         span = None
     named = section_name(question, evidence.sentence, title, texts, span and span.text)
-    return replace(evidence, span=None if named else span, named=named)
+    if named is not None:
+        return replace(evidence, span=None, named=named)
+    term = term_name(question, evidence.sentence, texts)
+    if term is None:
+        return replace(evidence, span=span)
+    at = evidence.sentence.find(term)
+    if at < 0:  # the term opens the line, the sentence comes later in it
+        return replace(evidence, span=None, named=term, named_from="term")
+    return replace(evidence, span=Span(at, at + len(term), term, "code", 1.0))
 
 
 def gbnf_literal(text: str) -> str:
@@ -161,8 +172,9 @@ def quoted(evidence: Evidence) -> str:
 
         "A self-rescuer lasts **30 minutes** at rest." [1]
 
-    An answer that is the section's name comes first the same way, over the sentence
-    unmarked. Without a span: the quoted sentence and its excerpt number alone."""
+    An answer that is the section's name (or the term of the sentence's line) comes first
+    the same way, over the sentence unmarked. Without a span: the quoted sentence and its
+    excerpt number alone."""
     if evidence.named is not None:
         return f'{evidence.named}\n\n"{evidence.sentence}" [{evidence.excerpt}]'
     if evidence.span is None:

@@ -310,3 +310,39 @@ def test_the_answer_is_the_section_a_function_manual_names():
     assert is_name("4.2 gpio_set_value") and is_name("CreateFileW")
     assert not is_name("Library Notes") and not is_name("Invoking asn1Parser")
     assert not is_name("Block input")
+
+
+MANDB_CREATE = (
+    "- -c, --create: 默认情况下，mandb 会尝试更新任何以前创建的数据库。如果某个数据库不存在，"
+    "程序会创建它。此选项强制 mandb 删除以前的数据库并重新生成数据库，并隐含了 --no-purge。\n"
+    "- -u, --user-db: 只创建用户数据库，即使有创建系统数据库所需的写权限。"
+)
+
+
+def test_which_option_is_answered_by_the_term_of_its_line():
+    """man-db's Chinese man pages: "which option/variable" is the term the line opens
+    with, not a span of its text ("--no-purge" was shown for mandb's -c)."""
+    from edgekit.kb.evidence import best_sentence, quoted
+
+    hits = [Hit("a", MANDB_CREATE, 1.0, {})]
+    best = best_sentence("mandb 的哪个选项会删除以前的数据库并重新生成？", hits)
+    assert best is not None and best.sentence.startswith("此选项强制 mandb")
+    assert best.named == "-c, --create" and best.span_field()["from"] == "term"
+    assert quoted(best).startswith("-c, --create\n\n")
+    # the question names the option: what it does is asked, not which one
+    asked = best_sentence("mandb 的 -c 选项做什么？", hits)
+    assert asked is not None and asked.named is None
+    # the term inside the chosen sentence is its span
+    seccomp = (
+        "- MAN_DISABLE_SECCOMP: 在 Linux 系统中，man 通常将处理不受信任数据的子进程使用 "
+        "seccomp(2) 沙盒进行限制。如果这种限制使得一些与页面显示内容无关的原因影响了程序正常行为，"
+        "您可以设置 $MAN_DISABLE_SECCOMP 为任意非空值来禁用该沙盒。"
+    )
+    hit = Hit("b", seccomp, 1.0, {"heading": "man.1 > 环境"})
+    got = best_sentence("设置哪个环境变量可以禁用 man 的 seccomp 沙盒？", [hit])
+    assert got is not None and got.span is not None and got.span.text == "MAN_DISABLE_SECCOMP"
+    # an option table without colons (libtasn1's manual)
+    table = "-b, --benchmark perform a benchmark on decoding\n-h, --help print this help"
+    question = "Which option of asn1Decoding runs a benchmark on decoding?"
+    flag = best_sentence(question, [Hit("c", table, 1.0, {})])
+    assert flag is not None and flag.span is not None and flag.span.text == "-b, --benchmark"
