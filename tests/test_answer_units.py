@@ -109,6 +109,10 @@ def test_text_rules():
     assert normalize("The  Answer, is: 36 Hours!") == "answer is 36 hours"
     assert contains("about 1.0% methane", ["1.0%"]) and not contains("10 hours", ["0 hours"])
     assert contains("避难硐室可维持36小时", ["36小时"])
+    # the span's bold marks inside a quoted Chinese sentence (man-db's Chinese man.1)
+    assert contains(
+        '"- man ls: 显示 项目 (程序) ls 对应的**手册页**。"', ["显示 项目 (程序) ls 对应的手册页"]
+    )
     assert token_f1("the red car", ["red car"]) == 1.0
     assert cited_numbers("see [1] and [2, 3]") == {1, 2, 3}
     assert abstained("The excerpts do not contain this.") and not abstained("36 hours.")
