@@ -54,16 +54,14 @@ def line_term(line: str) -> str | None:
 def term_name(question: str, sentence: str, texts: Iterable[str]) -> str | None:
     """The term of the definition-list line holding ``sentence`` in one of ``texts`` (the
     excerpts) when it answers ``question``; None otherwise."""
-    if not asks_for_term(question):
+    flat_sentence = " ".join(sentence.split())
+    if not flat_sentence or not asks_for_term(question):
         return None
-    words = sentence.split()
     for text in texts:
-        flat = " ".join(text.split())
-        at = flat.find(" ".join(words))
+        at = " ".join(text.split()).find(flat_sentence)
         if at < 0:
             continue
-        line = _line_at(text, words[0], at, flat)
-        term = line_term(line) if line else None
+        term = line_term(_line_at(text, at))
         codes = [w for w in (term or "").replace(",", " ").split() if _CODE.search(w)]
         if term and not any(w in question for w in codes):
             return term
@@ -71,14 +69,13 @@ def term_name(question: str, sentence: str, texts: Iterable[str]) -> str | None:
     return None
 
 
-def _line_at(text: str, first_word: str, at: int, flat: str) -> str | None:
-    """The line of ``text`` holding the sentence that starts at ``at`` of its
-    whitespace-flattened form ``flat``."""
-    before = len(flat[:at].split())  # words of the text before the sentence
-    count = 0
-    for line in text.splitlines():
-        n = len(line.split())
-        if count + n > before:
-            return line if first_word in line else None
-        count += n
-    return None
+def _line_at(text: str, at: int) -> str:
+    """The line of ``text`` holding position ``at`` of its whitespace-flattened form
+    (" ".join(text.split()): its non-blank lines, each flattened, joined by one space)."""
+    end = -1
+    line = ""
+    for line in (ln for ln in text.splitlines() if ln.split()):
+        end += len(" ".join(line.split())) + 1
+        if at <= end:
+            return line
+    return line
