@@ -11,13 +11,15 @@ from edgekit.kb.zh_markers import IDEOGRAPH
 # A sentence ends at . ! ? (optionally followed by a quote/bracket) before whitespace; at
 # Chinese 。！？；… (the last of a run, then any closing quote/bracket; no space follows
 # them in Chinese); or at a line break (list items, table rows and paragraphs are units of
-# their own).
+# their own); and before an entry of an option list run into one line ("-b, --benchmark
+# perform a benchmark on decoding -s, --strict use strict DER decoding": a PDF's table).
 _CJK_END = "。！？；…"
 _CJK_CLOSE = "”’」』）》】\"')"
 _BOUNDARY = re.compile(
     rf"(?<=[.!?])[\"')\]]*\s+"
     rf"|(?<=[{_CJK_END}])(?![{_CJK_END}])[{_CJK_CLOSE}]*\s*"
     r"|\n+"
+    r"|(?<=[^\s*•-])\s+(?=-[A-Za-z0-9?],\s--[A-Za-z][\w-]*\b)"
 )
 # A full stop after one of these does not end a sentence ("the top-level media type (e.g.
 # "video") and ...", "(i.e. the default)"); the second group only before a number ("see

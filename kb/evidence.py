@@ -28,13 +28,14 @@ from edgekit.kb.records import HEADING_SEP
 from edgekit.kb.retrieve import terms
 from edgekit.kb.section_name import section_name
 from edgekit.kb.span import Span, answer_span, kind_match, mark
-from edgekit.kb.term_name import term_name
+from edgekit.kb.term_name import defines_named_term, term_name
 from edgekit.kb.zh_markers import IDEOGRAPH
 
 _CJK_CHAR = re.compile(f"[{IDEOGRAPH}]")
 RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
 MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence must hold
 KIND_WEIGHT = 0.1  # bonus of a sentence holding an answer of the asked kind (tuned on dev)
+DEFINES_WEIGHT = 0.3  # bonus of the definition-list line of a term the question asks about
 MAX_SPAN_SHARE = 0.8  # a span this much of its sentence is no shorter answer: none shown
 
 
@@ -114,13 +115,16 @@ def best_sentence(
     if embedder is not None:
         qv = embedder.embed_queries([question])[0]
         similarity = [float(v @ qv) for v in embedder.embed_passages([s for _, s in found])]
-    kinds = [kind_match(question, s) for _, s in found]
+    bonus = [
+        KIND_WEIGHT * kind_match(question, s) + DEFINES_WEIGHT * defines_named_term(question, s)
+        for _, s in found
+    ]
     scored = [
-        (0.5 * o + 0.5 * s + KIND_WEIGHT * k - RANK_PENALTY * (n - 1), i)
-        for i, ((n, _), o, s, k) in enumerate(zip(found, matched, similarity, kinds))
+        (0.5 * o + 0.5 * s + b - RANK_PENALTY * (n - 1), i)
+        for i, ((n, _), o, s, b) in enumerate(zip(found, matched, similarity, bonus))
     ]
     score, i = max(scored, key=lambda t: (t[0], -t[1]))
-    if overlap[i] < MIN_OVERLAP:
+    if overlap[i] < MIN_OVERLAP and not defines_named_term(question, found[i][1]):
         return None
     evidence = Evidence(found[i][0], found[i][1], score, overlap[i])
     hit = hits[evidence.excerpt - 1]
@@ -142,7 +146,10 @@ def with_span(
     the span would be most of the sentence), or the name of the sentence's section
     ``title`` when that is the answer (edgekit.kb.section_name; ``texts``: the excerpts,
     for the name's spelling), or the term of its definition-list line for "which option
-    ...?" (edgekit.kb.term_name)."""
+    ...?" (edgekit.kb.term_name). The line of the term "what does it do?" names has no
+    span: its text is the answer."""
+    if defines_named_term(question, evidence.sentence):  # its whole text is the answer
+        return replace(evidence, span=None)
     span = answer_span(question, evidence.sentence)
     if span is not None and len(span.text) >= MAX_SPAN_SHARE * len(evidence.sentence):
         span = None

@@ -13,6 +13,12 @@ answered by the term, not by a span of its text. :func:`term_name` gives the ter
   six words, one of them code-like: a flag (``-c``, ``--create``), an upper-case
   identifier (``SECTION``, ``MAN_DISABLE_SECCOMP``), a name with '_' or '.';
 - the question does not name the term already ("mandb 的 -t 选项做什么？" asks what it does).
+
+The other way round, :func:`defines_named_term` tells the sentence that opens the line of
+a term the question names when the question asks what the term does or means ("What does
+the -b option of asn1Decoding do?", "mandb 的 -t 选项做什么？", "MANWIDTH 表示什么？"):
+the evidence reader prefers it, and it needs no more of the question's words than the
+term (the question's other words are the program's name, "option").
 """
 
 from __future__ import annotations
@@ -26,6 +32,15 @@ _ASKS = re.compile(
     re.IGNORECASE,
 )
 _ASKS_ZH = re.compile(r"(?:哪个|哪一个|哪些|什么)(?:选项|参数|环境变量|变量|指令|配置项|设置|字段)")
+# asks what a named thing does or means
+_DOES = re.compile(
+    r"^\s*what\b.*\b(?:do|does|mean|means|stand\s+for|for)\s*\??\s*$"
+    r"|\b(?:purpose|effect|meaning|function)\s+of\b",
+    re.IGNORECASE,
+)
+_DOES_ZH = re.compile(
+    r"做什么|干什么|什么作用|的作用|有何作用|什么意思|表示什么|用于什么|用来做什么|有什么用|用途|什么功能"
+)
 _TERM_LINE = re.compile(r"^\s*(?:[-*•]\s+)?(?P<term>[^:：]{1,60}?)\s*[:：]\s+\S")
 # an option table's line without a colon: "-b, --benchmark perform a benchmark on decoding"
 _FLAG = r"--?[A-Za-z0-9?][\w-]*(?:=\S+)?"
@@ -49,6 +64,16 @@ def line_term(line: str) -> str | None:
     if not 1 <= len(words) <= MAX_WORDS or not any(_CODE.search(w) for w in words):
         return None
     return term
+
+
+def defines_named_term(question: str, sentence: str) -> bool:
+    """Whether ``sentence`` opens the definition-list line of a term ``question`` names
+    (a code-like word of it, as a whole word) and the question asks what it does."""
+    if not (_DOES.search(question) or _DOES_ZH.search(question)) or asks_for_term(question):
+        return False
+    term = line_term(sentence)
+    codes = [w for w in (term or "").replace(",", " ").split() if _CODE.search(w)]
+    return any(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", question) for w in codes)
 
 
 def term_name(question: str, sentence: str, texts: Iterable[str]) -> str | None:

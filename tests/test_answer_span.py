@@ -332,6 +332,21 @@ def test_which_option_is_answered_by_the_term_of_its_line():
     # the question names the option: what it does is asked, not which one
     asked = best_sentence("mandb 的 -c 选项做什么？", hits)
     assert asked is not None and asked.named is None
+    # "what does it do?": the line of the term it names, whole; it needs none of the
+    # question's other words (man-db: "对手册页执行正确性检查" was missed for the next
+    # sentence, which shares "mandb" and "选项")
+    mandb_test = MANDB_CREATE + (
+        "\n- -t, --test: 对层次结构搜索路径中的手册页执行正确性检查。"
+        "使用此选项时，mandb 不会更改现有的数据库。"
+    )
+    does = best_sentence("mandb 的 -t 选项做什么？", [Hit("a", mandb_test, 1.0, {})])
+    assert does is not None and does.sentence.startswith("- -t, --test: 对层次")
+    assert does.span is None and does.named is None
+    usage = "Usage: asn1Decoding [OPTION] DEFINITIONS ENCODED ASN1TYPE Decodes DER data."
+    options = "-b, --benchmark perform a benchmark on decoding -s, --strict use strict DER"
+    asn1 = [Hit("u", usage, 1.0, {}), Hit("o", options, 1.0, {})]
+    b = best_sentence("What does the -b option of asn1Decoding do?", asn1)
+    assert b is not None and b.sentence == "-b, --benchmark perform a benchmark on decoding"
     # the term inside the chosen sentence is its span
     seccomp = (
         "- MAN_DISABLE_SECCOMP: 在 Linux 系统中，man 通常将处理不受信任数据的子进程使用 "

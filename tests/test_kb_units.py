@@ -37,6 +37,22 @@ def test_a_full_stop_after_an_abbreviation_does_not_end_the_sentence():
     ]
 
 
+def test_an_option_list_run_into_one_line_splits_at_each_entry():
+    # libtasn1's PDF manual: the option table came out as one line of 70 words
+    text = (
+        "Usage: asn1Decoding [OPTION] DEFINITIONS ENCODED ASN1TYPE "
+        "-b, --benchmark perform a benchmark on decoding -s, --strict use strict DER "
+        "decoding; see -t, -H or -Z.\n- -t, --test: 执行正确性检查。"
+    )
+    got = [text[s.start : s.end] for s in sentences(text)]
+    assert got == [
+        "Usage: asn1Decoding [OPTION] DEFINITIONS ENCODED ASN1TYPE",
+        "-b, --benchmark perform a benchmark on decoding",
+        "-s, --strict use strict DER decoding; see -t, -H or -Z.",
+        "- -t, --test: 执行正确性检查。",  # a list item keeps its marker
+    ]
+
+
 def test_chunks_respect_budget_keep_sentences_and_overlap():
     text = " ".join(f"Sentence number {i} has six words." for i in range(20))
     spans = chunk_text(text, words, max_tokens=20, overlap_tokens=6)
