@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from edgekit.kb.absent_names import absent_names
 from edgekit.kb.chunking import sentences
 from edgekit.kb.records import HEADING_SEP
 from edgekit.kb.retrieve import terms
@@ -91,9 +92,10 @@ def best_sentence(
     question: str, hits: Sequence[Any], embedder: Any = None, use_headings: bool = True
 ) -> Evidence | None:
     """The sentence of ``hits`` (in excerpt order: hits[n-1] is [n]) that best answers
-    ``question``; None when no sentence shares enough of the question's content words."""
+    ``question``; None when no sentence shares enough of the question's content words, or
+    when the question names something no excerpt mentions (edgekit.kb.absent_names)."""
     q = set(terms(question))
-    if not q:
+    if not q or absent_names(question, hits):
         return None
     found: list[tuple[int, str]] = []
     titles: list[set[str]] = []  # content words of each sentence's own section heading

@@ -226,6 +226,24 @@ def test_extract_without_a_matching_sentence_quotes_a_related_one_or_abstains(ex
     assert related.startswith('"Muster point:') and related.endswith("]"), related
     assert answer("How many xylophone quasars stand at the muster point?") == NOT_IN_EXCERPTS
     assert answer("木琴类星体斑马是什么？") == NOT_IN_EXCERPTS_ZH
+    # a name no excerpt mentions: the muster-point sentence shares "muster point" but is
+    # not about Python (libtasn1's manual quoted its overview for "Which Python module
+    # provides bindings for libtasn1?")
+    assert answer("Which Python module opens the muster point?") == NOT_IN_EXCERPTS
+
+
+def test_names_no_excerpt_mentions():
+    from edgekit.kb.absent_names import absent_names, question_names
+
+    hits = [
+        Hit("a", "The European Coal and Steel Community banned cartels in 1951.", 1.0, {}),
+        Hit("b", "Returns ASN1_MEM_ERROR.", 1.0, {"heading": "Libtasn1 > asn1 read value"}),
+    ]
+    names = question_names("What did the U.S. and the ECSC ban in 1951, said Python?")
+    assert names == ["ECSC", "1951", "Python"]  # not "What", nor the initialism "U.S."
+    assert absent_names("What did the ECSCs ban in 1951, said Python?", hits) == ["Python"]
+    assert absent_names("What does asn1_read_value return?", hits) == []
+    assert absent_names("mandb 的 -t 选项做什么？", hits) == ["mandb"]
 
 
 def test_serve_returns_the_span_beside_the_marked_answer(extract_bundle):
@@ -357,7 +375,10 @@ def test_which_option_is_answered_by_the_term_of_its_line():
     got = best_sentence("设置哪个环境变量可以禁用 man 的 seccomp 沙盒？", [hit])
     assert got is not None and got.span is not None and got.span.text == "MAN_DISABLE_SECCOMP"
     # an option table without colons (libtasn1's manual)
-    table = "-b, --benchmark perform a benchmark on decoding\n-h, --help print this help"
+    table = (
+        "Invoking asn1Decoding\n-b, --benchmark perform a benchmark on decoding\n"
+        "-h, --help print this help"
+    )
     question = "Which option of asn1Decoding runs a benchmark on decoding?"
     flag = best_sentence(question, [Hit("c", table, 1.0, {})])
     assert flag is not None and flag.span is not None and flag.span.text == "-b, --benchmark"

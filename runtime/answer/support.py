@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edgekit.kb.absent_names import absent_names
 from edgekit.kb.chunking import sentences
 from edgekit.kb.evidence import RANK_PENALTY, Evidence, section_title, sentence_words
 from edgekit.kb.retrieve import terms
@@ -329,9 +330,10 @@ def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) 
     answer of the kind asked (a number for "how many", a date for "when": kb.span): the
     `extract` style's scoring (kb.evidence.best_sentence) with a lower bar. None when no
     sentence qualifies (on the real PDFs, "How many days is the warranty on the device?"
-    was answered with a licence's "Warranty Disclaimers" sentence, which holds no number)."""
+    was answered with a licence's "Warranty Disclaimers" sentence, which holds no number),
+    or when the question names something no excerpt mentions (kb.absent_names)."""
     q = set(terms(question))
-    if not q:
+    if not q or absent_names(question, hits):
         return None
     need = max(1, math.ceil(FALLBACK_SHARE * len(q)))
     found: list[tuple[int, str, float]] = []
