@@ -114,6 +114,20 @@ def test_chinese_answers_are_judged_by_character_pairs():
     assert abstention(ZH_Q) == NOT_IN_EXCERPTS_ZH and abstention(Q) == NOT_IN_EXCERPTS
 
 
+def test_a_bare_list_number_or_english_prose_to_a_chinese_question_is_degenerate():
+    """Seen from SmolLM2 on man-db's Chinese man pages under `cite`: "1." and "The doc
+    you provided is a reference excerpt from a man page." passed as supported."""
+    what = "自救器是什么？"
+    assert reason("1.", [ZH], what) == DEGENERATE
+    assert reason("2)", HITS, "What is the refuge chamber for?") == DEGENERATE
+    assert reason("36", [ZH], ZH_Q) is None  # asks how long: a number is an answer
+    prose = "The doc you provided is a reference excerpt about the refuge chamber."
+    assert reason(prose, [ZH], ZH_Q) == DEGENERATE
+    assert reason("Self-rescuers last 30 minutes.", [ZH], what) != DEGENERATE  # 3 words
+    flags = Hit("m#1", "- -I, --match-case: 搜索手册页时匹配大小写。", 1.0, {"source": "man.1"})
+    assert reason("-I, --match-case", [flags], "搜索手册页时要匹配大小写，用哪个选项？") is None
+
+
 def test_replacement_is_a_related_sentence_quoted_or_the_abstention():
     # one question word in a sentence is enough (a lower bar than the extract style's)
     shown = replacement("How many people fit in the refuge chamber and what colour is it?", HITS)

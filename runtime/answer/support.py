@@ -6,7 +6,10 @@ reads the answer as a user would: citation marks and echoes of the excerpts' sou
 taken out first, then
 
 - **degenerate**: empty, a loop (:func:`edgekit.runtime.answer.loops.is_degenerate`), a sentence
-  said twice, or nothing left but citations, source paths and filler;
+  said twice, nothing left but citations, source paths and filler, a bare number where
+  the question asks for no amount or date (a list number: "1." to "mandb 的 -t 选项做什么？"),
+  or English prose with no Chinese character to a Chinese question ("The doc you provided
+  is a reference excerpt from a man page.");
 - **unsupported**: a number, a name (a capitalised word inside a sentence, an acronym) or
   a code token (``asn1_create_element``, ``--help``, ``libtasn1.so``) that neither the
   excerpts nor the question hold, or under :data:`MIN_SUPPORTED` of its content words
@@ -33,8 +36,8 @@ from edgekit.kb.chunking import sentences
 from edgekit.kb.evidence import RANK_PENALTY, Evidence, section_title, sentence_words
 from edgekit.kb.retrieve import terms
 from edgekit.kb.segment import STOPWORDS
-from edgekit.kb.span import kind_match
-from edgekit.kb.zh_markers import IDEOGRAPH
+from edgekit.kb.span import kind_match, question_kind
+from edgekit.kb.zh_markers import IDEOGRAPH, is_mainly_cjk
 from edgekit.runtime.answer.loops import is_degenerate
 
 # the abstention, one text for the grounded training target (edgekit.data.grounded) and
@@ -42,6 +45,7 @@ from edgekit.runtime.answer.loops import is_degenerate
 NOT_IN_EXCERPTS = "The excerpts do not say."
 NOT_IN_EXCERPTS_ZH = "文档中没有相关内容。"
 UNSUPPORTED, DEGENERATE = "unsupported", "degenerate"
+ENGLISH_PROSE = 4  # English words of an answer to a Chinese question that make it prose
 MIN_SUPPORTED = 0.75  # share of an answer's content words the excerpts must hold
 FALLBACK_SHARE = 0.2  # share of the question's content words a fallback sentence holds
 # share of an answer's other content words that an excerpt sentence (with its section
@@ -224,6 +228,8 @@ def judge(answer: str, hits: Sequence[Any], question: str = "") -> Verdict:
     if not answer.strip() or is_degenerate(answer) or repeats_itself(answer):
         return Verdict(DEGENERATE)
     body = strip_references(answer, hits)
+    if _wrong_language(body, question) or _bare_number(body, question):
+        return Verdict(DEGENERATE)
     vocab = Vocabulary.of([str(h.text) for h in hits] + [section_title(h) for h in hits])
     asked = Vocabulary.of([question])
     strict = _strict_units(body, vocab, asked)
@@ -252,6 +258,23 @@ def judge(answer: str, hits: Sequence[Any], question: str = "") -> Verdict:
     missing += unheld
     reason = UNSUPPORTED if loose or not all(ok for _, ok in strict) else None
     return Verdict(reason, tuple(dict.fromkeys(missing)), share)
+
+
+def _wrong_language(body: str, question: str) -> bool:
+    """English prose (ENGLISH_PROSE words or more, none of them code) without a Chinese
+    character, answering a mostly Chinese question."""
+    if _CJK.search(body) or not is_mainly_cjk(question):
+        return False
+    words = _WORD.findall(body)
+    return len(words) >= ENGLISH_PROSE and not _code_tokens(body)
+
+
+def _bare_number(body: str, question: str) -> bool:
+    """Only a number and punctuation ("1.", "2)"), when the question asks for no amount,
+    date or code: a list number the model started and never went on with."""
+    if not _NUMBER.fullmatch(re.sub(r"[\s.,;:)\]。、）-]+", "", body) or "x"):
+        return False
+    return question_kind(question) not in ("number", "date", "code")
 
 
 def _strict_units(body: str, vocab: Vocabulary, asked: Vocabulary) -> list[tuple[str, bool]]:
