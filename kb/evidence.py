@@ -28,7 +28,7 @@ from edgekit.kb.chunking import sentences
 from edgekit.kb.records import HEADING_SEP
 from edgekit.kb.retrieve import terms
 from edgekit.kb.section_name import section_name
-from edgekit.kb.span import Span, answer_span, kind_match, mark
+from edgekit.kb.span import Span, answer_span, kind_match, mark, question_kind
 from edgekit.kb.term_name import defines_named_term, term_name
 from edgekit.kb.zh_markers import IDEOGRAPH
 
@@ -37,6 +37,7 @@ RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
 MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence must hold
 KIND_WEIGHT = 0.1  # bonus of a sentence holding an answer of the asked kind (tuned on dev)
 DEFINES_WEIGHT = 0.3  # bonus of the definition-list line of a term the question asks about
+MUST_HOLD = ("number", "date")  # question kinds whose sentence must hold such a value
 MAX_SPAN_SHARE = 0.8  # a span this much of its sentence is no shorter answer: none shown
 
 
@@ -117,9 +118,10 @@ def best_sentence(
     if embedder is not None:
         qv = embedder.embed_queries([question])[0]
         similarity = [float(v @ qv) for v in embedder.embed_passages([s for _, s in found])]
+    kinds = [kind_match(question, s) for _, s in found]
     bonus = [
-        KIND_WEIGHT * kind_match(question, s) + DEFINES_WEIGHT * defines_named_term(question, s)
-        for _, s in found
+        KIND_WEIGHT * k + DEFINES_WEIGHT * defines_named_term(question, s)
+        for (_, s), k in zip(found, kinds)
     ]
     scored = [
         (0.5 * o + 0.5 * s + b - RANK_PENALTY * (n - 1), i)
@@ -128,6 +130,8 @@ def best_sentence(
     score, i = max(scored, key=lambda t: (t[0], -t[1]))
     if overlap[i] < MIN_OVERLAP and not defines_named_term(question, found[i][1]):
         return None
+    if not kinds[i] and question_kind(question) in MUST_HOLD:
+        return None  # "how many ...?" answered by a sentence without a number
     evidence = Evidence(found[i][0], found[i][1], score, overlap[i])
     hit = hits[evidence.excerpt - 1]
     return with_span(evidence, question, section_title(hit), [h.text for h in hits])
