@@ -161,6 +161,29 @@ def test_table_cells_holding_a_value() -> None:
     ]
 
 
+def test_option_lines_ask_what_they_do_and_which_one() -> None:
+    """man-db's Chinese man pages: 12 pages gave 25 questions before (no question kind
+    read their option lists); GNU's standard options are not asked about."""
+    test = "- -t, --test: 对手册页执行正确性检查。使用此选项时，mandb 不会更改数据库。"
+    html = "- -H[浏览器], --html[=浏览器]: 此选项使 groff 生成 HTML 输出。"
+    got = _candidates(
+        ("mandb.8", "选项"),
+        f"{test}\n{html}\n- -?, --help: 打印帮助消息并退出。\n"
+        "- MANWIDTH: 如果设置了 $MANWIDTH ，它的值将用作终端宽度。",
+        "mandb.8",
+    )
+    assert got == [
+        ("什么是MANWIDTH？", ("它的值将用作终端宽度",),
+         "MANWIDTH: 如果设置了 $MANWIDTH ，它的值将用作终端宽度。", "definition"),
+        ("根据《mandb.8》，-t 选项做什么？", ("对手册页执行正确性检查",),
+         "对手册页执行正确性检查。", "option"),
+        ("根据《mandb.8》，哪个选项对手册页执行正确性检查？", ("-t", "--test"), test, "option"),
+        ("根据《mandb.8》，-H 选项做什么？", ("使 groff 生成 HTML 输出",),
+         "此选项使 groff 生成 HTML 输出。", "option"),
+        ("根据《mandb.8》，哪个选项使 groff 生成 HTML 输出？", ("-H", "--html"), html, "option"),
+    ]  # fmt: skip
+
+
 def test_mine_safety_zh_set_is_chinese_and_grounded(tmp_path: Path) -> None:
     items = build_qa_set(ZH_DOCS, tmp_path)  # tmp_path: a project without eval/qa.jsonl
     answerable = [i for i in items if i.answerable]

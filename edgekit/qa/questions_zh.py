@@ -9,6 +9,9 @@ FAQ and definition lines are found with the patterns the training-data rules use
   definition  '瓦斯是指……' / '瓦斯：……' / '瓦斯，指……' -> '什么是瓦斯？' -> its first clause
   sentence    a sentence holding a number with a unit ('1.0%', '20 米', '每班三次') ->
               '根据《通风管理》，…超过多少时…？' -> the span; and table cells holding one
+  option      a line of an option list ('- -t, --test: 对手册页执行正确性检查。')
+              -> '根据《mandb.8》，-t 选项做什么？' -> the first clause of its text; for a
+              flag also '根据《mandb.8》，哪个选项对手册页执行正确性检查？' -> the flags
 Every answer is a verbatim span of its evidence, a verbatim sentence (or row) of the passage.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import re
 
 from edgekit.kb import zh_markers
+from edgekit.kb.term_name import line_term
 from edgekit.qa import markers
 from edgekit.qa.facts import Fact
 from edgekit.qa.passage import Candidate, Passage
@@ -271,6 +275,40 @@ def table_candidates(p: Passage) -> list[Candidate]:
     return out
 
 
+# ---- option and variable lists --------------------------------------------------------------
+# every GNU program has these; asking for them in each document says nothing of the site's
+_STANDARD_FLAGS = {"--help", "--usage", "--version", "-?"}
+_THIS_OPTION = re.compile(r"^(?:此|该|这个|本)(?:选项|标志)")
+_FLAG = re.compile(r"--?[A-Za-z0-9?][\w-]*")
+MAX_OPTION_CLAUSE = 30  # most characters of the text a "which option" question restates
+
+
+def option_candidates(p: Passage) -> list[Candidate]:
+    """Lines of an option list (edgekit.kb.term_name.line_term) with Chinese text:
+    '<flag> 选项做什么？' -> the first clause of its text, and '哪个选项<that clause>？' ->
+    the flags."""
+    out = []
+    for line in p.text.split("\n"):
+        term = line_term(line)
+        text = line.strip()
+        if term is None or term not in text:
+            continue
+        first = sentences(text[text.find(term) + len(term) :].lstrip(" :："))[:1]
+        flags = tuple(m.group() for w in term.replace(",", " ").split() if (m := _FLAG.match(w)))
+        if not first or not zh_markers.is_mainly_cjk(first[0]) or not flags:
+            continue  # a variable's line ('MANWIDTH: …') is a definition: '什么是MANWIDTH？'
+        if _STANDARD_FLAGS & set(flags):
+            continue
+        question = f"根据{_book(p)}，{flags[0]} 选项做什么？"
+        if phrase := key_clause(first[0], question):
+            out.append(Candidate(question, (_THIS_OPTION.sub("", phrase),), first[0], "option"))
+        clause = _THIS_OPTION.sub("", _CLAUSE.split(first[0])[0].strip())
+        if 4 <= len(clause) <= MAX_OPTION_CLAUSE and not clause.endswith("下"):
+            which = f"根据{_book(p)}，哪个选项{clause}？"
+            out.append(Candidate(which, flags, text, "option"))
+    return out
+
+
 def valid(c: Candidate, p: Passage) -> bool:
     """Chinese questions; answers short verbatim spans of the evidence, which is verbatim
     passage text; the question does not give the answer away."""
@@ -288,11 +326,13 @@ def valid(c: Candidate, p: Passage) -> bool:
 
 
 def candidates(p: Passage) -> list[Candidate]:
-    """Every valid candidate of a Chinese passage, in rule order (faq, definition, facts)."""
+    """Every valid candidate of a Chinese passage, in rule order (faq, definition, facts,
+    options)."""
     found = [
         *faq_candidates(p),
         *definition_candidates(p),
         *sentence_candidates(p),
         *table_candidates(p),
+        *option_candidates(p),
     ]
     return [c for c in found if valid(c, p)]

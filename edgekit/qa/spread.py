@@ -75,7 +75,14 @@ _KIND_ORDER = {
 }
 # how often one rule-made answer may be asked for: "radio channel 1" twice; a technical
 # answer ("ASN1_SUCCESS", what many functions return) three times, from distinct sections
-_ANSWER_REUSE = {"sentence": 2, "count": 2, "function": 3, "identifier": 3, "default": 3}
+_ANSWER_REUSE = {
+    "sentence": 2,
+    "count": 2,
+    "function": 3,
+    "identifier": 3,
+    "default": 3,
+    "option": 2,
+}
 
 
 def _round_robin(lists: list[list[Any]]) -> list[Any]:
