@@ -232,6 +232,15 @@ def test_extract_without_a_matching_sentence_quotes_a_related_one_or_abstains(ex
     assert answer("Which Python module opens the muster point?") == NOT_IN_EXCERPTS
 
 
+def test_how_many_is_not_answered_by_a_sentence_without_a_number():
+    from edgekit.kb.evidence import best_sentence
+
+    hits = [Hit("a", "The mandb database holds the manual pages of every section.", 1.0, {})]
+    assert best_sentence("How many manual pages does the mandb database hold?", hits) is None
+    got = best_sentence("Which manual pages does the mandb database hold?", hits)
+    assert got is not None
+
+
 def test_names_no_excerpt_mentions():
     from edgekit.kb.absent_names import absent_names, question_names
 
