@@ -23,11 +23,11 @@ _BOUNDARY = re.compile(
 )
 # A full stop after one of these does not end a sentence ("the top-level media type (e.g.
 # "video") and ...", "(i.e. the default)"); the second group only before a number ("see
-# Fig. 3", "No. 4"), the third only before a capital ("Dr. Li"), "etc." only before a
+# Fig. 3", "No. 4", "(p. 12)"), the third only before a capital ("Dr. Li"), "etc." only before a
 # lower-case word (it often ends a sentence); a name's initial before a capital (_INITIAL)
 _ABBREVIATION = re.compile(
     r"(?:^|[\s(\[\"'])(?:(?P<always>e\.g|i\.e|cf|vs|viz|approx|incl|resp)"
-    r"|(?P<number>fig|figs|eq|no|nos|vol|pp|sec|art|para)"
+    r"|(?P<number>fig|figs|eq|no|nos|vol|p|pp|sec|art|para)"
     r"|(?P<title>mr|mrs|ms|dr|prof|st)|(?P<etc>etc))\.$",
     re.IGNORECASE,
 )

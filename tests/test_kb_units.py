@@ -23,7 +23,7 @@ def test_a_full_stop_after_an_abbreviation_does_not_end_the_sentence():
     text = (
         'The icon uses the top-level media type (e.g. "video" in "video/ogg") and appends '
         '"-x-generic" (i.e. "video-x-generic"). See Fig. 3 and Dr. Li. Oil, water etc. are '
-        "fluids etc. The answer is no. Next. Written by John W. Eaton."
+        "fluids etc. The answer is no. Next. Written by John W. Eaton. Limits (p. 12) apply."
     )
     got = [text[s.start : s.end] for s in sentences(text)]
     assert got == [
@@ -34,6 +34,7 @@ def test_a_full_stop_after_an_abbreviation_does_not_end_the_sentence():
         "The answer is no.",
         "Next.",
         "Written by John W. Eaton.",  # an initial (man-db's man page: the name was cut)
+        "Limits (p. 12) apply.",  # a page reference of a citation
     ]
 
 

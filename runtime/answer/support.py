@@ -63,8 +63,6 @@ _LABEL = re.compile(
     r"\b(?:sources?|references?|excerpts?|citations?)\s*(?:\[\s*\d+\s*\])?\s*:", re.I
 )
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-# an abbreviation's dot inside a sentence ("(p. 12)", "e.g. the"): not a sentence end
-_NO_BREAK = re.compile(r"\b(?i:e\.g|i\.e|cf|vs|fig|sec|pp?)\.(?=\s*(?:\d|[a-z(]))")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _SENTENCE_END = re.compile(r"[.!?。！？；;\n]+")
 # an answer that says the documents do not hold it (English and Chinese); also how the QA
@@ -337,8 +335,7 @@ def supported_prefix(answer: str, hits: Sequence[Any], question: str = "") -> st
     together they stay supported): what is kept of an answer that goes wrong later ("" when
     its first sentence already does)."""
     kept = ""
-    unbroken = _NO_BREAK.sub(lambda m: m.group().replace(".", " "), answer)  # same length
-    for span in sentences(unbroken):
+    for span in sentences(answer):  # an abbreviation's dot ("(p. 12)") ends no sentence
         piece = answer[span.start : span.end]
         longer = answer[: span.end]
         if judge(piece, hits, question).reason or judge(longer, hits, question).reason:
