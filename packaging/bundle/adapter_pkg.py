@@ -21,10 +21,9 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edgekit.bundle import manifest as mf
-from edgekit.bundle.meta import Manifest
+from edgekit.bundle.meta import Manifest, VerifiedFolder
 from edgekit.bundle.verify import verify
 from edgekit.errors import BundleError
 
@@ -33,13 +32,8 @@ PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors", "edgekit_adapt
 
 
 @dataclass(frozen=True)
-class AdapterPackage:
-    root: Path
-    manifest: dict[str, Any]
-
-    @property
-    def meta(self) -> Manifest:
-        return Manifest(self.manifest)
+class AdapterPackage(VerifiedFolder):
+    """A verified site adapter package (adapter GGUF, PEFT files, eval set)."""
 
     @property
     def version(self) -> str:

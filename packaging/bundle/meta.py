@@ -337,3 +337,16 @@ def qa_amendment(manifest: Manifest, summary: dict[str, Any], chosen: dict[str, 
 def behaviour_amendment(summary: dict[str, Any]) -> dict[str, Any]:
     """Manifest changes after the behaviour eval."""
     return {mf.K_BEHAVIOUR: summary}
+
+
+@dataclass(frozen=True)
+class VerifiedFolder:
+    """A folder whose manifest has been verified (a bundle or an adapter package)."""
+
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def meta(self) -> Manifest:
+        """The manifest, typed."""
+        return Manifest(self.manifest)

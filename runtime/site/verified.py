@@ -7,21 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import manifest as mf
-from edgekit.bundle.meta import Manifest
+from edgekit.bundle.meta import VerifiedFolder
 from edgekit.bundle.verify import verify
 from edgekit.errors import BundleError
 from edgekit.fsutil import HashCache
 
 
 @dataclass(frozen=True)
-class SiteBundle:
-    root: Path
-    manifest: dict[str, Any]
-
-    @property
-    def meta(self) -> Manifest:
-        """The manifest, typed."""
-        return Manifest(self.manifest)
+class SiteBundle(VerifiedFolder):
+    """A verified bundle, opened for running."""
 
     @property
     def name(self) -> str:
