@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgekit.kb.records import ROW_SEP
 from edgekit.kb.zh_markers import IDEOGRAPH
 
 # A sentence ends at . ! ? (optionally followed by a quote/bracket) before whitespace; at
@@ -35,6 +36,7 @@ _ABBREVIATION = re.compile(
 _INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 # Where an over-long sentence may be cut: a space-separated word, or one CJK character
 _PIECE = re.compile(rf"[{IDEOGRAPH}]|[^\s{IDEOGRAPH}]+")
+_CJK_CHAR = re.compile(f"[{IDEOGRAPH}]")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,13 @@ def sentences(text: str) -> list[Span]:
     if pos < len(text) and text[pos:].strip():
         spans.append(Span(pos, len(text)))
     return spans
+
+
+def sentence_words(text: str) -> int:
+    """Length in words: space-separated words, and two Chinese characters count as one
+    (Chinese has no spaces; its words are mostly two characters long)."""
+    cjk = len(_CJK_CHAR.findall(text))
+    return len(_CJK_CHAR.sub(" ", text).split()) + cjk // 2
 
 
 def _abbreviated(text: str, boundary: re.Match[str]) -> bool:
@@ -121,6 +130,7 @@ def chunk_text(
         else:
             units.append(s)
     sizes = [count(text[u.start : u.end]) for u in units]
+    opens = _table_openings(text, units)
     chunks: list[Span] = []
     i = 0
     while i < len(units):
@@ -128,6 +138,11 @@ def chunk_text(
         while j < len(units) and total + sizes[j] <= max_tokens:
             total += sizes[j]
             j += 1
+        whole = j < len(units) and i < opens[j] < j
+        if whole and _table_fits(opens, sizes, opens[j], max_tokens):
+            chunks.append(Span(units[i].start, units[opens[j] - 1].end))
+            i = opens[j]  # a table that fits one chunk is not cut: it starts the next
+            continue
         chunks.append(Span(units[i].start, units[j - 1].end))
         if j >= len(units):
             break
@@ -136,5 +151,24 @@ def chunk_text(
         while k - 1 > i and back + sizes[k - 1] <= overlap_tokens:
             k -= 1
             back += sizes[k]
-        i = k
+        i = opens[k] if i < opens[k] < k else k  # nor does a chunk start inside one
     return chunks
+
+
+def _table_openings(text: str, units: list[Span]) -> list[int]:
+    """For each unit, the unit that opens its table: for a table row (cells joined by
+    ROW_SEP, kb.loaders), the sentence before the table's first row (its caption); for
+    any other unit, itself."""
+    opens = list(range(len(units)))
+    for n in range(1, len(units)):
+        if ROW_SEP in text[units[n].start : units[n].end]:
+            opens[n] = opens[n - 1]
+    return opens
+
+
+def _table_fits(opens: list[int], sizes: list[int], first: int, max_tokens: int) -> bool:
+    """Whether the table opened by unit ``first`` (caption and rows) fits one chunk."""
+    end = first + 1
+    while end < len(opens) and opens[end] == first:
+        end += 1
+    return sum(sizes[first:end]) <= max_tokens

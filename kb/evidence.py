@@ -17,26 +17,25 @@ plain share of the question's words.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from edgekit.kb.absent_names import absent_names
-from edgekit.kb.chunking import sentences
-from edgekit.kb.records import HEADING_SEP
+from edgekit.kb.called_name import called_name
+from edgekit.kb.chunking import sentence_words, sentences
+from edgekit.kb.records import HEADING_SEP, ROW_SEP
 from edgekit.kb.retrieve import terms
 from edgekit.kb.section_name import section_name
 from edgekit.kb.span import Span, answer_span, kind_match, mark, question_kind
 from edgekit.kb.term_name import defines_named_term, term_name
-from edgekit.kb.zh_markers import IDEOGRAPH
 
-_CJK_CHAR = re.compile(f"[{IDEOGRAPH}]")
 RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
 MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence must hold
 KIND_WEIGHT = 0.1  # bonus of a sentence holding an answer of the asked kind (tuned on dev)
 DEFINES_WEIGHT = 0.3  # bonus of the definition-list line of a term the question asks about
+CALLED_WEIGHT = 0.3  # bonus of a sentence naming something ("称为 …") for "叫什么？"
 MUST_HOLD = ("number", "date")  # question kinds whose sentence must hold such a value
 MAX_SPAN_SHARE = 0.8  # a span this much of its sentence is no shorter answer: none shown
 
@@ -77,16 +76,32 @@ class Evidence:
         }
 
 
-def sentence_words(text: str) -> int:
-    """Length in words: space-separated words, and two Chinese characters count as one
-    (Chinese has no spaces; its words are mostly two characters long)."""
-    cjk = len(_CJK_CHAR.findall(text))
-    return len(_CJK_CHAR.sub(" ", text).split()) + cjk // 2
-
-
 def section_title(hit: Any) -> str:
     """The last heading of a hit's heading path ("" when it has none)."""
     return str(getattr(hit, "heading", "") or "").split(HEADING_SEP)[-1]
+
+
+def document_title(hit: Any) -> str:
+    """The first heading of a hit's heading path: its document's title ("" without)."""
+    return str(getattr(hit, "heading", "") or "").split(HEADING_SEP)[0]
+
+
+def framed_sentences(text: str) -> list[tuple[str, str]]:
+    """Each sentence of an excerpt with the text that frames it: a table row (cells joined
+    by " | ", kb.loaders) is read with its table's caption (the sentence before the table)
+    and header (its first row), as a reader looks up "8 | 系统管理命令" under "下表显示了
+    章节号及其包含的手册页类型"; other sentences stand alone ("")."""
+    out: list[tuple[str, str]] = []
+    caption, header = "", ""
+    for span in sentences(text):
+        sentence = text[span.start : span.end]
+        if ROW_SEP not in sentence:
+            caption, header = sentence, ""
+            out.append((sentence, ""))
+            continue
+        out.append((sentence, f"{caption} {header}"))
+        header = header or sentence
+    return out
 
 
 def best_sentence(
@@ -100,13 +115,17 @@ def best_sentence(
         return None
     found: list[tuple[int, str]] = []
     titles: list[set[str]] = []  # content words of each sentence's own section heading
-    for n, hit in enumerate(hits, start=1):
+    documents = [document_title(hit) for hit in hits]
+    several = use_headings and len(set(documents)) > 1
+    for n, (hit, document) in enumerate(zip(hits, documents), start=1):
         title = set(terms(section_title(hit))) if use_headings else set()
-        for span in sentences(hit.text):
-            text = " ".join(hit.text[span.start : span.end].split()).strip('"“”')
+        if several:  # "man 的退出状态" between the 退出状态 sections of man.1 and apropos.1
+            title |= set(terms(document))
+        for sentence, frame in framed_sentences(hit.text):
+            text = " ".join(sentence.split()).strip('"“”')
             if 3 <= sentence_words(text) <= 80:
                 found.append((n, text))
-                titles.append(title)
+                titles.append(title | set(terms(frame)))
     if not found:
         return None
     held = [q & (set(terms(s)) | t) for (_, s), t in zip(found, titles)]
@@ -120,7 +139,9 @@ def best_sentence(
         similarity = [float(v @ qv) for v in embedder.embed_passages([s for _, s in found])]
     kinds = [kind_match(question, s) for _, s in found]
     bonus = [
-        KIND_WEIGHT * k + DEFINES_WEIGHT * defines_named_term(question, s)
+        KIND_WEIGHT * k
+        + DEFINES_WEIGHT * defines_named_term(question, s)
+        + CALLED_WEIGHT * (called_name(question, s) is not None)
         for (_, s), k in zip(found, kinds)
     ]
     scored = [
@@ -152,10 +173,15 @@ def with_span(
     the span would be most of the sentence), or the name of the sentence's section
     ``title`` when that is the answer (edgekit.kb.section_name; ``texts``: the excerpts,
     for the name's spelling), or the term of its definition-list line for "which option
-    ...?" (edgekit.kb.term_name). The line of the term "what does it do?" names has no
+    ...?" (edgekit.kb.term_name), or the name it gives for "what is it called?"
+    (edgekit.kb.called_name). The line of the term "what does it do?" names has no
     span: its text is the answer."""
     if defines_named_term(question, evidence.sentence):  # its whole text is the answer
         return replace(evidence, span=None)
+    called = called_name(question, evidence.sentence)
+    if called is not None:
+        text = evidence.sentence[called[0] : called[1]]
+        return replace(evidence, span=Span(called[0], called[1], text, "words", 1.0))
     span = answer_span(question, evidence.sentence)
     if span is not None and len(span.text) >= MAX_SPAN_SHARE * len(evidence.sentence):
         span = None

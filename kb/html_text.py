@@ -6,6 +6,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from edgekit.kb.events import Event, norm
+from edgekit.kb.records import ROW_SEP
 
 _HTML_SKIP = {"script", "style", "nav", "header", "footer", "noscript", "template"}
 _HTML_HEADINGS = {f"h{n}": n for n in range(1, 7)}
@@ -73,7 +74,7 @@ class _HTMLEvents(HTMLParser):
             self._buf.clear()
             self._cell = False
         if end_row and any(self._row):
-            self._lines.append(" | ".join(self._row))
+            self._lines.append(ROW_SEP.join(self._row))
         self._row = [] if end_row else self._row
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:

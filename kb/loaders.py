@@ -20,6 +20,7 @@ from edgekit.errors import EdgekitError
 from edgekit.kb import pdf_layout, zh_markers
 from edgekit.kb.events import Event, norm
 from edgekit.kb.html_text import parse_html
+from edgekit.kb.records import ROW_SEP
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 
@@ -100,6 +101,10 @@ _ITEM = re.compile(r"^\s*(?:([-*+])|(\d+[.)]))\s+(.*)$")
 _TERM = re.compile(r"^\s*(\*\*|__)[^*_]+?(\1\s*:|:\s*\1)")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# a plain-text table's line: cells set apart by a run of spaces or a tab (not the two spaces
+# some writers put after a full stop); a rule line of box-drawing or dash characters
+_COLUMN_GAP = re.compile(r"(?<=[^\s.!?;:,。！？；：，])(?: {2,}|\t+)(?=\S)")
+_RULE = re.compile(r"^\s*[─━═\-=_]{3,}\s*$")
 
 
 def _inline(text: str) -> str:
@@ -109,17 +114,23 @@ def _inline(text: str) -> str:
 
 
 def _group_lines(group: list[str], markdown: bool) -> list[str]:
-    """Join soft-wrapped prose; keep list items, table rows and term lines one per line."""
+    """Join soft-wrapped prose; keep list items, table rows (markdown, or columns set apart
+    by runs of spaces in two or more lines) and term lines one per line."""
     is_table = markdown and any("|" in ln and _TABLE_SEP.match(ln) for ln in group)
+    columns = sum(bool(_COLUMN_GAP.search(ln.strip())) for ln in group) >= 2
     out: list[list[str]] = []  # [kind, text]
     for raw in group:
         line = re.sub(r"^\s*(>\s?)+", "", raw) if markdown else raw
         item = _ITEM.match(line)
-        if markdown and (is_table or line.lstrip().startswith("|")):
+        if columns and not is_table and _RULE.match(line):
+            continue
+        if columns and not is_table and not item and _COLUMN_GAP.search(line.strip()):
+            out.append(["row", ROW_SEP.join(_COLUMN_GAP.split(line.strip()))])
+        elif markdown and (is_table or line.lstrip().startswith("|")):
             if _TABLE_SEP.match(line):
                 continue
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            out.append(["row", " | ".join(cells)])
+            out.append(["row", ROW_SEP.join(cells)])
         elif item:
             text = ("- " if item.group(1) else item.group(2) + " ") + item.group(3)
             out.append(["item", text])
@@ -231,7 +242,7 @@ def _parse_docx(data: bytes, path: Path) -> tuple[list[Event], str]:
             rows = []
             for row in block.rows:
                 cells = list(dict.fromkeys(row.cells))  # merged cells repeat: keep one
-                rows.append(" | ".join(norm(cell.text) for cell in cells))
+                rows.append(ROW_SEP.join(norm(cell.text) for cell in cells))
             events.append(("b", 0, [r for r in rows if r.strip(" |")]))
         elif text:
             events.extend([("h", depth, [text])] if kind == "h" else _marked(text))

@@ -10,6 +10,7 @@ from typing import Any
 C_SOURCE, C_TITLE, C_HEADING, C_PAGE = "source", "title", "heading", "page"
 C_DOC_SHA, C_CHUNK, C_SECTION, C_START, C_END = "doc_sha256", "chunk", "section", "start", "end"
 HEADING_SEP = " > "
+ROW_SEP = " | "  # between the cells of a table row in a section's text (kb.loaders)
 
 
 @dataclass(frozen=True)

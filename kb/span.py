@@ -35,9 +35,9 @@ KINDS = ("number", "date", "code", "name", "place", "words")
 _CJK = re.compile(f"[{IDEOGRAPH}]")
 _CJK_PUNCT = "，。、；：？！（）《》【】「」『』“”‘’"
 _TOKEN = re.compile(rf"[{IDEOGRAPH}]|[^\s{IDEOGRAPH}{_CJK_PUNCT}]+")
-_EDGE_OPEN = "\"'“‘([{<`*"
+_EDGE_OPEN = "\"'“‘([{<`*|"
 _EDGE_CLOSE = "\"'”’)]}>,.;:!?`*"
-_BREAK = re.compile(rf"[,;:()\[\]—–\"“”{_CJK_PUNCT}]|\s-\s")
+_BREAK = re.compile(rf"[|,;:()\[\]—–\"“”{_CJK_PUNCT}]|\s-\s")
 
 _CONNECT = {"of", "the", "de", "da", "von", "van", "del", "la", "le", "al", "bin", "&", "and"}
 _EXTRA_STOP = set(
@@ -164,6 +164,8 @@ def _numbers(sentence: str, asked: set[str], zh: bool) -> list[tuple[str, int, i
         text = m.group()
         if not text.strip() or (zh and not re.search(r"[\d０-９]", text) and len(text) < 2):
             continue
+        if zh and (P.ZH_ARTICLE.fullmatch(text) or P.ZH_NOT_A_COUNT.match(text)):
+            continue  # "在一个窗口中", "任何一种": the article "a"; "万一" (in case), "千万"
         if not zh:
             unit = P.UNIT.match(sentence, end)
             word = unit.group(1) if unit else ""  # not a name: "2 Harvard ..."
@@ -173,7 +175,10 @@ def _numbers(sentence: str, asked: set[str], zh: bool) -> list[tuple[str, int, i
     return out
 
 
-_LATIN_RUN = re.compile(rf"[^\s{IDEOGRAPH}{_CJK_PUNCT}]+(?: [^\s{IDEOGRAPH}{_CJK_PUNCT}]+)*")
+_LATIN_WORD = (
+    rf"[^\s|{IDEOGRAPH}{_CJK_PUNCT}]+(?:\|[^\s|{IDEOGRAPH}{_CJK_PUNCT}]+)*"  # a|b, not " | "
+)
+_LATIN_RUN = re.compile(rf"{_LATIN_WORD}(?: {_LATIN_WORD})*")
 
 
 def _code(sentence: str, zh: bool) -> list[tuple[str, int, int]]:

@@ -72,6 +72,10 @@ ZH_NUMBER = re.compile(
     r"(?:[\d０-９零〇一二三四五六七八九十百千万亿]*)"
     r"(?:个月|分钟|小时|公里|千米|毫米|厘米|平方米|立方米|千克|公斤|摄氏度|[个名位人次天年月日周秒米克吨元度倍层台项条种辆处%％])?"
 )
+# 一 + a classifier is most often the indefinite article ("一个窗口": a window)
+ZH_ARTICLE = re.compile(r"一[个种项条位名台处层份]")
+# a count written in Chinese numerals opens with a digit (十 alone: 十五); 万一, 千万 are words
+ZH_NOT_A_COUNT = re.compile(r"(?!百分之)[百千万亿]")
 MONTHS = (
     "January|February|March|April|May|June|July|August|September|October|November|December|"
     "Jan\\.|Feb\\.|Mar\\.|Apr\\.|Aug\\.|Sept?\\.|Oct\\.|Nov\\.|Dec\\."

@@ -12,6 +12,7 @@ import pytest
 from serving import RunningServer
 
 from conftest import run_cli
+from edgekit.kb.records import C_HEADING as HEADING
 from edgekit.kb.records import Hit
 
 SPANS = [
@@ -142,6 +143,20 @@ def test_a_sentence_with_an_answer_of_the_asked_kind_wins():
     # without an asked kind, the first excerpt's sentence keeps its rank bonus
     plain = evidence.best_sentence("Is the cap lamp battery charged?", hits)
     assert plain is not None and plain.excerpt == 1
+
+
+def test_chinese_words_written_with_numerals_are_no_count():
+    """From a real manual (realdocs zh): '在一个图形窗口中' (the article 'a') and '万一'
+    (in case) hold numeral characters but no count, so they do not answer '多少'; a
+    sentence with a real count (digits, 两个, 百分之五十) still does."""
+    from edgekit.kb.span import kind_match
+
+    question = "dpi 的默认值是多少？"
+    assert not kind_match(question, "此选项使用 gxditview 程序在一个图形窗口中显示输出结果。")
+    assert not kind_match(question, "万一这种事情发生，可能要重新运行 mandb 来重建数据库。")
+    assert kind_match(question, "dpi 可以是 75 或 100，默认为 75。")
+    assert kind_match(question, "保存两个副本。")
+    assert kind_match(question, "百分之五十的页面。")
 
 
 def test_a_question_word_few_sentences_hold_counts_more():
@@ -391,3 +406,70 @@ def test_which_option_is_answered_by_the_term_of_its_line():
     question = "Which option of asn1Decoding runs a benchmark on decoding?"
     flag = best_sentence(question, [Hit("c", table, 1.0, {})])
     assert flag is not None and flag.span is not None and flag.span.text == "-b, --benchmark"
+
+
+def test_a_table_row_is_read_with_its_caption_and_header():
+    """From a real man page (realdocs zh dev): the row '8 | 系统管理命令' shares only '8'
+    with the question; read under its caption it beats the caption itself, which holds
+    the question's other words but no answer. A header row frames later rows too."""
+    from edgekit.kb import evidence
+
+    table = (
+        "下表显示了手册的章节号及其包含的手册页类型。\n\n1 | 可执行程序或 shell 命令\n"
+        "2 | 系统调用(内核提供的函数)\n8 | 系统管理命令(通常只针对 root 用户)"
+    )
+    hits = [
+        Hit(
+            "a", "man 是系统的手册分页程序。如果指定了章节，man 将只在手册的指定章节搜索。", 1.0, {}
+        ),
+        Hit("b", table, 0.9, {}),
+    ]
+    best = evidence.best_sentence("手册的第 8 章节是什么类型的手册页？", hits)
+    assert best is not None and best.sentence.startswith("8 | 系统管理命令"), best
+    assert best.span is not None and best.span.text == "系统管理命令"
+    db = "名称 | 异步 | 文件名\nBerkeley db | 是 | index.bt\nGNU gdbm | 是 | index.db"
+    best = evidence.best_sentence("GNU gdbm 的文件名是什么？", [Hit("c", db, 1.0, {})])
+    assert best is not None and best.span is not None and best.span.text == "index.db"
+
+
+def test_the_document_a_question_names_decides_between_alike_sections():
+    """From real man pages (realdocs zh dev): man.1 and apropos.1 both have an exit
+    status 16 under '退出状态'; the question names man, so man.1's line answers, though
+    apropos's shorter line is closer to the question by embedding and ranks first here."""
+    from edgekit.kb import evidence
+
+    hits = [
+        Hit(
+            "a",
+            "0 程序成功执行。\n\n16 未找到符合指定条件的结果。",
+            1.0,
+            {HEADING: "apropos.1 > 退出状态"},
+        ),
+        Hit(
+            "b",
+            "0 程序成功执行。\n\n16 至少有一个页面/文件/关键词不存在或不匹配。",
+            0.9,
+            {HEADING: "man.1 > 退出状态"},
+        ),
+    ]
+    best = evidence.best_sentence("man 的退出状态 16 表示什么？", hits)
+    assert best is not None and best.excerpt == 2, best
+    best = evidence.best_sentence("apropos 的退出状态 16 表示什么？", hits)
+    assert best is not None and best.excerpt == 1, best
+
+
+def test_what_something_is_called_is_the_name_after_the_marker():
+    """From a real man page (realdocs zh dev): '叫什么？' is answered by what follows
+    '称为', not by the NAME line that restates the question's words."""
+    from edgekit.kb import evidence
+
+    hits = [
+        Hit("a", "catman - 创建或更新预格式化的手册页", 1.0, {}),
+        Hit("b", "catman 用于创建最新的预格式化手册页集合(称为 cat 页面)。", 0.9, {}),
+    ]
+    best = evidence.best_sentence("catman 创建的预格式化手册页叫什么？", hits)
+    assert best is not None and best.excerpt == 2 and best.span is not None
+    assert best.span.text == "cat 页面"
+    en = [Hit("c", "Preformatted pages are called cat pages, and man shows them faster.", 1, {})]
+    best = evidence.best_sentence("What are preformatted pages called?", en)
+    assert best is not None and best.span is not None and best.span.text == "cat pages"

@@ -110,6 +110,29 @@ def test_txt_single_section_with_paragraphs_and_setext_heading(tmp_path: Path) -
     ]
 
 
+def test_a_plain_text_table_keeps_one_row_per_line(tmp_path: Path) -> None:
+    """From real man pages (man-db zh_CN, realdocs): columns set apart by runs of spaces
+    are a table, one row a line with its cells joined by " | " and the rule line dropped;
+    before, the rows ran into one line ("1 可执行程序 2 系统调用 ... 8 系统管理命令")."""
+    text = (
+        "下表显示了手册的章节号及其包含的手册页类型。\n\n"
+        "1   可执行程序或 shell 命令\n2   系统调用(内核提供的函数)\n"
+        "8   系统管理命令(通常只针对 root 用户)\n\n"
+        "名称          异步   文件名\n─────────────────────\n"
+        "Berkeley db   是     index.bt\nGNU gdbm      是     index.db\n\n"
+        "Prose ends here.  It wraps\nonto a second line.  And stops.\n"
+    )
+    for name in ("man.md", "man.txt"):
+        doc = load_document(_write(tmp_path / name, text))
+        assert doc.sections[0].text.split("\n\n") == [
+            "下表显示了手册的章节号及其包含的手册页类型。",
+            "1 | 可执行程序或 shell 命令\n2 | 系统调用(内核提供的函数)\n"
+            "8 | 系统管理命令(通常只针对 root 用户)",
+            "名称 | 异步 | 文件名\nBerkeley db | 是 | index.bt\nGNU gdbm | 是 | index.db",
+            "Prose ends here. It wraps onto a second line. And stops.",
+        ]
+
+
 def test_txt_markdown_syntax_is_plain_text(tmp_path: Path) -> None:
     doc = load_document(_write(tmp_path / "raw.txt", "# not a heading\n\n**kept**\n"))
     assert _pairs(doc) == [(("raw",), "# not a heading\n\n**kept**")]

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgekit.kb.absent_names import absent_names
-from edgekit.kb.chunking import sentences
-from edgekit.kb.evidence import RANK_PENALTY, Evidence, section_title, sentence_words
+from edgekit.kb.chunking import sentence_words, sentences
+from edgekit.kb.evidence import RANK_PENALTY, Evidence, section_title
 from edgekit.kb.retrieve import terms
 from edgekit.kb.segment import STOPWORDS
 from edgekit.kb.span import kind_match, question_kind
