@@ -36,6 +36,7 @@ MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence mu
 KIND_WEIGHT = 0.1  # bonus of a sentence holding an answer of the asked kind (tuned on dev)
 DEFINES_WEIGHT = 0.3  # bonus of the definition-list line of a term the question asks about
 CALLED_WEIGHT = 0.3  # bonus of a sentence naming something ("称为 …") for "叫什么？"
+KEY_WEIGHT = 0.1  # bonus of a table row whose key (first cell) the question names
 MUST_HOLD = ("number", "date")  # question kinds whose sentence must hold such a value
 MAX_SPAN_SHARE = 0.8  # a span this much of its sentence is no shorter answer: none shown
 
@@ -86,6 +87,15 @@ def document_title(hit: Any) -> str:
     return str(getattr(hit, "heading", "") or "").split(HEADING_SEP)[0]
 
 
+def row_key_asked(sentence: str, question_terms: set[str]) -> bool:
+    """Whether ``sentence`` is a table row whose first cell the question names (the row
+    "8 | 系统管理命令" for "第 8 章节是什么？", "16 | …" for "退出状态 16 表示什么？")."""
+    if ROW_SEP not in sentence:
+        return False
+    key = set(terms(sentence.split(ROW_SEP, 1)[0]))
+    return bool(key) and key <= question_terms
+
+
 def framed_sentences(text: str) -> list[tuple[str, str]]:
     """Each sentence of an excerpt with the text that frames it: a table row (cells joined
     by " | ", kb.loaders) is read with its table's caption (the sentence before the table)
@@ -100,7 +110,8 @@ def framed_sentences(text: str) -> list[tuple[str, str]]:
             out.append((sentence, ""))
             continue
         out.append((sentence, f"{caption} {header}"))
-        header = header or sentence
+        if not header and not any(c.isdigit() for c in sentence):
+            header = sentence  # a first row of names, not of values, heads the table
     return out
 
 
@@ -142,6 +153,7 @@ def best_sentence(
         KIND_WEIGHT * k
         + DEFINES_WEIGHT * defines_named_term(question, s)
         + CALLED_WEIGHT * (called_name(question, s) is not None)
+        + KEY_WEIGHT * row_key_asked(s, q)
         for (_, s), k in zip(found, kinds)
     ]
     scored = [

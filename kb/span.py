@@ -33,7 +33,7 @@ from edgekit.kb.zh_markers import IDEOGRAPH
 KINDS = ("number", "date", "code", "name", "place", "words")
 
 _CJK = re.compile(f"[{IDEOGRAPH}]")
-_CJK_PUNCT = "，。、；：？！（）《》【】「」『』“”‘’"
+_CJK_PUNCT = P.CJK_PUNCT
 _TOKEN = re.compile(rf"[{IDEOGRAPH}]|[^\s{IDEOGRAPH}{_CJK_PUNCT}]+")
 _EDGE_OPEN = "\"'“‘([{<`*|"
 _EDGE_CLOSE = "\"'”’)]}>,.;:!?`*"
@@ -175,18 +175,12 @@ def _numbers(sentence: str, asked: set[str], zh: bool) -> list[tuple[str, int, i
     return out
 
 
-_LATIN_WORD = (
-    rf"[^\s|{IDEOGRAPH}{_CJK_PUNCT}]+(?:\|[^\s|{IDEOGRAPH}{_CJK_PUNCT}]+)*"  # a|b, not " | "
-)
-_LATIN_RUN = re.compile(rf"{_LATIN_WORD}(?: {_LATIN_WORD})*")
-
-
 def _code(sentence: str, zh: bool) -> list[tuple[str, int, int]]:
     """Paths, flags, identifiers, file names, calls; adjacent ones as one (a command and
     its flags). In Chinese text a run of Latin words holding one is a command line."""
     spans = [(m.start(), m.end()) for m in P.CODE.finditer(sentence)]
     if zh:
-        runs = [(m.start(), m.end()) for m in _LATIN_RUN.finditer(sentence)]
+        runs = [(m.start(), m.end()) for m in P.LATIN_RUN.finditer(sentence)]
         return [("code", a, b) for a, b in runs if any(a <= s and e <= b for s, e in spans)]
     merged: list[list[int]] = []
     for start, end in spans:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from edgekit.kb.zh_markers import IDEOGRAPH
+
 EN_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE))
     for kind, pattern in (
@@ -43,7 +45,13 @@ EN_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 ZH_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("date", re.compile(r"什么时候|何时|哪年|哪一年|几月|几号|几点|哪天|哪一天|什么时间|哪个月")),
-    ("code", re.compile(r"(哪个|哪些|什么|哪一个)(命令|选项|参数|文件|函数|路径|目录|变量|字段)")),
+    (  # "哪个分页程序" as "which pager program": up to 3 characters between, no 的
+        "code",
+        re.compile(
+            r"(哪个|哪些|什么|哪一个)[^，。？?\s的]{0,3}?"
+            r"(命令|选项|参数|文件|函数|路径|目录|变量|字段|程序)"
+        ),
+    ),
     ("number", re.compile(r"多少|几|多长|多久|多大|多高|多远|多重|多深|多宽|多快")),
     ("name", re.compile(r"谁|哪位|什么人")),
     ("place", re.compile(r"哪里|哪儿|什么地方|在哪")),
@@ -133,3 +141,9 @@ MONTH_OR_DAY = re.compile(
     rf"(?:{MONTHS}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
 )
 QUOTED = re.compile(r"[\"“]([^\"“”]{1,40})[\"”]")
+
+CJK_PUNCT = "，。、；：？！（）《》【】「」『』“”‘’"
+# a word of a command line in Chinese text: "a|b" holds a bar, " | " (table cells) does
+# not; a list marker ("- ", "* ") is none
+LATIN_WORD = rf"(?![-*•](?:\s|$))[^\s|{IDEOGRAPH}{CJK_PUNCT}]+(?:\|[^\s|{IDEOGRAPH}{CJK_PUNCT}]+)*"
+LATIN_RUN = re.compile(rf"{LATIN_WORD}(?: {LATIN_WORD})*")

@@ -116,6 +116,8 @@ def test_question_kinds_in_english_and_chinese():
     assert question_kind("瓦斯浓度超过多少要停电？") == "number"
     assert question_kind("哪年开始施行？") == "date"
     assert question_kind("哪个文件保存配置？") == "code"
+    assert question_kind("man 默认使用哪个分页程序？") == "code"  # which pager program
+    assert question_kind("什么类型的文件？") == "words"
     assert question_kind("谁负责通风？") == "name"
 
 
@@ -413,6 +415,7 @@ def test_a_table_row_is_read_with_its_caption_and_header():
     with the question; read under its caption it beats the caption itself, which holds
     the question's other words but no answer. A header row frames later rows too."""
     from edgekit.kb import evidence
+    from edgekit.kb.retrieve import terms
 
     table = (
         "下表显示了手册的章节号及其包含的手册页类型。\n\n1 | 可执行程序或 shell 命令\n"
@@ -427,6 +430,16 @@ def test_a_table_row_is_read_with_its_caption_and_header():
     best = evidence.best_sentence("手册的第 8 章节是什么类型的手册页？", hits)
     assert best is not None and best.sentence.startswith("8 | 系统管理命令"), best
     assert best.span is not None and best.span.text == "系统管理命令"
+    asked = set(terms("手册的第 8 章节是什么类型的手册页？"))
+    assert evidence.row_key_asked("8 | 系统管理命令", asked)  # the row the question names
+    assert not evidence.row_key_asked("1 | 可执行程序", asked)
+    assert not evidence.row_key_asked("8 系统管理命令", asked)  # not a table row
+    # a sentence with the same words ranked first loses to the row the question names
+    rival = Hit("r", "手册共有 8 个章节，每个章节收录一种类型的手册页。", 1.0, {})
+    best = evidence.best_sentence("手册的第 8 章节是什么类型的手册页？", [rival, hits[1]])
+    assert best is not None and best.excerpt == 2, best
+    framed = evidence.framed_sentences(table)
+    assert framed[3] == ("8 | 系统管理命令(通常只针对 root 用户)", f"{framed[0][0]} ")  # no header
     db = "名称 | 异步 | 文件名\nBerkeley db | 是 | index.bt\nGNU gdbm | 是 | index.db"
     best = evidence.best_sentence("GNU gdbm 的文件名是什么？", [Hit("c", db, 1.0, {})])
     assert best is not None and best.span is not None and best.span.text == "index.db"

@@ -71,13 +71,17 @@ def test_a_table_that_fits_one_chunk_is_not_cut():
     """From a real man page (realdocs zh dev): the chunk ended after row 3 of the
     section table, so row 8 went to a chunk without the table's caption and retrieval
     never found it. A table that fits one chunk now starts the next chunk, caption first;
-    one too long for a chunk is still cut, and the chunk after the cut starts at a row."""
+    one over twice the chunk size is still cut, and the chunk after the cut starts at a row."""
     rows = "\n".join(f"{i} | Section {i} kind" for i in range(1, 10))
     text = "Intro one is here. Intro two is here. Intro three is here.\n\n"
     text += f"The table lists each section.\n\n{rows}\n\nAfter the table."
     pieces = [text[s.start : s.end] for s in chunk_text(text, words, 60, 8)]
     assert pieces[1].startswith("The table lists") and "9 | Section 9 kind" in pieces[1]
     assert "1 | Section" not in pieces[0]
+    # up to twice the chunk size, a table is one chunk of its own, and none overlaps it
+    big = [text[s.start : s.end] for s in chunk_text(text, words, 40, 8)]
+    assert big[1].startswith("The table lists") and big[1].endswith("9 | Section 9 kind")
+    assert big[2] == "After the table."
     cut = [text[s.start : s.end] for s in chunk_text(text, words, 20, 4)]
     assert any(p.startswith("The table lists") and "9 |" not in p for p in cut)
 
