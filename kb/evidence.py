@@ -11,7 +11,10 @@ identifier for "which file") was added for issue 22 (bench/answer_span.py). The 
 words are weighted by how few of the candidate sentences hold each (a word every sentence
 of the excerpts holds tells none apart): on SQuAD dev articles 4..9 the extract path's
 right answers went 0.742 -> 0.753; the overlap a quote must reach (MIN_OVERLAP) stays a
-plain share of the question's words.
+plain share of the question's words. Words are compared by their light stems ("returns" meets
+"return"), and a word the sentences hold themselves is weighted by how many do (a heading's
+word held by every sentence under it does not make the word common): SQuAD dev articles
+4..9, 1052 questions, right 0.728 -> 0.748, token F1 0.402 -> 0.417.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from edgekit.kb.chunking import sentence_words, sentences
 from edgekit.kb.records import HEADING_SEP, ROW_SEP
 from edgekit.kb.retrieve import terms
 from edgekit.kb.section_name import section_name
-from edgekit.kb.span import Span, answer_span, kind_match, mark, question_kind
+from edgekit.kb.span import Span, answer_span, kind_match, mark, question_kind, word_stem
 from edgekit.kb.term_name import defines_named_term, term_name
 
 RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
@@ -87,12 +90,17 @@ def document_title(hit: Any) -> str:
     return str(getattr(hit, "heading", "") or "").split(HEADING_SEP)[0]
 
 
+def content_words(text: str) -> set[str]:
+    """Content words of ``text``, stemmed ("returns" meets "return", "deleted" "delete")."""
+    return {word_stem(w) for w in terms(text)}
+
+
 def row_key_asked(sentence: str, question_terms: set[str]) -> bool:
     """Whether ``sentence`` is a table row whose first cell the question names (the row
     "8 | 系统管理命令" for "第 8 章节是什么？", "16 | …" for "退出状态 16 表示什么？")."""
     if ROW_SEP not in sentence:
         return False
-    key = set(terms(sentence.split(ROW_SEP, 1)[0]))
+    key = content_words(sentence.split(ROW_SEP, 1)[0])
     return bool(key) and key <= question_terms
 
 
@@ -121,7 +129,7 @@ def best_sentence(
     """The sentence of ``hits`` (in excerpt order: hits[n-1] is [n]) that best answers
     ``question``; None when no sentence shares enough of the question's content words, or
     when the question names something no excerpt mentions (edgekit.kb.absent_names)."""
-    q = set(terms(question))
+    q = content_words(question)
     if not q or absent_names(question, hits):
         return None
     found: list[tuple[int, str]] = []
@@ -129,19 +137,20 @@ def best_sentence(
     documents = [document_title(hit) for hit in hits]
     several = use_headings and len(set(documents)) > 1
     for n, (hit, document) in enumerate(zip(hits, documents), start=1):
-        title = set(terms(section_title(hit))) if use_headings else set()
+        title = content_words(section_title(hit)) if use_headings else set()
         if several:  # "man 的退出状态" between the 退出状态 sections of man.1 and apropos.1
-            title |= set(terms(document))
+            title |= content_words(document)
         for sentence, frame in framed_sentences(hit.text):
             text = " ".join(sentence.split()).strip('"“”')
             if 3 <= sentence_words(text) <= 80:
                 found.append((n, text))
-                titles.append(title | set(terms(frame)))
+                titles.append(title | content_words(frame))
     if not found:
         return None
-    held = [q & (set(terms(s)) | t) for (_, s), t in zip(found, titles)]
+    own = [q & content_words(s) for _, s in found]
+    held = [h | (q & t) for h, t in zip(own, titles)]
     overlap = [len(h) / len(q) for h in held]
-    weight = _rarity(held)
+    weight = _rarity(held) | _rarity(own)  # a word sentences hold themselves: by their count
     total = sum(weight.values()) or 1.0
     matched = [sum(weight[w] for w in h) / total for h in held]
     similarity = [0.0] * len(found)

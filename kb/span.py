@@ -96,7 +96,8 @@ def question_kind(question: str) -> str:
     return "words"
 
 
-def _stem(word: str) -> str:
+def word_stem(word: str) -> str:
+    """A word's light stem (lower case; plural s, -ing, -ed, final e)."""
     w = word.lower().strip(_EDGE_OPEN + _EDGE_CLOSE).replace("’", "'")
     w = w[:-2] if w.endswith("'s") else w
     if w in STOPWORDS or w in _EXTRA_STOP:
@@ -114,7 +115,7 @@ def _stem(word: str) -> str:
 
 
 def _question_words(question: str) -> set[str]:
-    out = {_stem(m.group()) for m in _TOKEN.finditer(question)}
+    out = {word_stem(m.group()) for m in _TOKEN.finditer(question)}
     return {w for w in out if w and w not in STOPWORDS}
 
 
@@ -141,7 +142,7 @@ def _tokens(sentence: str, asked: set[str]) -> list[_Token]:
             end -= 1
         if start == end:
             continue
-        stem = _stem(sentence[start:end])
+        stem = word_stem(sentence[start:end])
         stop = stem in STOPWORDS or stem in _EXTRA_STOP or stem in _ZH_STOP
         broken = bool(_BREAK.search(sentence[prev_end:start]))
         out.append(_Token(start, end, stem, stem in asked, stop, broken))
@@ -169,7 +170,7 @@ def _numbers(sentence: str, asked: set[str], zh: bool) -> list[tuple[str, int, i
         if not zh:
             unit = P.UNIT.match(sentence, end)
             word = unit.group(1) if unit else ""  # not a name: "2 Harvard ..."
-            if unit and not word.istitle() and _stem(word) not in asked | STOPWORDS:
+            if unit and not word.istitle() and word_stem(word) not in asked | STOPWORDS:
                 end = unit.end()
         out.append(("number", start, end))
     return out
@@ -299,7 +300,7 @@ def _parse(question: str) -> _Question:
     words after it ("space station" of "What space station supported ...", "combustion"
     of "what type of combustion"), and whether a noun follows it ("what sport")."""
     kind, asked = question_kind(question), _question_words(question)
-    words = [_stem(m.group()) for m in _TOKEN.finditer(question)]
+    words = [word_stem(m.group()) for m in _TOKEN.finditer(question)]
     content = [w not in STOPWORDS and w not in _EXTRA_STOP for w in words]
     for i, w in enumerate(words):
         if w not in P.WH_WORDS:
@@ -374,7 +375,7 @@ def _unit_fits(question: str, sentence: str, start: int, end: int) -> bool:
             return bool(re.search(units, sentence[start : end + 3], re.IGNORECASE))
     nxt = re.match(r"[\s-]*([^\W\d]+)", sentence[end:])
     if re.search(r"\bhow many\b", question, re.IGNORECASE) and nxt:
-        return _stem(nxt.group(1)) in _question_words(question)
+        return word_stem(nxt.group(1)) in _question_words(question)
     return False
 
 

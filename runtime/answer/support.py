@@ -33,7 +33,7 @@ from typing import Any
 
 from edgekit.kb.absent_names import absent_names
 from edgekit.kb.chunking import sentence_words, sentences
-from edgekit.kb.evidence import RANK_PENALTY, Evidence, section_title
+from edgekit.kb.evidence import RANK_PENALTY, Evidence, content_words, section_title
 from edgekit.kb.retrieve import terms
 from edgekit.kb.segment import STOPWORDS
 from edgekit.kb.span import kind_match, question_kind
@@ -352,16 +352,16 @@ def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) 
     sentence qualifies (on the real PDFs, "How many days is the warranty on the device?"
     was answered with a licence's "Warranty Disclaimers" sentence, which holds no number),
     or when the question names something no excerpt mentions (kb.absent_names)."""
-    q = set(terms(question))
+    q = content_words(question)
     if not q or absent_names(question, hits):
         return None
     need = max(1, math.ceil(FALLBACK_SHARE * len(q)))
     found: list[tuple[int, str, float]] = []
     for n, hit in enumerate(hits, start=1):
-        title = set(terms(section_title(hit)))
+        title = content_words(section_title(hit))
         for span in sentences(hit.text):
             text = " ".join(hit.text[span.start : span.end].split()).strip('"“”')
-            own = q & set(terms(text))
+            own = q & content_words(text)
             if len(own) < need or not 3 <= sentence_words(text) <= 80:
                 continue
             if kind_match(question, text):
