@@ -107,8 +107,9 @@ def row_key_asked(sentence: str, question_terms: set[str]) -> bool:
 def framed_sentences(text: str) -> list[tuple[str, str]]:
     """Each sentence of an excerpt with the text that frames it: a table row (cells joined
     by " | ", kb.loaders) is read with its table's caption (the sentence before the table)
-    and header (its first row), as a reader looks up "8 | 系统管理命令" under "下表显示了
-    章节号及其包含的手册页类型"; other sentences stand alone ("")."""
+    and header (its first row, when that holds names, not values), as a reader looks up
+    "8 | 系统管理命令" under "下表显示了章节号及其包含的手册页类型"; other sentences stand
+    alone ("")."""
     out: list[tuple[str, str]] = []
     caption, header = "", ""
     for span in sentences(text):
@@ -133,7 +134,7 @@ def best_sentence(
     if not q or absent_names(question, hits):
         return None
     found: list[tuple[int, str]] = []
-    titles: list[set[str]] = []  # content words of each sentence's own section heading
+    titles: list[set[str]] = []  # words of each sentence's heading, document, table frame
     documents = [document_title(hit) for hit in hits]
     several = use_headings and len(set(documents)) > 1
     for n, (hit, document) in enumerate(zip(hits, documents), start=1):
