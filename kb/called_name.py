@@ -34,15 +34,10 @@ _END = re.compile(r"[)）\]】,，。；;!?！？、\"”’」』》]|\.(?:\s|$
 MAX_WORDS = 8
 
 
-def asks_called(question: str) -> bool:
-    """Whether the question asks what something is called."""
-    return bool(_ASKS.search(question))
-
-
 def called_name(question: str, sentence: str) -> tuple[int, int] | None:
     """(start, end) in ``sentence`` of the name it gives after a naming marker, when the
     question asks what something is called; None otherwise."""
-    if not asks_called(question):
+    if not _ASKS.search(question):
         return None
     for marker in _MARKER.finditer(sentence):
         start = marker.end()

@@ -80,14 +80,18 @@ class Evidence:
         }
 
 
+def _headings(hit: Any) -> list[str]:
+    return str(getattr(hit, "heading", "") or "").split(HEADING_SEP)
+
+
 def section_title(hit: Any) -> str:
     """The last heading of a hit's heading path ("" when it has none)."""
-    return str(getattr(hit, "heading", "") or "").split(HEADING_SEP)[-1]
+    return _headings(hit)[-1]
 
 
 def document_title(hit: Any) -> str:
     """The first heading of a hit's heading path: its document's title ("" without)."""
-    return str(getattr(hit, "heading", "") or "").split(HEADING_SEP)[0]
+    return _headings(hit)[0]
 
 
 def content_words(text: str) -> set[str]:
