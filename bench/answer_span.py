@@ -10,9 +10,12 @@ Two measures per question:
   alone), token F1 by question kind and the exact-match rate (SQuAD's normalisation);
 - kb (--kb): the whole extract path: the articles ingested into a KB, the question through
   runtime.answer.plan_answer with prompt_style extract, scored as the QA eval scores it
-  (answer right on the whole reply, token F1 on its short answer).
+  (answer right on the whole reply, token F1 on its short answer, false abstentions);
+- foreign (--foreign N): questions of the N articles after them asked of the same KB, none
+  answerable there: how many the extract path abstains on (the rest quote something).
 
-    .venv/bin/python bench/answer_span.py [--skip 4] [--articles 6] [--kb] [--show 20]
+    .venv/bin/python bench/answer_span.py [--skip 4] [--articles 6] [--kb] [--foreign 6]
+                                          [--show 20]
 """
 
 from __future__ import annotations
@@ -79,12 +82,10 @@ def oracle(items: list[dict], show: int) -> dict:
     return got | {"exact": round(sum(exact) / max(1, len(exact)), 3)}
 
 
-def kb_path(items: list[dict], work: Path, show: int) -> dict:
-    from edgekit.bundle.answer_settings import AnswerSettings
+def kb_path(items: list[dict], work: Path, show: int, foreign: list[dict]) -> dict:
     from edgekit.kb.span import question_kind
     from edgekit.kb.store import KnowledgeBase
-    from edgekit.qa.score import contains, short_answer, token_f1
-    from edgekit.runtime.answer.path import plan_answer
+    from edgekit.qa.score import abstained, contains, short_answer, token_f1
 
     docs = work / "docs"
     docs.mkdir(parents=True, exist_ok=True)
@@ -95,24 +96,22 @@ def kb_path(items: list[dict], work: Path, show: int) -> dict:
     for title, paras in by_title.items():
         (docs / f"{title}.md").write_text(f"# {title}\n\n" + "\n\n".join(paras) + "\n")
     kb = _open_kb(KnowledgeBase, docs, work / "kb")
-    settings = AnswerSettings().with_values(prompt_style="extract")
     stats: Counter[str] = Counter()
     f1s: dict[str, list[float]] = defaultdict(list)
     shown = 0
     for n, item in enumerate(items, start=1):
         print(f"\r  {n}/{len(items)}", end="", file=sys.stderr)
-        plan = plan_answer(
-            settings,
-            [{"role": "user", "content": item["question"]}],
-            lambda s: len(s.split()) * 4 // 3,
-            kb=kb,
-        )
-        reply = plan.fixed_reply
+        reply = _extract(kb, item["question"])
         stats["items"] += 1
         if reply is None:
             stats["model_fallback"] += 1
             f1s["all"].append(0.0)
             continue
+        if abstained(reply):
+            stats["abstained"] += 1
+            if shown < show:
+                shown += 1
+                print(f"ABSTAINED {item['question']}\n   gold {item['answers'][0]!r}")
         right = contains(reply, item["answers"])
         f1 = token_f1(short_answer(reply), item["answers"])
         stats["right"] += right
@@ -123,13 +122,28 @@ def kb_path(items: list[dict], work: Path, show: int) -> dict:
             shown += 1
             print(f"{item['question']}\n   gold {item['answers'][0]!r}\n   got {reply!r}")
     n = stats["items"]
+    quoted = [q["question"] for q in foreign if not abstained(_extract(kb, q["question"]) or "")]
+    for q in quoted[:show]:
+        print(f"QUOTED foreign {q}")
     return {
         "items": n,
         "answer_right": round(stats["right"] / n, 3),
+        "false_abstentions": stats["abstained"],
+        "foreign_abstained": f"{len(foreign) - len(quoted)}/{len(foreign)}",
         "model_fallback": stats["model_fallback"],
         "short_words": round(stats["words"] / max(1, n - stats["model_fallback"]), 2),
         "token_f1": {k: (len(v), round(sum(v) / len(v), 3)) for k, v in sorted(f1s.items())},
     }
+
+
+def _extract(kb: object, question: str) -> str | None:
+    """The extract path's fixed reply to ``question`` (None: it would ask the model)."""
+    from edgekit.bundle.answer_settings import AnswerSettings
+    from edgekit.runtime.answer.path import plan_answer
+
+    settings = AnswerSettings().with_values(prompt_style="extract")
+    messages = [{"role": "user", "content": question}]
+    return plan_answer(settings, messages, lambda s: len(s.split()) * 4 // 3, kb=kb).fixed_reply
 
 
 def _open_kb(store: type, docs: Path, db: Path) -> object:
@@ -144,6 +158,9 @@ def main() -> None:
     ap.add_argument("--skip", type=int, default=4, help="articles the grounded bench uses")
     ap.add_argument("--articles", type=int, default=6)
     ap.add_argument("--kb", action="store_true", help="also the whole extract path")
+    ap.add_argument(
+        "--foreign", type=int, default=0, help="also ask the questions of this many later articles"
+    )
     ap.add_argument("--limit", type=int, default=0, help="every n-th question only (0: all)")
     ap.add_argument("--show", type=int, default=0, help="print this many misses")
     ap.add_argument("--tune", action="store_true", help="grid over the span weights")
@@ -158,7 +175,11 @@ def main() -> None:
         return
     print("oracle sentence, span token F1 by question kind:", oracle(items, args.show))
     if args.kb:
-        got = kb_path(items, args.work / f"{args.skip}-{args.articles}", args.show)
+        foreign = dev_items(args.skip + args.articles, args.foreign) if args.foreign else []
+        if args.limit and foreign:
+            foreign = foreign[:: max(1, len(foreign) // args.limit)][: args.limit]
+        work = args.work / f"{args.skip}-{args.articles}"
+        got = kb_path(items, work, args.show, foreign)
         print("\nextract path:", got)
     sys.stdout.flush()
 

@@ -272,6 +272,31 @@ def test_names_no_excerpt_mentions():
     assert absent_names("mandb 的 -t 选项做什么？", hits) == ["mandb"]
 
 
+def test_a_name_spelt_a_little_otherwise_is_not_absent():
+    from edgekit.kb.absent_names import absent_names
+
+    text = (
+        "Kücükdeveci worked for Swedex from 1628–31 under article 30 TFEU; ARPANET and "
+        "the Palestinian mandate date from October 25."
+    )
+    hits = [Hit("a", text, 1.0, {})]
+    for question in (
+        "How long did Ms Kucukdeveci work for Swedex?",  # accents
+        "What happened between 1628-31?",  # en dash, a range
+        "Which TEFU article bans restrictions?",  # two letters swapped
+        "When did ARPNET become operational?",  # a letter dropped
+        "What was awarded on October 25th?",  # an ordinal
+        "Who withdrew from the Palestine?",  # a name inside a longer word
+    ):
+        assert absent_names(question, hits) == [], question
+    assert absent_names("What did Gebhard v Consiglio...Milano decide?", hits) == [
+        "Gebhard",
+        "Consiglio",
+        "Milano",
+    ]
+    assert absent_names("Which TEFU article did Winston sign?", hits) == ["Winston"]
+
+
 def test_serve_returns_the_span_beside_the_marked_answer(extract_bundle):
     server = RunningServer(extract_bundle, "--slots", "1", "--no-auth")
     try:
