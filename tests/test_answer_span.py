@@ -230,7 +230,8 @@ def test_chat_prints_the_span_first_and_marks_it(extract_bundle):
 def test_extract_without_a_matching_sentence_quotes_a_related_one_or_abstains(extract_bundle):
     """With no sentence holding a third of the question's words, `extract` answers as the
     support check replaces an answer, without asking the model: a sentence sharing some
-    of its words and holding an answer of the kind asked, quoted, else the abstention in
+    of its words, holding an answer of the kind asked and close in meaning, quoted (a
+    third of the words: "muster point" of six), else the abstention in
     the question's language (tiny-random would write noise, and the support check would
     quote the muster-point sentence for "how many" too, though it holds no number)."""
     from edgekit.runtime.answer.support import NOT_IN_EXCERPTS, NOT_IN_EXCERPTS_ZH
@@ -239,7 +240,7 @@ def test_extract_without_a_matching_sentence_quotes_a_related_one_or_abstains(ex
         proc = run_cli("chat", str(extract_bundle), question, check=True)
         return proc.stdout.split("\nSources:")[0].strip()
 
-    related = answer("Which xylophone quasar zebra plays at the muster point?")
+    related = answer("Which spot is the muster point for visitors arriving by bus?")
     assert related.startswith('"Muster point:') and related.endswith("]"), related
     assert answer("How many xylophone quasars stand at the muster point?") == NOT_IN_EXCERPTS
     assert answer("木琴类星体斑马是什么？") == NOT_IN_EXCERPTS_ZH

@@ -172,3 +172,23 @@ def test_settle_answer_replaces_only_checked_model_text():
         state.guard.feed("Call 222 now.")
         assert not unchecked.checked and settle_answer(unchecked, state) == "Call 222 now."
         assert state.replaced is None
+
+
+def test_the_fallback_abstains_on_a_sentence_far_from_the_question_in_meaning():
+    from edgekit.kb.embedder import OnnxEmbedder
+    from edgekit.kb.export import DEFAULT_EMBEDDER, cached_embedder
+
+    embedder = OnnxEmbedder(cached_embedder(DEFAULT_EMBEDDER)[0])
+    licence = Hit(
+        "gpl#9",
+        "Your license is reinstated if the copyright holder notifies you of the violation "
+        "within 30 days.",
+        0.9,
+        {"source": "docs/manual.pdf", "heading": "Appendix > License"},
+    )
+    warranty = "How many days is the warranty on the device?"
+    # it shares "days" and holds a number: quoted on words alone, not on meaning
+    assert replacement(warranty, [licence]).endswith("[1]")
+    assert replacement(warranty, [licence], embedder) == NOT_IN_EXCERPTS
+    near = "How many people fit in the refuge chamber and what colour is it?"
+    assert replacement(near, HITS, embedder).startswith('"The refuge chamber supports 20')

@@ -126,7 +126,7 @@ def test_upstream_answers_equal_the_built_in_engine_with_citations(site):
 # sharing the most with the question is (quoted and cited), or the abstention in the
 # question's language.
 UNHELD = [
-    ("Which xylophone quasar zebra plays at the muster point?", "muster point"),
+    ("Which spot is the muster point for visitors arriving by bus?", "muster point"),
     ("Which xylophone quasar zebra yodels loudest?", NOT_IN_EXCERPTS),
     ("木琴类星体斑马是什么？", NOT_IN_EXCERPTS_ZH),
 ]

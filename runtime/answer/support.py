@@ -18,7 +18,7 @@ taken out first, then
 An answer that says the excerpts do not hold the answer claims nothing and passes, unless it
 carries an unsupported number, name or code token. :func:`replacement` is what is shown
 instead: the excerpts' sentence that shares the most with the question (a lower bar than
-the `extract` style's, :func:`fallback_evidence`), quoted and cited as `extract` quotes, or
+the `extract` style's, edgekit.kb.fallback), quoted and cited as `extract` quotes, or
 :func:`abstention` in the question's language.
 """
 
@@ -31,12 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edgekit.kb.absent_names import absent_names
 from edgekit.kb.chunking import sentence_words, sentences
-from edgekit.kb.evidence import RANK_PENALTY, Evidence, content_words, section_title
+from edgekit.kb.evidence import section_title
+from edgekit.kb.fallback import fallback_evidence
 from edgekit.kb.retrieve import terms
 from edgekit.kb.segment import STOPWORDS
-from edgekit.kb.span import kind_match, question_kind
+from edgekit.kb.span import question_kind
 from edgekit.kb.zh_markers import IDEOGRAPH, is_mainly_cjk
 from edgekit.runtime.answer.loops import is_degenerate
 
@@ -47,7 +47,6 @@ NOT_IN_EXCERPTS_ZH = "文档中没有相关内容。"
 UNSUPPORTED, DEGENERATE = "unsupported", "degenerate"
 ENGLISH_PROSE = 4  # English words of an answer to a Chinese question that make it prose
 MIN_SUPPORTED = 0.75  # share of an answer's content words the excerpts must hold
-FALLBACK_SHARE = 0.2  # share of the question's content words a fallback sentence holds
 # share of an answer's other content words that an excerpt sentence (with its section
 # title) must hold beside a number, name or code token of the answer for it to be supported
 TOGETHER_SHARE = 0.5
@@ -342,43 +341,6 @@ def supported_prefix(answer: str, hits: Sequence[Any], question: str = "") -> st
             break
         kept = longer
     return kept.strip()
-
-
-def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) -> Evidence | None:
-    """The excerpts' sentence that best answers ``question`` among those sharing at least
-    :data:`FALLBACK_SHARE` of its content words (one at least) with it and holding an
-    answer of the kind asked (a number for "how many", a date for "when": kb.span): the
-    `extract` style's scoring (kb.evidence.best_sentence) with a lower bar. None when no
-    sentence qualifies (on the real PDFs, "How many days is the warranty on the device?"
-    was answered with a licence's "Warranty Disclaimers" sentence, which holds no number),
-    or when the question names something no excerpt mentions (kb.absent_names)."""
-    q = content_words(question)
-    if not q or absent_names(question, hits):
-        return None
-    need = max(1, math.ceil(FALLBACK_SHARE * len(q)))
-    found: list[tuple[int, str, float]] = []
-    for n, hit in enumerate(hits, start=1):
-        title = content_words(section_title(hit))
-        for span in sentences(hit.text):
-            text = " ".join(hit.text[span.start : span.end].split()).strip('"“”')
-            own = q & content_words(text)
-            if len(own) < need or not 3 <= sentence_words(text) <= 80:
-                continue
-            if kind_match(question, text):
-                found.append((n, text, len(own | (q & title)) / len(q)))
-    if not found:
-        return None
-    similarity = [0.0] * len(found)
-    if embedder is not None:
-        qv = embedder.embed_queries([question])[0]
-        similarity = [float(v @ qv) for v in embedder.embed_passages([s for _, s, _ in found])]
-    scored = [
-        (0.5 * o + 0.5 * s - RANK_PENALTY * (n - 1), -i)
-        for i, ((n, _, o), s) in enumerate(zip(found, similarity))
-    ]
-    score, neg = max(scored)
-    n, text, overlap = found[-neg]
-    return Evidence(n, text, score, overlap)
 
 
 def replacement(question: str, hits: Sequence[Any], embedder: Any = None, answer: str = "") -> str:
