@@ -37,6 +37,9 @@ _INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 # Where an over-long sentence may be cut: a space-separated word, or one CJK character
 _PIECE = re.compile(rf"[{IDEOGRAPH}]|[^\s{IDEOGRAPH}]+")
 _CJK_CHAR = re.compile(f"[{IDEOGRAPH}]")
+READABLE_WORDS = 80  # a "sentence" longer than this is no sentence a reader quotes
+_WORD = re.compile(r"\S+")
+_CAPITALISED = re.compile(r"[A-Z][a-z]+")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,20 @@ def sentences(text: str) -> list[Span]:
     if pos < len(text) and text[pos:].strip():
         spans.append(Span(pos, len(text)))
     return spans
+
+
+def readable_pieces(sentence: str) -> list[str]:
+    """``sentence`` as pieces a reader can quote: itself when it has at most
+    :data:`READABLE_WORDS` words, else cut where prose starts again after a token holding no
+    letters (a hex dump or a table extracted from a PDF runs into the sentence after it)."""
+    if sentence_words(sentence) <= READABLE_WORDS:
+        return [sentence]
+    tokens = list(_WORD.finditer(sentence))
+    cuts = [0, len(sentence)]
+    for before, token in zip(tokens, tokens[1:]):
+        if _CAPITALISED.fullmatch(token.group()) and not re.search("[A-Za-z]", before.group()):
+            cuts.insert(-1, token.start())  # "|.| The magic-deleteall attribute ..."
+    return [sentence[a:b].strip() for a, b in zip(cuts, cuts[1:]) if sentence[a:b].strip()]
 
 
 def sentence_words(text: str) -> int:

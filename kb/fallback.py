@@ -12,8 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from edgekit.kb.absent_names import absent_names
-from edgekit.kb.chunking import sentence_words, sentences
-from edgekit.kb.evidence import RANK_PENALTY, Evidence, content_words, section_title
+from edgekit.kb.chunking import READABLE_WORDS, readable_pieces, sentence_words, sentences
+from edgekit.kb.evidence import (
+    RANK_PENALTY,
+    Evidence,
+    content_words,
+    section_title,
+    title_words,
+)
 from edgekit.kb.span import kind_match
 
 FALLBACK_SHARE = 0.2  # share of the question's content words a fallback sentence holds
@@ -44,11 +50,13 @@ def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) 
     need = max(1, math.ceil(FALLBACK_SHARE * len(q)))
     found: list[tuple[int, str, float]] = []
     for n, hit in enumerate(hits, start=1):
-        title = content_words(section_title(hit))
-        for span in sentences(hit.text):
-            text = " ".join(hit.text[span.start : span.end].split()).strip('"“”')
+        title = title_words(section_title(hit), question)
+        spans = sentences(hit.text)
+        pieces = (p for s in spans for p in readable_pieces(hit.text[s.start : s.end]))
+        for piece in pieces:
+            text = " ".join(piece.split()).strip('"“”')
             own = q & content_words(text)
-            if len(own) < need or not 3 <= sentence_words(text) <= 80:
+            if len(own) < need or not 3 <= sentence_words(text) <= READABLE_WORDS:
                 continue
             if kind_match(question, text):
                 found.append((n, text, len(own | (q & title)) / len(q)))

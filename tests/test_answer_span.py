@@ -527,3 +527,51 @@ def test_question_words_meet_their_other_forms():
     best = evidence.best_sentence("What does the pump return to the sump?", hits)
     assert best is not None and best.excerpt == 2, best
     assert evidence.content_words("Returns flushed pages") == {"return", "flush", "page"}
+
+
+def test_pdf_text_runs_and_spaced_identifiers_still_find_the_sentence():
+    from edgekit.kb.evidence import best_sentence
+
+    dump = " ".join(f"{n:08x} 00 05 64 69 66 66 09 0a 3e 30 3d 00 04 2a 2a |...|" for n in range(8))
+    magic = Hit(
+        "m",
+        f"{dump} The magic-deleteall attribute, which means that implementations SHOULD "
+        "discard information from previous directories, is written out into the magic "
+        "file using __NOMAGIC__ as the value.",
+        1.0,
+        {HEADING: "Spec > 2.5. The magic files"},
+    )
+    globs = Hit(
+        "g",
+        "The glob-deleteall element, which means that implementations SHOULD discard "
+        "information from previous directories, is written out into the globs2 file using "
+        "__NOGLOBS__ as the pattern.",
+        1.0,
+        {HEADING: "Spec > 2.4. The glob files"},
+    )
+    got = best_sentence(
+        "Which value is written into the magic file for magic-deleteall?", [globs, magic]
+    )
+    assert got is not None and got.sentence.startswith("The magic-deleteall attribute")
+
+    # the heading spells the function with spaces: every sentence under it is about it
+    def api(name: str, text: str) -> Hit:
+        heading = f"Libtasn1 > 4.2 Field functions > {name.replace('_', ' ')}"
+        return Hit(name, f"[Function]int {name} (asn1 node * structure) {text}", 1.0,
+                   {HEADING: heading})  # fmt: skip
+
+    returns = "Returns: ASN1_SUCCESS if successful, ASN1_ELEMENT_NOT_FOUND if * structure was NULL."
+    hits = [
+        api(
+            "asn1_delete_structure",
+            f"Deletes the structure. At the end, * structure is set to NULL. {returns}",
+        ),  # fmt: skip
+        api("asn1_delete_structure2", f"Deletes the structure. {returns}"),
+        api(
+            "asn1_dup_node",
+            "This function will return an exact copy of the provided "
+            "structure. Returns: Return NULL on failure.",
+        ),  # fmt: skip
+    ]
+    got = best_sentence("What does asn1_delete_structure return if *structure was NULL?", hits)
+    assert got is not None and (got.excerpt, got.sentence) == (1, returns), got
