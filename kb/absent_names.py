@@ -101,7 +101,7 @@ def _one_slip(a: str, b: str) -> bool:
     if len(a) == len(b):
         diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
         swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
-        return swapped and a[diff[1]] == b[diff[0]] or (len(diff) == 1 and len(a) >= 5)
+        return (swapped and a[diff[1]] == b[diff[0]]) or (len(diff) == 1 and len(a) >= 5)
     if len(a) < 5 or abs(len(a) - len(b)) != 1:
         return False
     short, long = (a, b) if len(a) < len(b) else (b, a)

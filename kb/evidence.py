@@ -148,6 +148,19 @@ def framed_sentences(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def quotable_sentences(text: str) -> list[tuple[str, str]]:
+    """The sentences of an excerpt a reader can quote, each with its frame
+    (:func:`framed_sentences`): whitespace runs as one space, outer quotes off, 3 to
+    READABLE_WORDS words; an over-long one as its readable pieces (kb.chunking)."""
+    out = []
+    for sentence, frame in framed_sentences(text):
+        for piece in readable_pieces(sentence):
+            plain = " ".join(piece.split()).strip('"“”')
+            if 3 <= sentence_words(plain) <= READABLE_WORDS:
+                out.append((plain, frame))
+    return out
+
+
 def best_sentence(
     question: str, hits: Sequence[Any], embedder: Any = None, use_headings: bool = True
 ) -> Evidence | None:
@@ -165,12 +178,9 @@ def best_sentence(
         title = title_words(section_title(hit), question) if use_headings else set()
         if several:  # "man 的退出状态" between the 退出状态 sections of man.1 and apropos.1
             title |= content_words(document)
-        for sentence, frame in framed_sentences(hit.text):
-            for piece in readable_pieces(sentence):
-                text = " ".join(piece.split()).strip('"“”')
-                if 3 <= sentence_words(text) <= READABLE_WORDS:
-                    found.append((n, text))
-                    titles.append(title | content_words(frame))
+        for text, frame in quotable_sentences(hit.text):
+            found.append((n, text))
+            titles.append(title | content_words(frame))
     if not found:
         return None
     own = [q & content_words(s) for _, s in found]

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from edgekit.kb.absent_names import absent_names
-from edgekit.kb.chunking import READABLE_WORDS, readable_pieces, sentence_words, sentences
 from edgekit.kb.evidence import (
     RANK_PENALTY,
     Evidence,
     content_words,
+    quotable_sentences,
     section_title,
     title_words,
 )
@@ -51,14 +51,9 @@ def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) 
     found: list[tuple[int, str, float]] = []
     for n, hit in enumerate(hits, start=1):
         title = title_words(section_title(hit), question)
-        spans = sentences(hit.text)
-        pieces = (p for s in spans for p in readable_pieces(hit.text[s.start : s.end]))
-        for piece in pieces:
-            text = " ".join(piece.split()).strip('"“”')
+        for text, _ in quotable_sentences(hit.text):
             own = q & content_words(text)
-            if len(own) < need or not 3 <= sentence_words(text) <= READABLE_WORDS:
-                continue
-            if kind_match(question, text):
+            if len(own) >= need and kind_match(question, text):
                 found.append((n, text, len(own | (q & title)) / len(q)))
     if not found:
         return None
