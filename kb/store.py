@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +43,7 @@ from edgekit.kb.records import (
     IngestReport,
 )
 from edgekit.kb.retrieve import BM25Index, FusionWeights, fuse
+from edgekit.kb.scratch import Scratch
 from edgekit.kb.segment import DEFAULT_SEGMENTER, Segmenter
 
 KB_FILE = "kb.json"
@@ -78,7 +78,7 @@ class KnowledgeBase:
         self.segmenter: Segmenter = DEFAULT_SEGMENTER
         self.context_tokens = DEFAULTS.context_tokens
         #: private copy made by open_read_only, removed by close()
-        self.scratch: Path | None = None
+        self.scratch: Scratch | None = None
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -152,25 +152,27 @@ class KnowledgeBase:
 
         Chroma writes to its SQLite file and index files even when it only answers queries,
         which would break a signed bundle. Its folder is copied to a private temp folder
-        (removed by ``close()`` or at exit); the embedder is read in place through a link.
+        (edgekit.kb.scratch: removed by ``close()``, at exit, or by the next read-only open
+        after this process dies); the embedder is read in place through a link.
         """
         kb_dir = Path(kb_dir)
         if not (kb_dir / KB_FILE).is_file():
             return cls.open(kb_dir)  # the same clear error, nothing copied
-        work = Path(tempfile.mkdtemp(prefix="edgekit-kb-"))
-        atexit.register(shutil.rmtree, work, True)
+        scratch = Scratch()
+        atexit.register(scratch.remove)
+        work = scratch.path
         shutil.copy2(kb_dir / KB_FILE, work / KB_FILE)
         if (kb_dir / CHROMA_DIR).is_dir():
             shutil.copytree(kb_dir / CHROMA_DIR, work / CHROMA_DIR)
         (work / EMBEDDER_DIR).symlink_to((kb_dir / EMBEDDER_DIR).resolve())
         kb = cls.open(work)
-        kb.scratch = work
+        kb.scratch = scratch
         return kb
 
     def close(self) -> None:
         """Remove the private copy a read-only open made (no-op otherwise)."""
         if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch.remove()
             self.scratch = None
 
     # ---- reading -------------------------------------------------------------------------
