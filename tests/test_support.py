@@ -192,3 +192,27 @@ def test_the_fallback_abstains_on_a_sentence_far_from_the_question_in_meaning():
     assert replacement(warranty, [licence], embedder) == NOT_IN_EXCERPTS
     near = "How many people fit in the refuge chamber and what colour is it?"
     assert replacement(near, HITS, embedder).startswith('"The refuge chamber supports 20')
+
+
+def test_the_best_sentence_is_not_quoted_when_it_shares_words_but_not_meaning():
+    from edgekit.kb.embedder import OnnxEmbedder
+    from edgekit.kb.evidence import best_sentence
+    from edgekit.kb.export import DEFAULT_EMBEDDER, cached_embedder
+
+    embedder = OnnxEmbedder(cached_embedder(DEFAULT_EMBEDDER)[0])
+    fans = Hit(
+        "vent#3",
+        "The main fan protects the crew by pushing fresh air through every heading. "
+        "A stopped fan must run for fifteen minutes before anyone re-enters.",
+        0.9,
+        {"source": "docs/ventilation.md", "heading": "Ventilation > Fans"},
+    )
+    brain = "What protects the brain?"  # half its words are in the sentence, not its sense
+    assert best_sentence(brain, [fans]) is not None  # words alone would quote it
+    assert best_sentence(brain, [fans], embedder) is None
+    for near, starts in (
+        ("What keeps the crew safe from bad air?", "The main fan"),
+        ("How long must a stopped fan run?", "A stopped fan"),
+    ):
+        got = best_sentence(near, [fans], embedder)
+        assert got is not None and got.sentence.startswith(starts), near
