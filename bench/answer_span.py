@@ -13,9 +13,12 @@ Two measures per question:
   (answer right on the whole reply, token F1 on its short answer, false abstentions);
 - foreign (--foreign N): questions of the N articles after them asked of the same KB, none
   answerable there: how many the extract path abstains on (the rest quote something).
+- held-out (--held-out): a KB of every other paragraph of each article; the kept
+  paragraphs' questions are answerable, the others' (whose answer the kept text does not
+  hold) are unanswerable on the same topic: "foreign_abstained" counts those.
 
     .venv/bin/python bench/answer_span.py [--skip 4] [--articles 6] [--kb] [--foreign 6]
-                                          [--show 20]
+                                          [--held-out] [--show 20]
 """
 
 from __future__ import annotations
@@ -48,6 +51,28 @@ def dev_items(skip: int, articles: int) -> list[dict]:
                     }
                 )
     return out
+
+
+def held_out(items: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Every other paragraph of each article kept (its questions: answerable) and the rest
+    held out: their questions asked of a KB on the same topic that lacks their paragraph,
+    those whose answer the kept paragraphs do not hold anywhere (the unanswerable question
+    a real document set gets: near its topic, not answered in it)."""
+    from edgekit.qa.score import normalize
+
+    order: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        if item["context"] not in order[item["title"]]:
+            order[item["title"]].append(item["context"])
+    kept = [i for i in items if order[i["title"]].index(i["context"]) % 2 == 0]
+    text = normalize(" ".join({i["context"] for i in kept}))
+    held = [
+        i
+        for i in items
+        if order[i["title"]].index(i["context"]) % 2 == 1
+        and not any(normalize(a) in text for a in i["answers"])
+    ]
+    return kept, held
 
 
 def gold_sentence(context: str, start: int) -> str:
@@ -161,6 +186,12 @@ def main() -> None:
     ap.add_argument(
         "--foreign", type=int, default=0, help="also ask the questions of this many later articles"
     )
+    ap.add_argument(
+        "--held-out",
+        action="store_true",
+        help="KB of every other paragraph; ask the others' questions too (near-topic "
+        "unanswerables)",
+    )
     ap.add_argument("--limit", type=int, default=0, help="every n-th question only (0: all)")
     ap.add_argument("--show", type=int, default=0, help="print this many misses")
     ap.add_argument("--tune", action="store_true", help="grid over the span weights")
@@ -174,7 +205,12 @@ def main() -> None:
         tune(items)
         return
     print("oracle sentence, span token F1 by question kind:", oracle(items, args.show))
-    if args.kb:
+    if args.held_out:
+        kept, held = held_out(items)
+        print(f"{len(kept)} answerable, {len(held)} held-out questions (kept paragraphs only)")
+        got = kb_path(kept, args.work / f"{args.skip}-{args.articles}-even", args.show, held)
+        print("\nextract path, held-out paragraphs:", got)
+    elif args.kb:
         foreign = dev_items(args.skip + args.articles, args.foreign) if args.foreign else []
         if args.limit and foreign:
             foreign = foreign[:: max(1, len(foreign) // args.limit)][: args.limit]

@@ -22,6 +22,8 @@ from edgekit.kb.events import Event, norm
 from edgekit.kb.html_text import parse_html
 from edgekit.kb.records import ROW_SEP
 
+SCANNED_MIN_PAGES = 4  # a PDF this long with text on under half its pages gets a warning
+
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 
 
@@ -51,6 +53,8 @@ class Document:
     title: str
     sections: tuple[Section, ...]
     sha256: str
+    #: what a user should know about the file though it parsed (pages without text)
+    warnings: tuple[str, ...] = ()
 
 
 def _first_heading(events: list[Event], *levels: int) -> str:
@@ -212,6 +216,23 @@ def _parse_pdf(data: bytes, path: Path) -> tuple[list[Event], str]:
     return pdf_layout.parse_pdf(reader)
 
 
+def _scanned_pages(events: list[Event], path: Path) -> tuple[str, ...]:
+    """A PDF without text on any page is an error (a scanned PDF: nothing of it could be
+    found); one with text on fewer than half of its pages (4 or more) gets a warning."""
+    pages, with_text, page = 0, set(), 0
+    for kind, number, lines in events:
+        if kind == "pg":
+            pages, page = pages + 1, number
+        elif any(line.strip() for line in lines):
+            with_text.add(page)
+    ocr = "OCR it first (for example `ocrmypdf in.pdf out.pdf` adds a text layer)"
+    if not with_text:
+        raise LoaderError(path, f"no text on any of its {pages} page(s): a scanned PDF? {ocr}")
+    if pages >= SCANNED_MIN_PAGES and len(with_text) < pages / 2:
+        return (f"text on only {len(with_text)} of its {pages} pages (scanned images?): {ocr}",)
+    return ()
+
+
 def _parse_docx(data: bytes, path: Path) -> tuple[list[Event], str]:
     """Title/Heading N styles are headings (levels 0/N), so are Chinese structure markers in
     body paragraphs (第一章, 第十二条, 一、 ...: levels 2+); returns the Title or first H1."""
@@ -283,9 +304,11 @@ def load_document(path: Path) -> Document:
         data = path.read_bytes()
     except OSError as exc:
         raise LoaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    warnings: tuple[str, ...] = ()
     try:
         if suffix == ".pdf":
             events, title = _parse_pdf(data, path)
+            warnings = _scanned_pages(events, path)
         elif suffix == ".docx":
             events, title = _parse_docx(data, path)
         elif suffix in (".html", ".htm"):
@@ -303,7 +326,8 @@ def load_document(path: Path) -> Document:
         raise LoaderError(path, f"not a readable {suffix[1:].upper()} file ({why})") from exc
     title = title or path.stem
     sha = hashlib.sha256(data).hexdigest()
-    return Document(path=path, title=title, sections=_assemble(events, title), sha256=sha)
+    sections = _assemble(events, title)
+    return Document(path=path, title=title, sections=sections, sha256=sha, warnings=warnings)
 
 
 def iter_documents(folder: Path) -> Iterator[Document | LoaderError]:

@@ -44,7 +44,8 @@ class IngestReport:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # files skipped: "path: why"
+    warnings: list[str] = field(default_factory=list)  # files indexed: "path: what to know"
     chunks_embedded: int = 0
     seconds: float = 0.0
 

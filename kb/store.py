@@ -274,6 +274,7 @@ class KnowledgeBase:
                 report.errors.append(str(item))
                 continue
             found[prefix + item.path.relative_to(folder).as_posix()] = item
+            report.warnings += [f"{item.path}: {w}" for w in item.warnings]
         failed = {
             prefix + Path(e.split(": ", 1)[0]).resolve().relative_to(folder).as_posix()
             for e in report.errors

@@ -185,3 +185,26 @@ def test_large_file_hashes_are_cached_but_changes_are_still_caught(tiny_project,
     os.utime(onnx, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert verify_dir(bundle, cache=HashCache(tmp_path / "cache.json")).ok
     assert not verify_dir(bundle).ok
+
+
+def test_a_build_whose_documents_all_fail_to_load_stops_and_names_them(tiny_project, tmp_path):
+    import io
+
+    from pypdf import PdfWriter
+
+    from edgekit.errors import EdgekitError
+
+    config, _ = tiny_project
+    project = tmp_path / "proj"
+    shutil.copytree(config.parent, project, ignore=shutil.ignore_patterns("dist", "docs"))
+    (project / "docs").mkdir()
+    scan = PdfWriter()
+    for _ in range(2):
+        scan.add_blank_page(595, 842)  # a scanned page: an image, no text layer
+    scan.write(project / "docs" / "manual.pdf")
+    out = io.StringIO()
+    with pytest.raises(EdgekitError, match="no document under .*docs could be indexed"):
+        build(load_config(project / "edgekit.yaml"), console=Console(file=out, width=400))
+    shown = out.getvalue()
+    assert "skipped" in shown and "manual.pdf: no text on any of its 2 page(s)" in shown
+    assert "OCR it first" in shown

@@ -234,6 +234,31 @@ def test_pdf_with_user_password_is_a_loader_error(tmp_path: Path) -> None:
     assert str(info.value).startswith(str(path.resolve()))
 
 
+def test_a_scanned_pdf_is_an_error_that_says_ocr_and_a_half_scanned_one_warns(
+    tmp_path: Path,
+) -> None:
+    from edgekit.kb.ingest import ingest_folder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    scanned = _make_pdf(docs / "scanned.pdf", "Scanned", ["", "", ""])
+    ocr = "OCR it first (for example `ocrmypdf in.pdf out.pdf` adds a text layer)"
+    with pytest.raises(LoaderError, match=r"no text on any of its 3 page\(s\)") as info:
+        load_document(scanned)
+    assert str(info.value).endswith(f": a scanned PDF? {ocr}")
+    cover = ["Pump Station Manual, revision 4.", "", "", ""]  # a typed cover, scanned body
+    doc = load_document(_make_pdf(docs / "cover.pdf", "Pumps", cover))
+    assert [s.text for s in doc.sections] == [cover[0]]
+    assert doc.warnings == (f"text on only 1 of its 4 pages (scanned images?): {ocr}",)
+    typed = ["Page one.", "", "Page three.", ""]  # half the pages: blank ones are normal
+    assert load_document(_make_pdf(docs / "typed.pdf", "Typed", typed)).warnings == ()
+    kb, report = ingest_folder(docs, tmp_path / "kb")
+    kb.close()
+    assert report.added == ["cover.pdf", "typed.pdf"]
+    assert report.errors == [str(info.value)]
+    assert report.warnings == [f"{docs.resolve() / 'cover.pdf'}: {doc.warnings[0]}"]
+
+
 def test_docx_styles_lists_and_tables(tmp_path: Path) -> None:
     import docx
 

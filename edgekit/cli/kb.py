@@ -95,6 +95,8 @@ def kb_ingest(
     stats = kbase.stats()
     for error in rep.errors:
         click.secho(f"skipped: {error}", fg="yellow", err=True)
+    for warning in rep.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(
         f"{len(rep.added)} added, {len(rep.changed)} changed, {len(rep.removed)} removed, "
         f"{len(rep.unchanged)} unchanged; {rep.chunks_embedded} chunks embedded in "

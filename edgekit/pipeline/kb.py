@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from edgekit.bundle.manifest import DOCS_DIR
 from edgekit.config import KBSection, LoadedConfig, load_config
@@ -58,6 +59,12 @@ def kb_stages(
             # an existing KB keeps its embedder: another embedder, pooling or prefix re-embeds
             drop_if_other_embedder(kb_dir, fingerprint)
             report = ingest_in_subprocess(loaded.path, kb_dir, report_path)
+            show_ingest_problems(console, report)
+            if not report["documents"]:
+                raise EdgekitError(
+                    f"no document under {cfg.docs} could be indexed: fix or replace the "
+                    "files listed above (or set kb.enabled: false)"
+                )
             return (
                 f"{report['documents']} documents, {report['chunks']} chunks, "
                 f"{report['chunks_embedded']} embedded"
@@ -66,6 +73,14 @@ def kb_stages(
         runner.stage("ingest kb", kb_key, [kb_dir / "kb.json", report_path], do_ingest)
 
     return kb_dir, kb_key
+
+
+def show_ingest_problems(console: Console, report: dict[str, Any]) -> None:
+    """The files an ingest skipped and what to know about those it indexed, in yellow."""
+    for line in report["errors"]:
+        console.print(f"[yellow]skipped[/] {escape(line)}")
+    for line in report.get("warnings", []):
+        console.print(f"[yellow]warning[/] {escape(line)}")
 
 
 def ingest_in_subprocess(config: Path, kb_dir: Path, report: Path) -> dict[str, Any]:
@@ -96,6 +111,7 @@ def ingest_summary(stats: dict[str, Any], rep: IngestReport) -> dict[str, Any]:
         "changed": rep.changed,
         "removed": rep.removed,
         "errors": rep.errors,
+        "warnings": rep.warnings,
         "seconds": rep.seconds,
     }
 
