@@ -10,7 +10,7 @@
    chosen settings.
 
     .venv/bin/python bench/grounded_qa.py [--articles 4] [--questions 100] [--dev 40]
-                                          [--skip-mine] [--json]
+                                          [--skip-mine | --skip-squad] [--json]
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ def ask_servers(
 
 
 def mine_safety(work: Path) -> dict[str, dict]:
-    """The example's QA test split: base bundle vs tuned bundle (same QA set)."""
+    """The example's QA test split: base bundle vs tuned bundle (same QA set), each with
+    its chosen settings, then each with the `cite` style (the model writes the answer)."""
     from edgekit.bundle import manifest as mf
     from edgekit.qa.evalset import load_qa_jsonl
     from edgekit.qa.run import QASession
@@ -170,6 +171,9 @@ def mine_safety(work: Path) -> dict[str, dict]:
         session = QASession.open(bundle)
         results[name] = session.evaluate(items)["metrics"]
         results[name]["chosen"] = session.settings.tunable()
+        # the same model in a style that calls it: does the tuning change its answers?
+        cite = session.settings.with_values(prompt_style="cite")
+        results[f"{name}, cite"] = session.evaluate(items, cite)["metrics"]
     return results
 
 
@@ -215,19 +219,22 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / ".work" / "grounded")
     ap.add_argument("--skip-mine", action="store_true", help="SQuAD only")
+    ap.add_argument("--skip-squad", action="store_true", help="mine-safety only")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     args.work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    project = squad_project(args.work, args.articles, args.questions, args.dev)
-    bundle = build(project / "edgekit.yaml")
-    test_file = args.work / "squad-test.jsonl"
-    squad = ask_servers(bundle, test_file, args.max_tokens, args.work, args.baseline)
-    report: dict = {"squad": squad, "load_after_squad": machine_load()}
-    print(f"\nSQuAD: {args.articles} articles, {args.questions} test questions through serve")
-    print(table(squad, "SQuAD test", ("config", "chosen, same questions")))
-    print(machine_load())
+    report: dict = {}
+    if not args.skip_squad:
+        project = squad_project(args.work, args.articles, args.questions, args.dev)
+        bundle = build(project / "edgekit.yaml")
+        test_file = args.work / "squad-test.jsonl"
+        squad = ask_servers(bundle, test_file, args.max_tokens, args.work, args.baseline)
+        report |= {"squad": squad, "load_after_squad": machine_load()}
+        print(f"\nSQuAD: {args.articles} articles, {args.questions} test questions through serve")
+        print(table(squad, "SQuAD test", ("config", "chosen, same questions")))
+        print(machine_load())
     if not args.skip_mine:
         mine = mine_safety(args.work)
         report["mine_safety"] = mine
