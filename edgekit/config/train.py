@@ -66,8 +66,10 @@ class DataSection(Section):
 
     grounded: bool = True
     """Retrieval-aware examples: a question with the excerpts the bundle's knowledge base
-    would retrieve for it, in the runtime's prompt format, answered by a short sentence from
-    the right excerpt with its citation [n] (teaches answering from retrieved text)."""
+    would retrieve for it, in the runtime's prompt format, answered as the `extract` style
+    answers: the short answer, then its sentence from the right excerpt quoted with the
+    answer in bold and the citation [n] (teaches answering from retrieved text, short
+    answer first)."""
 
     grounded_max: int = Field(200, ge=0)
     """Most questions (from the QA rules, never the QA eval set's) made into such examples."""

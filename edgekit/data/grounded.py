@@ -1,5 +1,6 @@
 """Retrieval-aware training examples: a question, the excerpts the site runtime would show
-for it, and a short answer taken from one excerpt with its citation.
+for it, and the answer as the `extract` style writes it: the short answer span, then the
+sentence of one excerpt holding it, quoted with the span in bold, and its citation.
 
 The bundle answers from its knowledge base: the runtime retrieves chunks for the question,
 packs them with :func:`edgekit.kb.context.build_context` and asks with
@@ -17,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ from edgekit.config import KBSection
 from edgekit.config.train import DataSection
 from edgekit.kb.chunking import chunk_text
 from edgekit.kb.context import Context, build_context, user_turn
+from edgekit.kb.evidence import MAX_SPAN_SHARE, Evidence, quoted
 from edgekit.kb.loaders import Document
 from edgekit.kb.records import HEADING_SEP, Hit
+from edgekit.kb.span import Span
 from edgekit.kb.store import embed_text
 from edgekit.qa.evalset import QAItem, generate_qa
 from edgekit.qa.facts import contains_normalized, question_key, split_sentences
@@ -125,12 +128,21 @@ def evidence_sentence(item: QAItem, text: str) -> str:
 
 
 def short_answer(item: QAItem, text: str, number: int) -> str:
-    """The evidence sentence with its citation, or the answer span when that is too long
-    (or a table row)."""
-    sentence = evidence_sentence(item, text)
+    """The answer the way the runtime's `extract` style writes one (kb.evidence.quoted):
+    the answer span, a blank line, then its evidence sentence quoted with the span in bold
+    and the citation ``[n]``, so the tuned model learns to put the short answer first; the
+    quoted sentence alone when the span is most of it, the span alone (cited) when the
+    sentence is too long or a table row."""
+    sentence, answer = evidence_sentence(item, text), item.answers[0]
     if len(sentence.split()) > MAX_ANSWER_WORDS or " | " in sentence:
-        sentence = item.answers[0]
-    return f"{sentence} [{number}]"
+        return f"{answer} [{number}]"
+    evidence = Evidence(number, " ".join(sentence.split()), 0.0, 1.0)
+    at = evidence.sentence.find(answer)
+    if len(answer) >= MAX_SPAN_SHARE * len(evidence.sentence):
+        return quoted(evidence)
+    if at < 0:  # held only after normalising: the span first, the sentence unmarked
+        return quoted(replace(evidence, named=answer))
+    return quoted(replace(evidence, span=Span(at, at + len(answer), answer, "words", 1.0)))
 
 
 @dataclass(frozen=True)
@@ -223,7 +235,7 @@ def grounded_examples(
 ) -> list[dict[str, Any]]:
     """Chat rows {"messages": [system, user, assistant], "rule": "grounded", "source"}: the
     user turn is the runtime's prompt (excerpts + question, in ``style`` and ``order``),
-    the answer a short sentence from the excerpt holding it, cited as ``[n]``.
+    the answer :func:`short_answer` from the excerpt holding it, cited as ``[n]``.
 
     Questions whose :func:`question_key` is in ``exclude_questions`` (the QA eval set) are
     never used. With ``max_seq_tokens`` (the training sequence length) a prompt shows fewer
