@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from edgekit.kb.html_text import parse_html
 from edgekit.kb.records import ROW_SEP
 
 SCANNED_MIN_PAGES = 4  # a PDF this long with text on under half its pages gets a warning
+PAGE_TEXT_CHARS = 40  # non-space characters that make a page's text readable (not a stamp)
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 
@@ -218,18 +220,21 @@ def _parse_pdf(data: bytes, path: Path) -> tuple[list[Event], str]:
 
 def _scanned_pages(events: list[Event], path: Path) -> tuple[str, ...]:
     """A PDF without text on any page is an error (a scanned PDF: nothing of it could be
-    found); one with text on fewer than half of its pages (4 or more) gets a warning."""
-    pages, with_text, page = 0, set(), 0
+    found); one with readable text (:data:`PAGE_TEXT_CHARS`) on fewer than half of its
+    pages (4 or more) gets a warning."""
+    pages, chars, page = 0, Counter[int](), 0  # non-space characters per page
     for kind, number, lines in events:
         if kind == "pg":
             pages, page = pages + 1, number
-        elif any(line.strip() for line in lines):
-            with_text.add(page)
+        else:
+            chars[page] += sum(len("".join(line.split())) for line in lines)
     ocr = "OCR it first (for example `ocrmypdf in.pdf out.pdf` adds a text layer)"
-    if not with_text:
+    if not any(chars.values()):
         raise LoaderError(path, f"no text on any of its {pages} page(s): a scanned PDF? {ocr}")
-    if pages >= SCANNED_MIN_PAGES and len(with_text) < pages / 2:
-        return (f"text on only {len(with_text)} of its {pages} pages (scanned images?): {ocr}",)
+    # a scanner's watermark or a page number alone is no readable page
+    readable = sum(n >= PAGE_TEXT_CHARS for n in chars.values())
+    if pages >= SCANNED_MIN_PAGES and readable < pages / 2:
+        return (f"readable text on only {readable} of its {pages} pages (scanned?): {ocr}",)
     return ()
 
 

@@ -8,7 +8,8 @@ action, past ``atexit``). A site server restarted daily would leave a KB copy in
 folder every day. So each live folder holds a lock file locked (shared) for as long as its
 process lives, and every new read-only open first removes the folders whose lock nobody
 holds: the kernel releases a dead process's locks however it died, across containers and
-pid namespaces that share the temp folder.
+pid namespaces that share the temp folder. Where the temp folder cannot lock (some network
+or FUSE mounts) a copy is removed at exit only, as before.
 """
 
 from __future__ import annotations
@@ -50,9 +51,17 @@ def _claim(folder: Path) -> IO[str] | None:
     if fcntl is None:
         return None
     pending = folder / (LOCK_FILE + ".new")
-    handle = open(pending, "w")  # noqa: SIM115 - held open: the lock lives with it
-    fcntl.flock(handle, fcntl.LOCK_SH)
-    os.replace(pending, folder / LOCK_FILE)
+    try:
+        handle = open(pending, "w")  # noqa: SIM115 - held open: the lock lives with it
+    except OSError:
+        return None  # no lock: removed at exit only, as without fcntl
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        os.replace(pending, folder / LOCK_FILE)
+    except OSError:  # a file system without flock (some network or FUSE mounts)
+        handle.close()
+        pending.unlink(missing_ok=True)
+        return None
     return handle
 
 

@@ -161,11 +161,15 @@ class KnowledgeBase:
         scratch = Scratch()
         atexit.register(scratch.remove)
         work = scratch.path
-        shutil.copy2(kb_dir / KB_FILE, work / KB_FILE)
-        if (kb_dir / CHROMA_DIR).is_dir():
-            shutil.copytree(kb_dir / CHROMA_DIR, work / CHROMA_DIR)
-        (work / EMBEDDER_DIR).symlink_to((kb_dir / EMBEDDER_DIR).resolve())
-        kb = cls.open(work)
+        try:
+            shutil.copy2(kb_dir / KB_FILE, work / KB_FILE)
+            if (kb_dir / CHROMA_DIR).is_dir():
+                shutil.copytree(kb_dir / CHROMA_DIR, work / CHROMA_DIR)
+            (work / EMBEDDER_DIR).symlink_to((kb_dir / EMBEDDER_DIR).resolve())
+            kb = cls.open(work)
+        except BaseException:
+            scratch.remove()  # a full disk or a broken KB leaves no copy behind
+            raise
         kb.scratch = scratch
         return kb
 

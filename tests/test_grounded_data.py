@@ -244,3 +244,17 @@ def test_build_data_adds_grounded_rows_and_honours_exclusions(docs: Path, tmp_pa
     assert refuge not in {question_of(r) for r in grounded}
     per_rule, grounded = build(", grounded: false")
     assert "grounded" not in per_rule and not grounded and per_rule
+
+
+def test_the_answer_span_is_a_whole_word_and_one_line():
+    from edgekit.data.grounded import short_answer
+    from edgekit.qa.evalset import QAItem
+
+    pump = "The pump runs 15 minutes, then 5 more."
+    five = QAItem("q1", "How many more minutes does the pump run?", ("5",), "docs/pump.md")
+    assert short_answer(five, pump, 2) == '5\n\n"The pump runs 15 minutes, then **5** more." [2]'
+    wrapped = QAItem("q2", "How long does it run first?", ("15\nminutes",), "docs/pump.md")
+    assert short_answer(wrapped, pump, 1).startswith('15 minutes\n\n"The pump runs **15 minutes**')
+    helmet = QAItem("q3", "井下必须佩戴什么？", ("安全帽",), "docs/zh.md")
+    marked = '安全帽\n\n"井下必须佩戴**安全帽**。" [1]'
+    assert short_answer(helmet, "井下必须佩戴安全帽。", 1) == marked

@@ -246,17 +246,24 @@ def test_a_scanned_pdf_is_an_error_that_says_ocr_and_a_half_scanned_one_warns(
     with pytest.raises(LoaderError, match=r"no text on any of its 3 page\(s\)") as info:
         load_document(scanned)
     assert str(info.value).endswith(f": a scanned PDF? {ocr}")
-    cover = ["Pump Station Manual, revision 4.", "", "", ""]  # a typed cover, scanned body
+    title = "Pump Station Manual, revision 4, issued by the engineering office."
+    cover = [title, "", "", ""]  # a typed cover over a scanned body
     doc = load_document(_make_pdf(docs / "cover.pdf", "Pumps", cover))
     assert [s.text for s in doc.sections] == [cover[0]]
-    assert doc.warnings == (f"text on only 1 of its 4 pages (scanned images?): {ocr}",)
-    typed = ["Page one.", "", "Page three.", ""]  # half the pages: blank ones are normal
+    assert doc.warnings == (f"readable text on only 1 of its 4 pages (scanned?): {ocr}",)
+    stamped = ["Scanned with CamScanner"] * 4  # the scanner app's stamp is all the text
+    warned = load_document(_make_pdf(docs / "stamped.pdf", "Stamped", stamped)).warnings
+    assert warned == (f"readable text on only 0 of its 4 pages (scanned?): {ocr}",)
+    typed = [title, "", title, ""]  # half the pages: blank ones are normal
     assert load_document(_make_pdf(docs / "typed.pdf", "Typed", typed)).warnings == ()
     kb, report = ingest_folder(docs, tmp_path / "kb")
     kb.close()
-    assert report.added == ["cover.pdf", "typed.pdf"]
+    assert report.added == ["cover.pdf", "stamped.pdf", "typed.pdf"]
     assert report.errors == [str(info.value)]
-    assert report.warnings == [f"{docs.resolve() / 'cover.pdf'}: {doc.warnings[0]}"]
+    assert report.warnings == [
+        f"{docs.resolve() / 'cover.pdf'}: {doc.warnings[0]}",
+        f"{docs.resolve() / 'stamped.pdf'}: {warned[0]}",
+    ]
 
 
 def test_docx_styles_lists_and_tables(tmp_path: Path) -> None:

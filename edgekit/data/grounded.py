@@ -31,7 +31,7 @@ from edgekit.kb.context import Context, build_context, user_turn
 from edgekit.kb.evidence import MAX_SPAN_SHARE, Evidence, quoted
 from edgekit.kb.loaders import Document
 from edgekit.kb.records import HEADING_SEP, Hit
-from edgekit.kb.span import Span
+from edgekit.kb.span import Span, has_cjk
 from edgekit.kb.store import embed_text
 from edgekit.qa.evalset import QAItem, generate_qa
 from edgekit.qa.facts import contains_normalized, question_key, split_sentences
@@ -133,16 +133,19 @@ def short_answer(item: QAItem, text: str, number: int) -> str:
     and the citation ``[n]``, so the tuned model learns to put the short answer first; the
     quoted sentence alone when the span is most of it, the span alone (cited) when the
     sentence is too long or a table row."""
-    sentence, answer = evidence_sentence(item, text), item.answers[0]
+    sentence, answer = evidence_sentence(item, text), " ".join(item.answers[0].split())
     if len(sentence.split()) > MAX_ANSWER_WORDS or " | " in sentence:
         return f"{answer} [{number}]"
     evidence = Evidence(number, " ".join(sentence.split()), 0.0, 1.0)
-    at = evidence.sentence.find(answer)
     if len(answer) >= MAX_SPAN_SHARE * len(evidence.sentence):
         return quoted(evidence)
-    if at < 0:  # held only after normalising: the span first, the sentence unmarked
+    # a whole word ("5" is not the 5 of "15"); Chinese words are not set apart
+    before, after = ("", "") if has_cjk(answer) else (r"(?<!\w)", r"(?!\w)")
+    found = re.search(before + re.escape(answer) + after, evidence.sentence)
+    if found is None:  # held only after normalising: the span first, the sentence unmarked
         return quoted(replace(evidence, named=answer))
-    return quoted(replace(evidence, span=Span(at, at + len(answer), answer, "words", 1.0)))
+    span = Span(found.start(), found.end(), answer, "words", 1.0)
+    return quoted(replace(evidence, span=span))
 
 
 @dataclass(frozen=True)
