@@ -198,10 +198,7 @@ def best_sentence(
     weight = _rarity(held) | _rarity(own)  # a word sentences hold themselves: by their count
     total = sum(weight.values()) or 1.0
     matched = [sum(weight[w] for w in h) / total for h in held]
-    similarity = [0.0] * len(found)
-    if embedder is not None:
-        qv = embedder.embed_queries([question])[0]
-        similarity = [float(v @ qv) for v in embedder.embed_passages([s for _, s in found])]
+    similarity = similarities(question, [s for _, s in found], embedder)
     kinds = [kind_match(question, s) for _, s in found]
     bonus = [
         KIND_WEIGHT * k
@@ -224,6 +221,14 @@ def best_sentence(
     evidence = Evidence(found[i][0], found[i][1], score, overlap[i])
     hit = hits[evidence.excerpt - 1]
     return with_span(evidence, question, section_title(hit), [h.text for h in hits])
+
+
+def similarities(question: str, sentences: Sequence[str], embedder: Any) -> list[float]:
+    """Cosine of ``question`` with each sentence by the KB's embedder (0.0 each without)."""
+    if embedder is None:
+        return [0.0] * len(sentences)
+    qv = embedder.embed_queries([question])[0]
+    return [float(v @ qv) for v in embedder.embed_passages(list(sentences))]
 
 
 def _rarity(held: Sequence[set[str]]) -> dict[str, float]:

@@ -18,6 +18,7 @@ from edgekit.kb.evidence import (
     content_words,
     quotable_sentences,
     section_title,
+    similarities,
     title_words,
 )
 from edgekit.kb.span import kind_match
@@ -57,10 +58,7 @@ def fallback_evidence(question: str, hits: Sequence[Any], embedder: Any = None) 
                 found.append((n, text, len(own | (q & title)) / len(q)))
     if not found:
         return None
-    similarity = [0.0] * len(found)
-    if embedder is not None:
-        qv = embedder.embed_queries([question])[0]
-        similarity = [float(v @ qv) for v in embedder.embed_passages([s for _, s, _ in found])]
+    similarity = similarities(question, [s for _, s, _ in found], embedder)
     scored = [
         (0.5 * o + 0.5 * s - RANK_PENALTY * (n - 1), -i)
         for i, ((n, _, o), s) in enumerate(zip(found, similarity))

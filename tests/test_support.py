@@ -3,6 +3,10 @@ excerpts it was given, and what is shown instead when it is not."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from edgekit.kb.records import Hit
 from edgekit.runtime.answer.path import AnswerPlan
 from edgekit.runtime.answer.stream import StreamState, settle_answer
@@ -174,11 +178,16 @@ def test_settle_answer_replaces_only_checked_model_text():
         assert state.replaced is None
 
 
-def test_the_fallback_abstains_on_a_sentence_far_from_the_question_in_meaning():
+@pytest.fixture(scope="module")
+def embedder() -> Any:
+    """The shipped embedder (MiniLM, ONNX), as a bundle's KB uses it."""
     from edgekit.kb.embedder import OnnxEmbedder
     from edgekit.kb.export import DEFAULT_EMBEDDER, cached_embedder
 
-    embedder = OnnxEmbedder(cached_embedder(DEFAULT_EMBEDDER)[0])
+    return OnnxEmbedder(cached_embedder(DEFAULT_EMBEDDER)[0])
+
+
+def test_the_fallback_abstains_on_a_sentence_far_from_the_question_in_meaning(embedder: Any):
     licence = Hit(
         "gpl#9",
         "Your license is reinstated if the copyright holder notifies you of the violation "
@@ -194,12 +203,9 @@ def test_the_fallback_abstains_on_a_sentence_far_from_the_question_in_meaning():
     assert replacement(near, HITS, embedder).startswith('"The refuge chamber supports 20')
 
 
-def test_the_best_sentence_is_not_quoted_when_it_shares_words_but_not_meaning():
-    from edgekit.kb.embedder import OnnxEmbedder
+def test_the_best_sentence_is_not_quoted_when_it_shares_words_but_not_meaning(embedder: Any):
     from edgekit.kb.evidence import best_sentence
-    from edgekit.kb.export import DEFAULT_EMBEDDER, cached_embedder
 
-    embedder = OnnxEmbedder(cached_embedder(DEFAULT_EMBEDDER)[0])
     fans = Hit(
         "vent#3",
         "The main fan protects the crew by pushing fresh air through every heading. "
