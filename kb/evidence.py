@@ -35,6 +35,7 @@ from typing import Any
 from edgekit.kb.absent_names import absent_names, fold
 from edgekit.kb.called_name import called_name
 from edgekit.kb.chunking import READABLE_WORDS, readable_pieces, sentence_words, sentences
+from edgekit.kb.definition import definition_span
 from edgekit.kb.records import HEADING_SEP, ROW_SEP
 from edgekit.kb.retrieve import terms
 from edgekit.kb.section_name import section_name
@@ -202,7 +203,7 @@ def best_sentence(
     kinds = [kind_match(question, s) for _, s in found]
     bonus = [
         KIND_WEIGHT * k
-        + DEFINES_WEIGHT * defines_named_term(question, s)
+        + DEFINES_WEIGHT * defines_term(question, s)
         + CALLED_WEIGHT * (called_name(question, s) is not None)
         + KEY_WEIGHT * row_key_asked(s, q)
         for (_, s), k in zip(found, kinds)
@@ -212,7 +213,7 @@ def best_sentence(
         for i, ((n, _), o, s, b) in enumerate(zip(found, matched, similarity, bonus))
     ]
     score, i = max(scored, key=lambda t: (t[0], -t[1]))
-    if overlap[i] < MIN_OVERLAP and not defines_named_term(question, found[i][1]):
+    if overlap[i] < MIN_OVERLAP and not defines_term(question, found[i][1]):
         return None
     if not kinds[i] and question_kind(question) in MUST_HOLD:
         return None  # "how many ...?" answered by a sentence without a number
@@ -221,6 +222,12 @@ def best_sentence(
     evidence = Evidence(found[i][0], found[i][1], score, overlap[i])
     hit = hits[evidence.excerpt - 1]
     return with_span(evidence, question, section_title(hit), [h.text for h in hits])
+
+
+def defines_term(question: str, sentence: str) -> bool:
+    """``sentence`` opens the definition-list or glossary line of the term ``question``
+    asks about (edgekit.kb.term_name, edgekit.kb.definition)."""
+    return defines_named_term(question, sentence) or definition_span(question, sentence) is not None
 
 
 def similarities(question: str, sentences: Sequence[str], embedder: Any) -> list[float]:
@@ -255,7 +262,7 @@ def with_span(
     if called is not None:
         text = evidence.sentence[called[0] : called[1]]
         return replace(evidence, span=Span(called[0], called[1], text, "words", 1.0))
-    span = answer_span(question, evidence.sentence)
+    span = _definition(question, evidence.sentence) or answer_span(question, evidence.sentence)
     if span is not None and len(span.text) >= MAX_SPAN_SHARE * len(evidence.sentence):
         span = None
     named = section_name(question, evidence.sentence, title, texts, span and span.text)
@@ -268,6 +275,14 @@ def with_span(
     if at < 0:  # the term opens the line, the sentence comes later in it
         return replace(evidence, span=None, named=term, named_from="term")
     return replace(evidence, span=Span(at, at + len(term), term, "code", 1.0))
+
+
+def _definition(question: str, sentence: str) -> Span | None:
+    """The first clause of the glossary line's definition "what does X mean?" asks for."""
+    found = definition_span(question, sentence)
+    if found is None:
+        return None
+    return Span(found[0], found[1], sentence[found[0] : found[1]], "words", 1.0)
 
 
 def gbnf_literal(text: str) -> str:
