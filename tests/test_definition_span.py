@@ -19,14 +19,12 @@ ZH = "巷道：为采矿在地下开凿的通道，用于运输、通风和行�
         (
             "What does shot firer mean?",
             FIRER,
-            "a person with a current statutory shot firer permit and a Ridge Mine "
-            "authorisation",
+            "a person with a current statutory shot firer permit and a Ridge Mine authorisation",
         ),
         (
             "What is a shot firer?",
             FIRER,
-            "a person with a current statutory shot firer permit and a Ridge Mine "
-            "authorisation",
+            "a person with a current statutory shot firer permit and a Ridge Mine authorisation",
         ),
         (
             "What does no-entry barricade mean?",
