@@ -26,6 +26,8 @@ MAX_WORDS = 12
 MAX_CHARS = 120
 MAX_CJK_CHARS = 40  # a Chinese heading has no spaces: counted in characters
 BOLD_KEY = 0.0  # size key of bold-at-body-size headings: sorts after every real size
+OVERPRINT = 1.5  # points: the same text drawn this close to a recent run is a bold effect
+RECENT_RUNS = 8  # runs looked back at for that
 MARKER_KEY = -1.0  # size key of rank-0 marker headings at body size; each rank 0.1 lower
 
 _BOLD = re.compile(r"bold|black|heavy", re.IGNORECASE)  # "Semibold" contains "bold"
@@ -85,12 +87,39 @@ def _make_line(parts: list[tuple[str, float, bool]], sizes: Counter[float]) -> L
     return Line("".join(text for text, _, _ in parts), size, bool(own) and bold)
 
 
+def _origin(cm: Sequence[float], tm: Sequence[float]) -> tuple[float, float]:
+    """Where a text run starts on the page: the text matrix's origin through the CTM."""
+    x, y = float(tm[4]), float(tm[5])
+    return (x * cm[0] + y * cm[2] + cm[4], x * cm[1] + y * cm[3] + cm[5])
+
+
+def _overprint(
+    text: str, at: tuple[float, float], recent: list[tuple[str, float, float, int]]
+) -> int | None:
+    """The run index of the same text drawn within OVERPRINT points of ``at`` among the
+    recent runs, else None: text printed twice is synthetic bold (Chromium prints a bold
+    heading twice, 0.75 pt apart, in a regular font), not new text."""
+    for t, x, y, index in recent:
+        if t == text and abs(x - at[0]) <= OVERPRINT and abs(y - at[1]) <= OVERPRINT:
+            return index
+    return None
+
+
 def read_page(page: Any) -> PageText:
-    """Extract one pypdf page once: plain text plus per-line size and weight."""
+    """Extract one pypdf page once: plain text plus per-line size and weight. A run drawn
+    twice at (almost) the same place counts once, as bold (:func:`_overprint`)."""
     runs: list[tuple[str, float, bool]] = []
+    recent: list[tuple[str, float, float, int]] = []
 
     def visit(text: str, cm: Any, tm: Any, font: Any, font_size: Any) -> None:
         known = font is not None and bool(font_size)
+        if text.strip() and cm is not None and tm is not None:
+            at = _origin(cm, tm)
+            first = _overprint(text, at, recent)
+            if first is not None:
+                runs[first] = (runs[first][0], runs[first][1], runs[first][1] > 0)
+                return
+            recent[:] = [*recent[-(RECENT_RUNS - 1) :], (text, *at, len(runs))]
         size = _run_size(cm, tm, font_size) if known else 0.0
         runs.append((text, size, known and _is_bold(font)))
 

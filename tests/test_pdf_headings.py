@@ -165,3 +165,24 @@ def test_no_font_information_splits_pages_on_blank_lines() -> None:
         ("pg", 2, []),
         ("b", 0, [""]),
     ]
+
+
+def test_text_printed_twice_is_read_once_and_as_bold(tmp_path: Path) -> None:
+    """Chromium prints a bold heading of a regular font twice, 0.75 pt apart ("synthetic
+    bold"): pypdf reads "3.6. 3.6. Module PathModule Path". Read once, it is a heading."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.text(20, 20, "Public modules are installed in the system modules directory.")
+    for dy in (0.0, 0.75 * 25.4 / 72):  # the second print 0.75 pt lower
+        pdf.text(20, 32 + dy, "3.6. ")
+        pdf.text(30, 32 + dy, "Module Path")
+    pdf.text(20, 44, "Directories with private modules must be absent from the sys.path.")
+    path = tmp_path / "policy.pdf"
+    pdf.output(str(path))
+    sections = _sections(path)
+    assert not any("Module Path" in s[2] for s in sections), sections  # read as the heading
+    assert sections[-1][0][-1] == "3.6. Module Path", sections
+    assert sections[-1][2] == "Directories with private modules must be absent from the sys.path."
