@@ -14,6 +14,8 @@ chose and why, and the machine load at start and end.
 
 The Chinese set (questions-zh.json) asks 28 questions of man-db's Simplified Chinese man
 pages (Debian's /usr/share/man/zh_CN), turned into markdown by bench/man_markdown.py.
+The held-out set (questions-heldout.json, 30 questions, all test) asks two web manuals
+printed to PDF by headless Chromium: the Debian Python Policy and zlib's usage example.
 
 The build config: docs (the two PDFs), builtin:smollm2-135m, GGUF Q8_0 (not measured
 against F16: that is not what this bench is about), no training, eval.qa defaults.
@@ -59,14 +61,39 @@ train:
 STAGE_LINE = re.compile(r"✓\s+(?P<stage>[a-zA-Z0-9 _]+?)\s+done in (?P<s>[\d.]+)s")
 
 
-def build(work: Path, docs: list[str], style: str | None) -> tuple[Path, dict]:
-    """Build the bundle from the PDFs in WORK/project; (bundle, build facts)."""
+def print_to_pdf(html: Path, pdf: Path) -> None:
+    """``html`` printed to ``pdf`` by headless Chromium, as a user saves a web manual."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise SystemExit("this question set prints HTML to PDF: install chromium")
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            html.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def build(
+    work: Path, docs: list[str], style: str | None, as_pdf: bool = False
+) -> tuple[Path, dict]:
+    """Build the bundle from the documents in WORK/project (HTML printed to PDF first
+    with ``as_pdf``); (bundle, build facts)."""
     project = work / "project"
     shutil.rmtree(project, ignore_errors=True)
     (project / "docs").mkdir(parents=True)
     for doc in docs:
         if ".gz" in Path(doc).suffixes and "/man" in doc:  # a man page: as markdown
             man_markdown.convert(Path(doc), project / "docs")
+        elif as_pdf and Path(doc).suffix == ".html":
+            print_to_pdf(Path(doc), project / "docs" / Path(doc).with_suffix(".pdf").name)
         else:
             shutil.copy(doc, project / "docs")
     config = CONFIG + (f"prompt:\n  prompt_style: {style}\n" if style else "")
@@ -246,7 +273,7 @@ def main() -> None:
     if bundle is None:
         if args.style:
             print(f"prompt_style pinned: {args.style}")
-        bundle, facts = build(work, spec["documents"], args.style)
+        bundle, facts = build(work, spec["documents"], args.style, spec.get("print_to_pdf", False))
     else:  # a bundle built by this bench: its project's build log is two folders up
         facts = stage_facts(bundle.resolve().parents[1])
     facts |= choice(bundle)

@@ -53,7 +53,7 @@ PRIOR: dict[str, dict[str, float]] = {
     "date": {"date": 1.0, "number": 0.4, "words": 0.0},
     "code": {"code": 1.0, "words": 0.2, "name": 0.1},
     "name": {"name": 1.0, "words": 0.2},
-    "place": {"name": 1.0, "words": 0.2},
+    "place": {"name": 1.0, "code": 0.9, "words": 0.2},  # code: a directory in a manual
     "words": {"name": 0.2, "words": 0.3, "number": 0.1, "date": 0.1, "code": 0.35},
 }
 UNIT_BONUS = 0.3  # a number whose unit fits the question (hours for "how long")
@@ -385,8 +385,8 @@ def kind_match(question: str, sentence: str) -> float:
     kind = question_kind(question)
     if kind == "words":
         return 1.0
-    wanted = "name" if kind == "place" else kind
-    return float(any(c[0] == wanted for c in candidates(question, sentence)))
+    wanted = ("name", "code") if kind == "place" else (kind,)
+    return float(any(c[0] in wanted for c in candidates(question, sentence)))
 
 
 def mark(sentence: str, span: Span, marker: str = "**") -> str:

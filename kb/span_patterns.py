@@ -68,10 +68,12 @@ NUM = (
     + "|".join(NUM_WORDS)
     + r"))*)"
 )
+# a unit or size suffix written onto the number: 256K, 4GB, 2GiB, 64k, 10ms, 5mm, 3GHz
+ATTACHED_UNIT = r"(?:[KMGT]i?B?|[kmgt]B|k|ms|min|px|mm|cm|km|kg|[kMG]?Hz)"
 EN_NUMBER = re.compile(
     rf"(?<![\w.])(?:(?:US|A|C)?[$£€¥]\s?)?{NUM}(?:\s*(?:-|–|to|and|or)\s*{NUM})?"
     rf"(?:\s+(?:hundred|thousand|million|billion|trillion))?(?:\s*(?:%|percent|per cent))?"
-    r"(?![\w])",
+    rf"{ATTACHED_UNIT}?(?![\w])",
     re.IGNORECASE,
 )
 UNIT = re.compile(r"[\s-]*([A-Za-z°][A-Za-z/²³]*)")

@@ -52,6 +52,19 @@ CASES = [
         "spontaneous",
         "words",
     ),
+    (  # a size written onto its number (zlib's usage example)
+        "How much memory does deflateInit() allocate for the internal state?",
+        "deflateInit() will allocate on the order of 256K bytes for the internal state.",
+        "256K bytes",
+        "number",
+    ),
+    (  # "where" in a manual: a directory
+        "Where must public modules be installed?",
+        "Public modules must be installed in the system modules directory, "
+        "/usr/lib/python3/dist-packages.",
+        "/usr/lib/python3/dist-packages",
+        "code",
+    ),
 ]
 
 
@@ -71,3 +84,13 @@ def test_when_asks_for_a_date_only_as_the_question_word():
     assert question_kind("The shift ends when?") == "date"
     assert question_kind("What was he charged with when he was arrested?") == "words"
     assert question_kind("When Iqbal travelled, what did he promote?") == "words"
+
+
+def test_a_size_suffix_is_a_number_and_a_directory_answers_where():
+    """"how much" must be answered by a sentence holding a number: "256K" is one; a
+    "where" question is answered by a sentence holding a name or a path."""
+    from edgekit.kb.span import kind_match
+
+    assert kind_match("How big is the buffer?", "Buffers of 128K or 4GB are best.") == 1.0
+    assert kind_match("Where are wheels kept?", "Wheels are kept in /usr/share/wheels.") == 1.0
+    assert kind_match("Where are wheels kept?", "wheels are kept elsewhere.") == 0.0
