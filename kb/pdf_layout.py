@@ -26,8 +26,7 @@ MAX_WORDS = 12
 MAX_CHARS = 120
 MAX_CJK_CHARS = 40  # a Chinese heading has no spaces: counted in characters
 BOLD_KEY = 0.0  # size key of bold-at-body-size headings: sorts after every real size
-OVERPRINT = 1.5  # points: the same text drawn this close to a recent run is a bold effect
-RECENT_RUNS = 8  # runs looked back at for that
+OVERPRINT = 1.5  # points: the same text drawn again this close is a bold effect
 MARKER_KEY = -1.0  # size key of rank-0 marker headings at body size; each rank 0.1 lower
 
 _BOLD = re.compile(r"bold|black|heavy", re.IGNORECASE)  # "Semibold" contains "bold"
@@ -93,33 +92,34 @@ def _origin(cm: Sequence[float], tm: Sequence[float]) -> tuple[float, float]:
     return (x * cm[0] + y * cm[2] + cm[4], x * cm[1] + y * cm[3] + cm[5])
 
 
-def _overprint(
-    text: str, at: tuple[float, float], recent: list[tuple[str, float, float, int]]
-) -> int | None:
-    """The run index of the same text drawn within OVERPRINT points of ``at`` among the
-    recent runs, else None: text printed twice is synthetic bold (Chromium prints a bold
-    heading twice, 0.75 pt apart, in a regular font), not new text."""
-    for t, x, y, index in recent:
-        if t == text and abs(x - at[0]) <= OVERPRINT and abs(y - at[1]) <= OVERPRINT:
-            return index
-    return None
+def _overprint(text: str, at: tuple[float, float], last: tuple[str, float, float] | None) -> bool:
+    """Whether the run ``text`` at ``at`` repeats the run just before it (``last``) a
+    fraction of a point away: synthetic bold (Chromium prints a bold heading of a regular
+    font twice, 0.75 pt apart), not new text. The very same place does not count: pypdf
+    reports a run after a font change inside one text block at the block's start, so a
+    repeated word there ("Note: see Note: see") is real text."""
+    if last is None or last[0] != text:
+        return False
+    dx, dy = abs(last[1] - at[0]), abs(last[2] - at[1])
+    return 0 < max(dx, dy) <= OVERPRINT
 
 
 def read_page(page: Any) -> PageText:
     """Extract one pypdf page once: plain text plus per-line size and weight. A run drawn
-    twice at (almost) the same place counts once, as bold (:func:`_overprint`)."""
+    again right away a fraction of a point off counts once, as bold (:func:`_overprint`)."""
     runs: list[tuple[str, float, bool]] = []
-    recent: list[tuple[str, float, float, int]] = []
+    last: list[tuple[str, float, float]] = []  # the last run with text, where it starts
+    index = [0]  # that run's place in ``runs``
 
     def visit(text: str, cm: Any, tm: Any, font: Any, font_size: Any) -> None:
         known = font is not None and bool(font_size)
         if text.strip() and cm is not None and tm is not None:
             at = _origin(cm, tm)
-            first = _overprint(text, at, recent)
-            if first is not None:
-                runs[first] = (runs[first][0], runs[first][1], runs[first][1] > 0)
+            if _overprint(text, at, last[0] if last else None):
+                kept = runs[index[0]]
+                runs[index[0]] = (kept[0], kept[1], kept[1] > 0)  # printed twice: bold
                 return
-            recent[:] = [*recent[-(RECENT_RUNS - 1) :], (text, *at, len(runs))]
+            last[:], index[0] = [(text, *at)], len(runs)
         size = _run_size(cm, tm, font_size) if known else 0.0
         runs.append((text, size, known and _is_bold(font)))
 

@@ -176,9 +176,9 @@ def test_text_printed_twice_is_read_once_and_as_bold(tmp_path: Path) -> None:
     pdf.add_page()
     pdf.set_font("Helvetica", size=11)
     pdf.text(20, 20, "Public modules are installed in the system modules directory.")
-    for dy in (0.0, 0.75 * 25.4 / 72):  # the second print 0.75 pt lower
-        pdf.text(20, 32 + dy, "3.6. ")
-        pdf.text(30, 32 + dy, "Module Path")
+    for x, piece in ((20, "3.6. "), (30, "Module Path")):  # each piece twice, as Chromium
+        for dy in (0.0, 0.75 * 25.4 / 72):  # the second print 0.75 pt lower
+            pdf.text(x, 32 + dy, piece)
     pdf.text(20, 44, "Directories with private modules must be absent from the sys.path.")
     path = tmp_path / "policy.pdf"
     pdf.output(str(path))
@@ -186,3 +186,24 @@ def test_text_printed_twice_is_read_once_and_as_bold(tmp_path: Path) -> None:
     assert not any("Module Path" in s[2] for s in sections), sections  # read as the heading
     assert sections[-1][0][-1] == "3.6. Module Path", sections
     assert sections[-1][2] == "Directories with private modules must be absent from the sys.path."
+
+
+def test_a_word_repeated_after_a_font_change_is_kept(tmp_path: Path) -> None:
+    """pypdf reports runs after a font change inside one text block at the block's start:
+    the second "Note:" below sits at the very place of the first, and is real text."""
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "notes.pdf"
+    pdf = canvas.Canvas(str(path))
+    pdf.setFont("Helvetica", 16)
+    pdf.drawString(72, 740, "Shaft Safety")  # a heading: the page is read line by line
+    text = pdf.beginText(72, 700)
+    runs = [("Helvetica-Bold", "Note: "), ("Helvetica", "see the shaft. ")] * 2
+    runs += [("Helvetica-Bold", "Stop. "), ("Helvetica", "Stop. ")]  # one after the other
+    for font, words in runs:
+        text.setFont(font, 11)
+        text.textOut(words)
+    pdf.drawText(text)
+    pdf.save()
+    body = " ".join(s[2] for s in _sections(path))
+    assert body.count("Note:") == 2 and body.count("Stop.") == 2, body
