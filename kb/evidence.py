@@ -41,6 +41,7 @@ from edgekit.kb.retrieve import terms
 from edgekit.kb.section_name import section_name
 from edgekit.kb.span import Span, answer_span, kind_match, mark, question_kind, word_stem
 from edgekit.kb.term_name import defines_named_term, term_name
+from edgekit.kb.typed_name import names_type
 
 RANK_PENALTY = 0.02  # per rank of the excerpt a sentence comes from
 MIN_OVERLAP = 0.34  # share of the question's content words a quoted sentence must hold
@@ -48,6 +49,7 @@ KIND_WEIGHT = 0.1  # bonus of a sentence holding an answer of the asked kind (tu
 DEFINES_WEIGHT = 0.3  # bonus of the definition-list line of a term the question asks about
 CALLED_WEIGHT = 0.3  # bonus of a sentence naming something ("称为 …") for "叫什么？"
 KEY_WEIGHT = 0.1  # bonus of a table row whose key (first cell) the question names
+TYPED_WEIGHT = 0.2  # bonus of a sentence naming a thing of the type "which <type>" asks for
 MUST_HOLD = ("number", "date")  # question kinds whose sentence must hold such a value
 MAX_SPAN_SHARE = 0.8  # a span this much of its sentence is no shorter answer: none shown
 # cosine of the embedder's question and sentence vectors below which the best sentence is
@@ -206,6 +208,7 @@ def best_sentence(
         + DEFINES_WEIGHT * defines_term(question, s)
         + CALLED_WEIGHT * (called_name(question, s) is not None)
         + KEY_WEIGHT * row_key_asked(s, q)
+        + TYPED_WEIGHT * names_type(question, s)
         for (_, s), k in zip(found, kinds)
     ]
     scored = [

@@ -87,10 +87,43 @@ def test_when_asks_for_a_date_only_as_the_question_word():
 
 
 def test_a_size_suffix_is_a_number_and_a_directory_answers_where():
-    """"how much" must be answered by a sentence holding a number: "256K" is one; a
-    "where" question is answered by a sentence holding a name or a path."""
+    """A "how much" question must be answered by a sentence holding a number: "256K" is
+    one; a "where" question by a sentence holding a name or a path."""
     from edgekit.kb.span import kind_match
 
     assert kind_match("How big is the buffer?", "Buffers of 128K or 4GB are best.") == 1.0
     assert kind_match("Where are wheels kept?", "Wheels are kept in /usr/share/wheels.") == 1.0
     assert kind_match("Where are wheels kept?", "wheels are kept elsewhere.") == 0.0
+
+
+def test_the_sentence_naming_a_thing_of_the_asked_type_is_quoted():
+    """Asked "Which field ...?", the sentence saying "<name> field" beats one sharing more
+    of the question's words (Debian Python Policy, 4.4; text shortened for this test)."""
+    from edgekit.kb.evidence import best_sentence
+    from edgekit.kb.records import Hit
+    from edgekit.kb.typed_name import names_type
+
+    question = "Which field of the source paragraph specifies the Python 3 versions supported?"
+    fields = Hit(
+        "p#1",
+        "The X-Python3-Version field sets the Python 3 versions.",
+        0.9,
+        {"source": "docs/policy.pdf"},
+    )
+    control = Hit(
+        "p#2",
+        "The source paragraph may contain optional fields to specify the versions supported.",
+        0.9,
+        {"source": "docs/policy.pdf"},
+    )
+    assert names_type(question, fields.text) and not names_type(question, control.text)
+    assert not names_type(question, "The Main field is optional.")  # a capital opening it
+    # the question's own words are its context, not the thing it asks for
+    asked = "Which function returns a string describing a libtasn1 error code?"
+    assert not names_type(asked, "error: an error returned by a libtasn1 function.")
+    # a flag names an option, not a package
+    package = "Which package should be used when building extensions?"
+    assert not names_type(package, "Modules may avoid a dependency on the -dev packages.")
+    assert names_type("Which option sets the width?", "The -w option sets the width.")
+    evidence = best_sentence(question, [control, fields])
+    assert evidence is not None and evidence.sentence.startswith("The X-Python3-Version")
