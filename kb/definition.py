@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from edgekit.kb.chunking import sentence_words
+
 _MEANING_EN = re.compile(
     r"^\s*(?:what\s+(?:does|do)\s+(?:the\s+term\s+)?(?P<a>.+?)\s+(?:mean|stand\s+for)"
     r"|what\s+is\s+meant\s+by\s+(?P<b>.+?)"
@@ -65,18 +67,11 @@ def definition_span(question: str, sentence: str) -> tuple[int, int] | None:
     if asked not in (term, _key(_PAREN.sub("", term))):
         return None
     start = line.start("text")
-    end = start
     for brk in _CLAUSE_END.finditer(sentence, start):
         end = brk.start()
-        if _words(sentence[start:end]) >= MIN_WORDS:
+        if sentence_words(sentence[start:end]) >= MIN_WORDS:
             break
     else:
         end = len(sentence)
     end = len(sentence[:end].rstrip(" .;:,"))
     return (start, end) if end > start else None
-
-
-def _words(text: str) -> int:
-    """Words of ``text``, each Chinese character counting as half of one."""
-    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
-    return len(re.sub(r"[\u4e00-\u9fff]", " ", text).split()) + cjk // 2

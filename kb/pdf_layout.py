@@ -92,13 +92,13 @@ def _origin(cm: Sequence[float], tm: Sequence[float]) -> tuple[float, float]:
     return (x * cm[0] + y * cm[2] + cm[4], x * cm[1] + y * cm[3] + cm[5])
 
 
-def _overprint(text: str, at: tuple[float, float], last: tuple[str, float, float] | None) -> bool:
+def _overprint(text: str, at: tuple[float, float], last: tuple[str, float, float]) -> bool:
     """Whether the run ``text`` at ``at`` repeats the run just before it (``last``) a
     fraction of a point away: synthetic bold (Chromium prints a bold heading of a regular
     font twice, 0.75 pt apart), not new text. The very same place does not count: pypdf
     reports a run after a font change inside one text block at the block's start, so a
     repeated word there ("Note: see Note: see") is real text."""
-    if last is None or last[0] != text:
+    if last[0] != text:
         return False
     dx, dy = abs(last[1] - at[0]), abs(last[2] - at[1])
     return 0 < max(dx, dy) <= OVERPRINT
@@ -108,18 +108,17 @@ def read_page(page: Any) -> PageText:
     """Extract one pypdf page once: plain text plus per-line size and weight. A run drawn
     again right away a fraction of a point off counts once, as bold (:func:`_overprint`)."""
     runs: list[tuple[str, float, bool]] = []
-    last: list[tuple[str, float, float]] = []  # the last run with text, where it starts
-    index = [0]  # that run's place in ``runs``
+    last: list[tuple[str, float, float, int]] = []  # the last run with text: where, its index
 
     def visit(text: str, cm: Any, tm: Any, font: Any, font_size: Any) -> None:
         known = font is not None and bool(font_size)
         if text.strip() and cm is not None and tm is not None:
             at = _origin(cm, tm)
-            if _overprint(text, at, last[0] if last else None):
-                kept = runs[index[0]]
-                runs[index[0]] = (kept[0], kept[1], kept[1] > 0)  # printed twice: bold
+            if last and _overprint(text, at, last[0][:3]):
+                i = last[0][3]
+                runs[i] = (runs[i][0], runs[i][1], runs[i][1] > 0)  # printed twice: bold
                 return
-            last[:], index[0] = [(text, *at)], len(runs)
+            last[:] = [(text, *at, len(runs))]
         size = _run_size(cm, tm, font_size) if known else 0.0
         runs.append((text, size, known and _is_bold(font)))
 

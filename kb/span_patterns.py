@@ -7,6 +7,12 @@ import re
 
 from edgekit.kb.zh_markers import IDEOGRAPH
 
+# the things a "which <type>" question about code asks for
+CODE_TYPES = (
+    r"command|option|flag|switch|file|filename|function|method|path|directory|folder|"
+    r"variable|parameter|argument|macro|header|library|package|module|utility|program|"
+    r"field|attribute|keyword|suffix|environment variable|constant|routine|extension|mime type"
+)
 EN_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE))
     for kind, pattern in (
@@ -26,10 +32,7 @@ EN_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "code",
-            r"\b(what|which)\b.*\b(command|option|flag|switch|file|filename|function|method|"
-            r"path|directory|folder|variable|parameter|argument|macro|header|library|"
-            r"package|module|utility|program|field|attribute|keyword|suffix|"
-            r"environment variable|constant|routine|extension|mime type)s?\b",
+            rf"\b(what|which)\b.*\b({CODE_TYPES})s?\b",
         ),
         (
             "name",

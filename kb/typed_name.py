@@ -18,17 +18,13 @@ from __future__ import annotations
 
 import re
 
-from edgekit.kb.span_patterns import CODE
+from edgekit.kb.span_patterns import CODE, CODE_TYPES
 
 # a name a manual gives: code (CODE), or a token with a capital inside, a digit, '-', '_' or '.'
 _NAME = re.compile(r"(?<![\w.-])[A-Za-z0-9][\w.+-]*[\w+](?![\w-])")
 _NAMED = re.compile(r"[A-Z0-9_.-]")
 
-_TYPES = (
-    r"command|option|flag|switch|file|filename|function|method|path|directory|folder|"
-    r"variable|parameter|argument|macro|header|library|package|module|utility|program|"
-    r"field|attribute|keyword|suffix|constant|routine|extension|setting|directive|key"
-)
+_TYPES = rf"{CODE_TYPES}|setting|directive|key"
 _FLAG_TYPES = {"option", "flag", "switch", "argument", "parameter"}  # types a "-x" may name
 _ASKS = re.compile(rf"\b(?:what|which)\s+(?:[\w-]+\s+){{0,2}}?({_TYPES})s?\b", re.IGNORECASE)
 
